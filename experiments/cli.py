@@ -1,0 +1,95 @@
+"""The `bonesim` command line.
+
+    bonesim run SCENARIO.toml [--out DIR] [--seed N] [--years Y] [--workers W]
+    bonesim schema
+
+SCENARIO is a TOML file, or the name of a built-in scenario in experiments/scenarios/
+(`bonesim run default`). Bad input exits with status 2 and a message naming the file, the key,
+the value and what is allowed; nothing is run or written then.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bonesim.model.scenario import Scenario, ScenarioError, load_scenario
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+
+
+def resolve_scenario(name: str, seed: int | None = None, years: float | None = None) -> Scenario:
+    """Load a scenario file or built-in scenario name, with --seed/--years applied before validation."""
+    path = Path(name)
+    if not path.exists() and (SCENARIO_DIR / f"{name}.toml").exists():
+        path = SCENARIO_DIR / f"{name}.toml"
+    overrides = {}
+    if seed is not None:
+        overrides["simulation.seed"] = seed
+    if years is not None:
+        overrides["simulation.duration"] = f"{years} years"
+    return load_scenario(path, overrides)
+
+
+def _positive_years(text: str) -> float:
+    years = float(text)
+    if not years > 0:
+        raise argparse.ArgumentTypeError(f"--years must be > 0, got {text}")
+    return years
+
+
+def _seed(text: str) -> int:
+    seed = int(text)
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be >= 0, got {text}")
+    return seed
+
+
+def cmd_run(args) -> int:
+    from bonesim.experiments.run import run_scenario
+
+    scenario = resolve_scenario(args.scenario, args.seed, args.years)
+    out = Path(args.out) if args.out else Path("runs") / scenario.name
+    series = run_scenario(scenario, out, workers=args.workers)
+    last = series[series["day"] == series["day"].max()]
+    print(f"{scenario.name}: {scenario.simulation.duration:g} years, "
+          f"{scenario.simulation.replicates} replicate(s); results in {out}/")
+    for column in ("bmd_pct_spine", "bmd_pct_hip", "bv_tv", "ctx_rel", "p1np_rel"):
+        if column in last:
+            print(f"  final {column}: {last[column].mean():.3f}")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bonesim", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario and write a run directory")
+    run.add_argument("scenario", help="scenario TOML file or built-in name (e.g. default)")
+    run.add_argument("--out", help="run directory (default runs/<scenario name>)")
+    run.add_argument("--seed", type=_seed, help="override simulation.seed")
+    run.add_argument("--years", type=_positive_years, help="override simulation.duration, years")
+    run.add_argument("--workers", type=int, default=1, help="processes for replicates")
+    run.set_defaults(handler=cmd_run)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    schema.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ScenarioError as err:
+        print(f"bonesim: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
