@@ -138,3 +138,14 @@ def test_builtin_scenarios_are_valid():
     assert files, "no built-in scenarios"
     for path in files:
         load_scenario(path)
+
+
+def test_readme_example_is_a_valid_scenario():
+    import re
+    import tomllib
+    from pathlib import Path
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    scenario = parse_scenario(tomllib.loads(block), "README.md")
+    assert {e.drug for e in scenario.protocol} == {"cee", "mpa", "testosterone_cypionate",
+                                                   "testosterone_pellet"}
