@@ -65,6 +65,21 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from bonesim.experiments.validate import BadRequest, exit_code, summary, validate
+
+    try:
+        table = validate(Path(args.out), quick=args.quick, seeds=args.seeds, workers=args.workers,
+                         only=args.only)
+    except BadRequest as err:
+        print(f"bonesim: error: {err}", file=sys.stderr)
+        return 2
+    targets = summary(table).query("level == 'target'")
+    print(f"validation: {int(targets['passed'].sum())} of {len(targets)} targets pass; "
+          f"report in {args.out}/validation.md")
+    return exit_code(table, args.strict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bonesim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.set_defaults(handler=cmd_schema)
+
+    check = sub.add_parser("validate", help="run the clinical validation suite (TARGETS.md) and "
+                           "write validation.md, .parquet and .png")
+    check.add_argument("--quick", action="store_true",
+                       help="for CI: 3 seeds, 96x96 tissue, shorter arms where a target allows")
+    check.add_argument("--strict", action="store_true", help="exit 1 if any target fails")
+    check.add_argument("--seeds", type=int, help="replicate seeds per arm (default 8; 3 with --quick)")
+    check.add_argument("--workers", type=int, help="processes (default: number of CPUs)")
+    check.add_argument("--out", default="runs/validation", help="output directory (default runs/validation)")
+    check.add_argument("--only", nargs="+", metavar="ID", help="only these targets or rows, e.g. V1 V3f")
+    check.set_defaults(handler=cmd_validate)
     return parser
 
 

@@ -1,0 +1,343 @@
+"""The clinical validation targets (../shared/TARGETS.md) as data.
+
+Each `Target` is one checked quantity of a TARGETS.md row: its id ("V2" for a row with one
+check, "V2.yr0-2" when a row names several), the published result, the band the model must
+land in, the scenario arms it is computed from (files in experiments/scenarios/) and the
+statistic. A statistic is computed once per replicate seed from the time series of every arm
+it names; arms of one trial share their replicate seeds (common random numbers), so
+differences between arms are paired. The report gives the mean over seeds, its 95%
+confidence interval, and passes a target when the mean lies inside the band.
+
+Bands marked "my reading" in `Target.note` turn a value given as "~x" into a range; every
+other band is copied from TARGETS.md. Whether a target was used to calibrate the model is not
+decided here: `calibrated_ids()` reads it from the parameter table, where every calibrated
+parameter's source names the targets it was fitted to.
+
+Times are in years from the start of the arm; BMD changes are percent of the simulated
+patient's own baseline (spine, the `bmd_pct_spine` column of `BoneModel.timeseries()`).
+"""
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bonesim.model.parameters import all_parameters
+from bonesim.model.scenario import Scenario
+from bonesim.model.units import DAYS_PER_YEAR
+
+BMD = "bmd_pct_spine"
+
+
+class NotMeasurable(ValueError):
+    """The model's output lacks what a statistic needs; the message says what."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One simulated arm of a trial: its time series and scenario for one replicate seed."""
+
+    series: pd.DataFrame
+    scenario: Scenario
+
+    @property
+    def years(self) -> np.ndarray:
+        return self.series["day"].to_numpy() / DAYS_PER_YEAR
+
+    @property
+    def end(self) -> float:
+        """Time of the last output row, years (the end of the arm, to one output interval)."""
+        return float(self.years[-1])
+
+    @property
+    def fmp(self) -> float:
+        """Years from the start of the arm to the final menstrual period."""
+        return self.scenario.patient.final_period_age - self.scenario.patient.age
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in self.series:
+            raise NotMeasurable(f"the time series has no column '{name}'")
+        return self.series[name].to_numpy(dtype=float)
+
+    def at(self, name: str, years: float) -> float:
+        """`name` at `years`, linearly interpolated between output rows (BMD is 0 at day 0);
+        up to one output interval past the last row gives the last row."""
+        t, y = self.years, self.column(name)
+        if name == BMD and t[0] > 0:
+            t, y = np.concatenate([[0.0], t]), np.concatenate([[0.0], y])
+        if not t[0] - 1e-9 <= years <= t[-1] + self.scenario.simulation.output_every / DAYS_PER_YEAR:
+            raise NotMeasurable(f"{name} is not recorded at {years:g} years (run covers "
+                                f"{t[0]:g}-{t[-1]:g})")
+        return float(np.interp(years, t, y))
+
+    def mean(self, name: str, start: float, stop: float) -> float:
+        """Time mean of `name` over output rows with start <= t <= stop (years)."""
+        t, y = self.years, self.column(name)
+        inside = (t >= start - 1e-9) & (t <= stop + 1e-9)
+        if not inside.any():
+            raise NotMeasurable(f"no output of {name} between {start:g} and {stop:g} years")
+        return float(np.mean(y[inside]))
+
+    def slope(self, start: float, stop: float) -> float:
+        """Least-squares BMD slope over [start, stop], %/yr of the BMD at `start`."""
+        t, bmd = self.years, 1.0 + self.column(BMD) / 100.0
+        inside = (t >= start - 1e-9) & (t <= stop + 1e-9)
+        if inside.sum() < 2:
+            raise NotMeasurable(f"fewer than 2 BMD outputs between {start:g} and {stop:g} years")
+        relative = 100.0 * (bmd[inside] / (1.0 + self.at(BMD, start) / 100.0) - 1.0)
+        return float(np.polyfit(t[inside], relative, 1)[0])
+
+    def change(self) -> float:
+        """BMD change from baseline at the end of the arm, %."""
+        return self.at(BMD, self.end)
+
+
+Arms = Mapping[str, Arm]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One checked quantity of a TARGETS.md row.
+
+    `compute(arms)` returns the statistic for one replicate seed from the arms named in
+    `arms` (scenario names); `band` = (low, high), None for an open side, in `units`.
+    """
+
+    id: str
+    description: str
+    published: str
+    band: tuple[float | None, float | None]
+    units: str
+    arms: tuple[str, ...]
+    statistic: str
+    compute: Callable[[Arms], float]
+    note: str = ""
+
+    @property
+    def row(self) -> str:
+        """The TARGETS.md row id ("V2" for "V2.yr0-2")."""
+        return self.id.split(".")[0]
+
+    def passes(self, value: float) -> bool:
+        """True when `value` lies inside the band (bounds included); NaN never passes."""
+        low, high = self.band
+        if not np.isfinite(value):
+            return False
+        return (low is None or value >= low) and (high is None or value <= high)
+
+    @property
+    def band_text(self) -> str:
+        low, high = self.band
+        if low is None:
+            return f"<= {high:g} {self.units}"
+        if high is None:
+            return f">= {low:g} {self.units}"
+        return f"{low:g} to {high:g} {self.units}"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A published result drawn on the trajectory figure.
+
+    kind "point": BMD change `value` (band lo..hi) at `years`; kind "slope": a BMD path of
+    `value` %/yr (band lo..hi) from `years` to `until`, anchored on the simulated mean at `years`.
+    `fmp=True`: times are years from the arm's final menstrual period.
+    """
+
+    arm: str
+    kind: str
+    years: float | None
+    value: float | None
+    lo: float | None
+    hi: float | None
+    label: str
+    until: float | None = None
+    fmp: bool = False
+
+
+def _cell_timing(arms: Arms, column: str, arm: str) -> float:
+    a = arms[arm]
+    return a.mean(column, 0.0, a.end)
+
+
+def _loss_fraction(arms: Arms, arm: str, placebo: str) -> float:
+    loss, placebo_loss = -arms[arm].change(), -arms[placebo].change()
+    if placebo_loss <= 0:
+        raise NotMeasurable(f"the placebo arm gained bone ({-placebo_loss:+.2f}%), so a fraction "
+                            "of its loss is undefined")
+    return 100.0 * loss / placebo_loss
+
+
+V1 = "v1_premenopausal"
+V2 = "v2_menopause"
+PEPI = ("v3a_pepi_placebo", "v3b_pepi_cee", "v3c_pepi_cee_mpa_continuous",
+        "v3d_pepi_cee_mpa_cyclic", "v3e_pepi_cee_progesterone")
+V4A, V4B, V4C = "v4a_anovulatory", "v4b_disturbed_cycles", "v4c_disturbed_mpa"
+V5P, V5O, V5C = ("v5_postmeno_placebo", "v5_postmeno_progesterone_oral",
+                 "v5_postmeno_progesterone_cream")
+V6T, V6U = "v6_ttrials_gel", "v6_ttrials_untreated"
+V7 = "v7_progesterone_cream_3y"
+ARMS: tuple[str, ...] = (V1, V2, *PEPI, V4A, V4B, V4C, V5P, V5O, V5C, V6T, V6U, V7)
+
+# Where a row allows it, --quick simulates fewer years (the statistic is then taken at the end
+# of the shortened arm). Every other arm needs its full duration for its statistic.
+QUICK_YEARS: dict[str, float] = {V1: 2.0, V7: 1.0}
+
+TARGETS: tuple[Target, ...] = (
+    Target("V1.drift", "premenopausal woman, ovulatory cycles: bone mass stable",
+           "stable", (-0.5, 0.5), "%/yr", (V1,), "least-squares spine BMD slope over the run",
+           lambda a: a[V1].slope(0.0, a[V1].end)),
+    Target("V1.turnover", "premenopausal trabecular turnover", "~25%/yr", (15.0, 35.0), "%/yr",
+           (V1,), "mean of turnover_pct_per_yr over the run",
+           lambda a: a[V1].mean("turnover_pct_per_yr", 0.0, a[V1].end)),
+    Target("V1.resorption", "resorption phase duration of a BMU", "2-4 weeks", (14.0, 28.0), "days",
+           (V1,), "mean of resorption_phase_days over the run",
+           lambda a: _cell_timing(a, "resorption_phase_days", V1)),
+    Target("V1.formation", "formation phase duration of a BMU", "3-5 months", (91.0, 152.0),
+           "days", (V1,),
+           "mean of formation_phase_days over the run",
+           lambda a: _cell_timing(a, "formation_phase_days", V1),
+           note="3-5 months taken as 91-152 days"),
+    Target("V1.oc_lifespan", "osteoclast lifespan", "~2 weeks", (7.0, 21.0), "days", (V1,),
+           "mean of osteoclast_lifespan_days over the run",
+           lambda a: _cell_timing(a, "osteoclast_lifespan_days", V1),
+           note="my reading: '~2 weeks' taken as 2 weeks +-50%"),
+    Target("V1.ob_lifespan", "osteoblast lifespan", "~3 months", (46.0, 137.0), "days", (V1,),
+           "mean of osteoblast_lifespan_days over the run",
+           lambda a: _cell_timing(a, "osteoblast_lifespan_days", V1),
+           note="my reading: '~3 months' taken as 3 months +-50% (46-137 days)"),
+    Target("V2.yr0-2", "natural menopause: spine loss in the 2 years after the FMP",
+           "-3.3%/yr (Sowers 2010)", (-4.3, -2.3), "%/yr", (V2,),
+           "least-squares BMD slope from FMP to FMP+2 yr, % of BMD at FMP per yr",
+           lambda a: a[V2].slope(a[V2].fmp, a[V2].fmp + 2.0)),
+    Target("V2.yr2-7", "natural menopause: spine loss in years 2-7 after the FMP",
+           "-1.1%/yr (Sowers 2010)", (-1.8, -0.6), "%/yr", (V2,),
+           "least-squares BMD slope from FMP+2 to FMP+7 yr, % of BMD at FMP+2 per yr",
+           lambda a: a[V2].slope(a[V2].fmp + 2.0, a[V2].fmp + 7.0)),
+    Target("V2.activation", "activation frequency about one year after the FMP vs premenopausal",
+           "~x2 (Recker 2004)", (1.5, 3.0), "x", (V2,),
+           "mean activation_frequency_per_yr over FMP+0.5..FMP+1.5 yr / mean over the first "
+           "(premenopausal) year",
+           lambda a: a[V2].mean("activation_frequency_per_yr", a[V2].fmp + 0.5, a[V2].fmp + 1.5)
+           / a[V2].mean("activation_frequency_per_yr", 0.0, 1.0)),
+    Target("V3a", "PEPI placebo, 3 years", "spine -1.8% (PEPI 1996)", (-2.8, -0.8), "%",
+           (PEPI[0],), "spine BMD change at 3 yr", lambda a: a[PEPI[0]].change()),
+    Target("V3b", "PEPI CEE 0.625 mg/d alone, 3 years", "spine +3.5 to +4% (PEPI 1996)",
+           (2.5, 4.8), "%", (PEPI[1],), "spine BMD change at 3 yr", lambda a: a[PEPI[1]].change()),
+    Target("V3c", "PEPI CEE + MPA 2.5 mg/d continuous, 3 years", "spine +5.0% (PEPI 1996)",
+           (4.0, 6.0), "%", (PEPI[2],), "spine BMD change at 3 yr", lambda a: a[PEPI[2]].change()),
+    Target("V3c.above_V3b", "PEPI CEE + continuous MPA gains more than CEE alone",
+           "+5.0% vs +3.5-4% (PEPI 1996)", (0.0, None), "points", (PEPI[1], PEPI[2]),
+           "V3c minus V3b spine BMD change at 3 yr, paired by seed",
+           lambda a: a[PEPI[2]].change() - a[PEPI[1]].change()),
+    Target("V3d", "PEPI CEE + MPA 10 mg days 1-12 monthly, 3 years",
+           "within the +3.8% mean of the cyclic arms (PEPI 1996)", (2.8, 4.8), "%", (PEPI[3],),
+           "spine BMD change at 3 yr", lambda a: a[PEPI[3]].change()),
+    Target("V3e", "PEPI CEE + micronized progesterone 200 mg days 1-12 monthly, 3 years",
+           "within the +3.8% mean of the cyclic arms (PEPI 1996)", (2.8, 4.8), "%", (PEPI[4],),
+           "spine BMD change at 3 yr", lambda a: a[PEPI[4]].change()),
+    Target("V3f", "estrogen + progestin minus estrogen alone, per year",
+           "+0.68%/yr, 95% CI 0.38-0.97 (Prior 2017 meta-analysis)", (0.2, 1.2), "%/yr", PEPI[1:],
+           "(mean of V3c, V3d, V3e minus V3b spine BMD change at 3 yr) / 3 yr, paired by seed",
+           lambda a: (np.mean([a[arm].change() for arm in PEPI[2:]]) - a[PEPI[1]].change())
+           / a[PEPI[1]].end),
+    Target("V4a", "premenopausal, normal estrogen, anovulatory cycles, 1 year",
+           "-4.2%/yr (Prior 1990, QCT trabecular spine)", (-6.0, -2.5), "%/yr", (V4A,),
+           "spine BMD change at the end / years", lambda a: a[V4A].change() / a[V4A].end),
+    Target("V4b", "premenopausal, ~29% of cycles disturbed, 1 year", "-2.0%/yr (Prior 1990)",
+           (-3.2, -0.8), "%/yr", (V4B,), "spine BMD change at the end / years",
+           lambda a: a[V4B].change() / a[V4B].end),
+    Target("V4c", "V4b plus cyclic MPA 10 mg x 10 days/month: no loss", "+1.7% (Prior 1994)",
+           (0.0, None), "%", (V4C,), "spine BMD change at 1 yr, MPA arm",
+           lambda a: a[V4C].change()),
+    Target("V4c.vs_placebo", "V4b plus cyclic MPA: gain over its placebo (V4b)",
+           "+1.7% vs -2.0% (Prior 1994)", (2.0, None), "points", (V4B, V4C),
+           "V4c minus V4b spine BMD change at 1 yr, paired by seed",
+           lambda a: a[V4C].change() - a[V4B].change()),
+    Target("V5.oral", "postmenopausal, oral micronized progesterone alone: no prevention of loss",
+           "no prevention vs placebo (Seifert-Klauss & Prior 2010)", (70.0, None),
+           "% of placebo loss", (V5P, V5O),
+           "100 x (BMD loss of the oral arm) / (BMD loss of placebo) at 1 yr, paired by seed",
+           lambda a: _loss_fraction(a, V5O, V5P)),
+    Target("V5.cream", "postmenopausal, progesterone cream 20 mg/d alone: no prevention of loss",
+           "no difference vs placebo (Leonetti 1999)", (70.0, None), "% of placebo loss",
+           (V5P, V5C),
+           "100 x (BMD loss of the cream arm) / (BMD loss of placebo) at 1 yr, paired by seed",
+           lambda a: _loss_fraction(a, V5C, V5P)),
+    Target("V6", "hypogonadal men >= 65, testosterone gel to mid-normal T, 1 year",
+           "+7.5% vs +0.8%, trabecular spine vBMD (TTrials, Snyder 2017)", (4.0, 10.0), "points",
+           (V6U, V6T), "treated minus untreated spine BMD change at 1 yr, paired by seed",
+           lambda a: a[V6T].change() - a[V6U].change()),
+    Target("V7", "negative control: postmenopausal, progesterone cream alone, 3 years",
+           "RCTs: no effect (Lee 1990 claimed +15.4%, uncontrolled)", (None, 2.0), "%", (V7,),
+           "spine BMD change at the end", lambda a: a[V7].change()),
+)
+
+MARKS: tuple[Mark, ...] = (
+    Mark(V1, "slope", 0.0, 0.0, -0.5, 0.5, "stable +-0.5%/yr", until=5.0),
+    Mark(V2, "slope", 0.0, -3.3, -4.3, -2.3, "Sowers 2010: -3.3%/yr", until=2.0, fmp=True),
+    Mark(V2, "slope", 2.0, -1.1, -1.8, -0.6, "Sowers 2010: -1.1%/yr", until=7.0, fmp=True),
+    Mark(PEPI[0], "point", 3.0, -1.8, -2.8, -0.8, "PEPI placebo -1.8%"),
+    Mark(PEPI[1], "point", 3.0, 3.75, 2.5, 4.8, "PEPI CEE +3.5-4%"),
+    Mark(PEPI[2], "point", 3.0, 5.0, 4.0, 6.0, "PEPI CEE+MPA cont. +5.0%"),
+    Mark(PEPI[3], "point", 3.0, 3.8, 2.8, 4.8, "PEPI cyclic arms +3.8%"),
+    Mark(PEPI[4], "point", 3.0, 3.8, 2.8, 4.8, "PEPI cyclic arms +3.8%"),
+    Mark(V4A, "point", 1.0, -4.2, -6.0, -2.5, "Prior 1990 anovulatory -4.2%"),
+    Mark(V4B, "point", 1.0, -2.0, -3.2, -0.8, "Prior 1990/1994 placebo -2.0%"),
+    Mark(V4C, "point", 1.0, 1.7, 0.0, None, "Prior 1994 MPA +1.7%"),
+    Mark(V6T, "point", 1.0, 7.5, None, None, "TTrials T gel +7.5%"),
+    Mark(V6U, "point", 1.0, 0.8, None, None, "TTrials placebo +0.8%"),
+    Mark(V7, "point", 3.0, 15.4, None, 2.0, "Lee 1990 claim +15.4% (must stay <= +2%)"),
+)
+
+# Panels of the trajectory figure: a title and the arms drawn together.
+TRIALS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("V1 premenopausal", (V1,)),
+    ("V2 natural menopause (FMP at dashed line)", (V2,)),
+    ("V3 PEPI, 3 years", PEPI),
+    ("V4 ovulatory disturbances (Prior 1990, 1994)", (V4A, V4B, V4C)),
+    ("V5 progesterone alone after menopause", (V5P, V5O, V5C)),
+    ("V6 TTrials, men >= 65", (V6U, V6T)),
+    ("V7 progesterone cream, 3 years", (V7,)),
+)
+
+
+def calibrated_ids(parameters=None) -> set[str]:
+    """TARGETS.md row ids ("V1", "V2", ...) that some calibrated parameter was fitted to.
+
+    A parameter counts as calibrated when its `source` starts with "calibrated"; the row ids
+    its source names (e.g. "calibrated: experiments/calibrate.py, V1 turnover") are returned.
+    """
+    parameters = all_parameters() if parameters is None else parameters
+    ids: set[str] = set()
+    for p in parameters.values():
+        if p.source.strip().lower().startswith("calibrated"):
+            ids.update(re.findall(r"\bV\d+[a-f]?\b", p.source))
+    return ids
+
+
+def basis(target: Target, calibrated: set[str]) -> str:
+    """'calibrated on' when the target's row (or its trial, e.g. V3 for V3b) was fitted to."""
+    trial = re.match(r"V\d+", target.row).group(0)
+    return "calibrated on" if {target.row, trial} & calibrated else "validated"
+
+
+def arms_of(targets: tuple[Target, ...]) -> list[str]:
+    """The arms `targets` need, in the order of `ARMS`."""
+    needed = {arm for t in targets for arm in t.arms}
+    return [arm for arm in ARMS if arm in needed]
+
+
+def select(ids: list[str] | None) -> tuple[Target, ...]:
+    """Targets whose id or row is in `ids` (all when None); ValueError names unknown ids."""
+    if not ids:
+        return TARGETS
+    known = {t.id for t in TARGETS} | {t.row for t in TARGETS}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ValueError(f"unknown target id(s) {', '.join(unknown)} (known: "
+                         f"{', '.join(sorted(known))})")
+    return tuple(t for t in TARGETS if t.id in ids or t.row in ids)
+

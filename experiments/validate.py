@@ -1,0 +1,411 @@
+"""`bonesim validate`: the virtual patients of every TARGETS.md trial, against the published results.
+
+Every arm (a scenario file of experiments/scenarios/ named in `targets.ARMS`) is simulated
+with the same replicate seeds (`run.replicate_seeds(simulation.seed, n)`; arms of one trial
+share `simulation.seed`, so their differences are paired: common random numbers), in parallel
+over local processes. Each target's statistic is computed per seed; the report gives its mean
+over seeds with the t-based 95% confidence interval of that mean, and a target passes when the
+mean lies inside its band.
+
+Written atomically into OUT (default runs/validation):
+
+| file | contents |
+|---|---|
+| validation.md | the table (id, target, published, band, simulated mean [95% CI], result, calibrated on / validated), a table of arms, and a diagnosis of every failing target |
+| validation.parquet | one row per (target or arm quantity, seed): `value`, and the statistics over seeds (`mean`, `ci95_lo`, `ci95_hi`), band, `passed`, `basis` |
+| validation_series.parquet | every arm's time series per seed (`arm`, `seed`, then `BoneModel.timeseries()` columns) |
+| validation.png | BMD trajectories per arm (mean and range over seeds) with the published end points and bands |
+
+Finished (arm, seed) runs wait in OUT/.partial (named by a digest of the resolved scenario and
+the seed); restarting the same validation reuses them. `--quick` (for CI) uses 3 seeds, a
+96x96 tissue and shorter arms where a target allows it (`targets.QUICK_YEARS`).
+"""
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import version
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bonesim.experiments import targets as tg
+from bonesim.experiments.run import (Progress, atomic_path, git_revision, replicate_seeds, simulate,
+                                     write_parquet)
+from bonesim.model.scenario import Scenario, load_scenario
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+DEFAULT_SEEDS = 8
+QUICK_SEEDS = 3
+QUICK_SIZE = (96, 96)
+CONFIDENCE = 0.95
+
+# Arm-level quantities reported beside the targets (diagnostics of what moved the bone).
+ARM_QUANTITIES: tuple[tuple[str, str, str], ...] = (
+    # (name, units, how): "end" = value at the end of the arm, "mean" = time mean over the arm
+    ("bmd_pct_spine", "%", "end"),
+    ("ctx_rel", "x baseline", "end"),
+    ("p1np_rel", "x baseline", "end"),
+    ("turnover_pct_per_yr", "%/yr", "mean"),
+    ("activation_frequency_per_yr", "1/yr", "mean"),
+    ("rankl_opg_ratio", "ratio", "mean"),
+    ("serum_e2_pmol_l", "pmol/L", "mean"),
+    ("serum_p4_ng_ml", "ng/mL", "mean"),
+    ("serum_t_ng_dl", "ng/dL", "mean"),
+)
+
+
+class BadRequest(ValueError):
+    """Unknown target ids, or a seed or worker count below 1; the message says which."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a validation run simulates: the arms (resolved scenarios) and the seed count."""
+
+    scenarios: dict[str, Scenario]
+    seeds: int
+    quick: bool
+
+
+def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool) -> Settings:
+    """Load each arm's scenario file with `seeds` replicates (and the --quick reductions)."""
+    scenarios = {}
+    for arm in arms:
+        overrides: dict = {"simulation.replicates": seeds}
+        if quick:
+            overrides["tissue.size"] = list(QUICK_SIZE)
+            if arm in tg.QUICK_YEARS:
+                overrides["simulation.duration"] = f"{tg.QUICK_YEARS[arm]} years"
+        scenarios[arm] = load_scenario(SCENARIO_DIR / f"{arm}.toml", overrides)
+    return Settings(scenarios, seeds, quick)
+
+
+def partial_path(out: Path, arm: str, index: int, scenario: Scenario,
+                 seed: np.random.SeedSequence) -> Path:
+    """Where the finished run of `arm` with replicate seed number `index` is kept until the end.
+
+    The name carries a digest of the resolved scenario (without the replicate count) and the
+    seed, so a changed scenario or seed is never mistaken for a finished run.
+    """
+    resolved = scenario.model_dump(mode="json")
+    resolved["simulation"].pop("replicates")
+    identity = {"scenario": resolved, "entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return Path(out) / ".partial" / f"{arm}-{index:03d}-{digest[:16]}.parquet"
+
+
+def _single_threaded() -> None:
+    """Worker initializer: runs are the unit of parallelism, so numba uses one thread each."""
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def run_arms(settings: Settings, out: Path, workers: int,
+             show_progress: bool | None = None) -> dict[tuple[str, int], pd.DataFrame]:
+    """Simulate every (arm, seed) not already in OUT/.partial; return all their time series."""
+    results: dict[tuple[str, int], pd.DataFrame] = {}
+    jobs = []
+    for arm, scenario in settings.scenarios.items():
+        for index, seed in enumerate(replicate_seeds(scenario.simulation.seed, settings.seeds)):
+            path = partial_path(out, arm, index, scenario, seed)
+            if path.exists():
+                results[arm, index] = pd.read_parquet(path)
+            else:
+                jobs.append((arm, index, scenario, seed, path))
+    jobs.sort(key=lambda job: -job[2].days)  # longest first: balances the pool
+
+    def finished(job, frame: pd.DataFrame) -> None:
+        arm, index, _, _, path = job
+        write_parquet(path, frame)
+        results[arm, index] = frame
+
+    total = sum(job[2].days for job in jobs)
+    with Progress(total, "validate", show_progress) as bar:
+        done = 0.0
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                finished(job, simulate(job[2], job[3],
+                                       lambda day, start=done: bar.advance_to(start, day)))
+                done += job[2].days
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                     initializer=_single_threaded) as pool:
+                futures = {pool.submit(simulate, job[2], job[3]): job for job in jobs}
+                for future in as_completed(futures):
+                    job = futures[future]
+                    finished(job, future.result())
+                    done += job[2].days
+                    bar.advance_to(done, 0.0)
+    return results
+
+
+def interval(values) -> tuple[float, float, float]:
+    """Mean of `values` and the t-based `CONFIDENCE` interval of that mean.
+
+    NaN anywhere gives NaN throughout; fewer than two values give a NaN interval.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0 or not np.all(np.isfinite(v)):
+        return float("nan"), float("nan"), float("nan")
+    mean = float(v.mean())
+    if v.size < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return mean, mean - half, mean + half
+
+
+def _arm_value(arm: tg.Arm, name: str, how: str) -> float:
+    try:
+        return arm.at(name, arm.end) if how == "end" else arm.mean(name, 0.0, arm.end)
+    except tg.NotMeasurable:
+        return float("nan")
+
+
+def evaluate(targets: tuple[tg.Target, ...], settings: Settings,
+             results: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
+    """The validation table: one row per (target or arm quantity, seed), with statistics."""
+    calibrated = tg.calibrated_ids()
+    records = []
+    for index in range(settings.seeds):
+        arms = {arm: tg.Arm(results[arm, index], s) for arm, s in settings.scenarios.items()}
+        for t in targets:
+            try:
+                value, note = float(t.compute(arms)), ""
+            except tg.NotMeasurable as err:
+                value, note = float("nan"), f"not measurable: {err}"
+            low, high = t.band
+            records.append({"level": "target", "id": t.id, "quantity": t.statistic,
+                            "units": t.units, "seed": index, "value": value,
+                            "band_lo": np.nan if low is None else low,
+                            "band_hi": np.nan if high is None else high,
+                            "basis": tg.basis(t, calibrated), "note": note})
+        for arm_name, arm in arms.items():
+            for name, units, how in ARM_QUANTITIES:
+                records.append({"level": "arm", "id": arm_name, "quantity": f"{name} ({how})",
+                                "units": units, "seed": index, "value": _arm_value(arm, name, how),
+                                "band_lo": np.nan, "band_hi": np.nan, "basis": "", "note": ""})
+    table = pd.DataFrame.from_records(records)
+    keys = ["level", "id", "quantity"]
+    summary = table.groupby(keys, sort=False)["value"].apply(
+        lambda v: pd.Series(interval(v), index=["mean", "ci95_lo", "ci95_hi"])).unstack()
+    table = table.join(summary, on=keys)
+    by_id = {t.id: t for t in targets}
+    table["passed"] = [by_id[i].passes(m) if level == "target" else pd.NA
+                       for level, i, m in zip(table["level"], table["id"], table["mean"])]
+    table["passed"] = table["passed"].astype("boolean")
+    table["note"] = table.groupby(keys, sort=False)["note"].transform(
+        lambda notes: "; ".join(dict.fromkeys(n for n in notes if n)))
+    return table
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per target or arm quantity (the per-seed columns dropped)."""
+    return table.drop(columns=["seed", "value"]).drop_duplicates(["level", "id", "quantity"])
+
+
+def exit_code(table: pd.DataFrame, strict: bool) -> int:
+    """1 under `strict` when any target failed, else 0."""
+    failed = ~summary(table).query("level == 'target'")["passed"].astype(bool)
+    return int(strict and bool(failed.any()))
+
+
+def series_table(settings: Settings, results: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
+    """Every arm's time series, one block per (arm, seed)."""
+    frames = [results[arm, i].assign(arm=arm, seed=i) for arm in settings.scenarios
+              for i in range(settings.seeds)]
+    series = pd.concat(frames, ignore_index=True)
+    return series[["arm", "seed", *[c for c in series.columns if c not in ("arm", "seed")]]]
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:+.{digits}f}" if x < 0 else f"{x:.{digits}f}"
+
+
+def _diagnosis(t: tg.Target, row: pd.Series, arms: pd.DataFrame) -> str:
+    """A failing target: where the mean fell, and the arm readouts behind it."""
+    low, high = t.band
+    mean = row["mean"]
+    if not np.isfinite(mean):
+        where = row["note"] or "no finite value"
+    elif low is not None and mean < low:
+        where = f"{_fmt(low - mean)} {t.units} below the band"
+    else:
+        where = f"{_fmt(mean - high)} {t.units} above the band"
+    lines = [f"### {t.id}: {t.description}", "",
+             f"Simulated {_fmt(mean)} [{_fmt(row['ci95_lo'])}, {_fmt(row['ci95_hi'])}] {t.units}; "
+             f"band {t.band_text}; {where}. Statistic: {t.statistic}.", ""]
+    if t.note:
+        lines += [f"Band: {t.note}.", ""]
+    lines += ["| arm | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES) + " |",
+              "|---|" + "---|" * len(ARM_QUANTITIES)]
+    for arm in t.arms:
+        cells = [_fmt(arms.loc[(arm, f"{n} ({h})"), "mean"]) for n, _, h in ARM_QUANTITIES]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""])
+
+
+def _settings_text(settings: Settings) -> str:
+    if not settings.quick:
+        return "tissue and durations as in the scenario files"
+    shortened = ", ".join(f"{arm} {years:g} yr" for arm, years in tg.QUICK_YEARS.items()
+                          if arm in settings.scenarios)
+    return (f"--quick: {QUICK_SIZE[0]}x{QUICK_SIZE[1]} tissue"
+            + (f", shortened arms: {shortened}" if shortened else ""))
+
+
+def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settings,
+           header: dict) -> str:
+    """validation.md: the target table, the arm table and a diagnosis of each failure."""
+    rows = summary(table)
+    by_target = rows[rows["level"] == "target"].set_index("id")
+    arms = rows[rows["level"] == "arm"].set_index(["id", "quantity"])
+    passed = int(by_target["passed"].sum())
+    lines = ["# bonesim clinical validation", "",
+             f"{header['when']}; bonesim {header['version']}, git {header['git']}; "
+             f"{settings.seeds} replicate seeds per arm (common random numbers within a trial); "
+             f"{_settings_text(settings)}; "
+             f"{header['workers']} worker(s), wall time {header['wall_s']:.0f} s.", "",
+             f"**{passed} of {len(by_target)} targets pass.** Mean over seeds with the 95% "
+             "confidence interval of that mean (t distribution); a target passes when the mean "
+             "lies inside the band. *calibrated on*: a parameter in model/parameters was fitted "
+             "to this row (its source says so); *validated*: none was.", "",
+             "| id | target | published | band | simulated mean [95% CI] | result | basis |",
+             "|---|---|---|---|---|---|---|"]
+    for t in targets:
+        r = by_target.loc[t.id]
+        value = f"{_fmt(r['mean'])} [{_fmt(r['ci95_lo'])}, {_fmt(r['ci95_hi'])}] {t.units}"
+        lines.append(f"| {t.id} | {t.description} | {t.published} | {t.band_text} | {value} | "
+                     f"{'pass' if r['passed'] else 'FAIL'} | {r['basis']} |")
+    lines += ["", "## Arms", "",
+              "Mean over seeds; *end* = at the end of the arm, *mean* = averaged over the arm.", "",
+              "| arm | years | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES) + " |",
+              "|---|---|" + "---|" * len(ARM_QUANTITIES)]
+    for arm, scenario in settings.scenarios.items():
+        cells = [_fmt(arms.loc[(arm, f"{n} ({h})"), "mean"]) for n, _, h in ARM_QUANTITIES]
+        lines.append(f"| {arm} | {scenario.simulation.duration:g} | " + " | ".join(cells) + " |")
+    failing = [t for t in targets if not by_target.loc[t.id, "passed"]]
+    lines += ["", "## Failing targets", ""]
+    lines += [_diagnosis(t, by_target.loc[t.id], arms) for t in failing] or ["None.", ""]
+    notes = [t for t in targets if t.note]
+    if notes:
+        lines += ["## Notes on bands", ""] + [f"- {t.id}: {t.note}." for t in notes] + [""]
+    return "\n".join(lines)
+
+
+def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: int | None = None,
+             only: list[str] | None = None, show_progress: bool | None = None) -> pd.DataFrame:
+    """Run the validation into `out`; return the table written to validation.parquet.
+
+    `seeds` defaults to 8 (3 with `quick`), `workers` to os.cpu_count(); `only` restricts it to
+    some target ids or rows (e.g. ["V1", "V3f"]). BadRequest for unknown ids or counts < 1.
+    """
+    out = Path(out)
+    try:
+        targets = tg.select(only)
+    except ValueError as err:
+        raise BadRequest(str(err)) from None
+    seeds = (QUICK_SEEDS if quick else DEFAULT_SEEDS) if seeds is None else seeds
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if seeds < 1 or workers < 1:
+        raise BadRequest(f"--seeds and --workers must be >= 1 (got {seeds} and {workers})")
+    settings = arm_scenarios(tg.arms_of(targets), seeds, quick)
+    started = time.perf_counter()
+    results = run_arms(settings, out, workers, show_progress)
+    table = evaluate(targets, settings, results)
+    header = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "version": version("bonesim"), "git": git_revision(), "workers": workers,
+              "wall_s": time.perf_counter() - started}
+    series = series_table(settings, results)
+    write_parquet(out / "validation.parquet", table)
+    write_parquet(out / "validation_series.parquet", series)
+    with atomic_path(out / "validation.md") as tmp:
+        tmp.write_text(report(table, targets, settings, header))
+    with atomic_path(out / "validation.png") as tmp:
+        figure(series, settings.scenarios).savefig(tmp, format="png", dpi=110)
+    partial = out / ".partial"
+    if partial.exists():
+        for f in partial.glob("*"):
+            f.unlink()
+        partial.rmdir()
+    return table
+
+
+def _mark_years(mark: tg.Mark, scenario: Scenario) -> tuple[float, float | None]:
+    offset = scenario.patient.final_period_age - scenario.patient.age if mark.fmp else 0.0
+    until = None if mark.until is None else min(mark.until + offset, scenario.simulation.duration)
+    return mark.years + offset, until
+
+
+def figure(series: pd.DataFrame, scenarios: dict[str, Scenario]):
+    """BMD trajectories per arm (mean over seeds, shaded min..max) with the published marks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(title, [a for a in arms if a in scenarios]) for title, arms in tg.TRIALS]
+    panels = [(title, arms) for title, arms in panels if arms]
+    ncols = 2
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(12, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, arms) in zip(axes.flat, panels):
+        for arm in arms:
+            frame = series[series["arm"] == arm].assign(years=lambda f: f["day"] / 365.25)
+            by_time = frame.groupby("years")[tg.BMD]
+            mean = by_time.mean()
+            line, = ax.plot(mean.index, mean.values, lw=1.5, label=arm)
+            ax.fill_between(mean.index, by_time.min().values, by_time.max().values,
+                            color=line.get_color(), alpha=0.2, lw=0)
+            scenario = scenarios[arm]
+            if scenario.patient.sex == "female" and 0 < scenario.patient.final_period_age - \
+                    scenario.patient.age < scenario.simulation.duration:
+                ax.axvline(scenario.patient.final_period_age - scenario.patient.age, color="k",
+                           ls="--", lw=0.8)
+            for mark in (m for m in tg.MARKS if m.arm == arm):
+                _draw_mark(ax, mark, scenario, mean, line.get_color())
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("years from start")
+        ax.set_ylabel("spine BMD change (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("bonesim validation: simulated spine BMD (mean, range over seeds) "
+                 "vs published results (markers, bands)")
+    fig.tight_layout()
+    return fig
+
+
+def _draw_mark(ax, mark: tg.Mark, scenario: Scenario, mean: pd.Series, color) -> None:
+    start, until = _mark_years(mark, scenario)
+    if mark.kind == "slope":
+        anchor = float(np.interp(start, mean.index, mean.values))
+        t = np.array([start, until])
+        ax.plot(t, anchor + mark.value * (t - start), color=color, ls=":", lw=1.5)
+        ax.fill_between(t, anchor + mark.lo * (t - start), anchor + mark.hi * (t - start),
+                        color=color, alpha=0.12, lw=0, hatch="//")
+        ax.annotate(mark.label, (until, anchor + mark.value * (until - start)), fontsize=7,
+                    color=color, ha="right", va="top")
+        return
+    if mark.lo is not None and mark.hi is not None:
+        ax.errorbar([start], [mark.value], yerr=[[mark.value - mark.lo], [mark.hi - mark.value]],
+                    fmt="D", color=color, capsize=4, ms=5)
+    else:
+        ax.plot([start], [mark.value], "D", color=color, ms=5)
+        bound = mark.lo if mark.lo is not None else mark.hi
+        if bound is not None:
+            ax.plot([start], [bound], "^" if mark.lo is not None else "v", color=color, ms=7,
+                    mfc="none")
+    ax.annotate(mark.label, (start, mark.value), fontsize=7, color=color,
+                xytext=(-4, 4), textcoords="offset points", ha="right")
