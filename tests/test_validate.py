@@ -1,0 +1,324 @@
+"""The validation machinery: targets as data, statistics, the report files, --strict, resume.
+
+Whether targets pass is the model's result, reported in validation.md; it is not asserted here.
+The fast tests use synthetic time series; the `slow` ones run `bonesim validate --quick` once
+(2 seeds under BONESIM_CI=1) and check what it wrote against an independent recomputation.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bonesim.experiments import targets as tg
+from bonesim.experiments import validate as v
+from bonesim.experiments.cli import main
+from bonesim.model.parameters import Parameter
+from bonesim.model.units import DAYS_PER_YEAR
+
+TARGETS_MD = Path(__file__).resolve().parents[2] / "shared" / "TARGETS.md"
+QUICK_SEEDS = 2 if os.environ.get("BONESIM_CI") == "1" else v.QUICK_SEEDS
+
+
+def published_rows() -> list[str]:
+    """Row ids of the TARGETS.md table."""
+    return re.findall(r"^\| (V\d+[a-f]?) \|", TARGETS_MD.read_text(), flags=re.M)
+
+
+# ---------------------------------------------------------------- targets as data
+
+
+@pytest.mark.skipif(not TARGETS_MD.exists(), reason="../shared/TARGETS.md not in this checkout")
+def test_every_published_row_is_a_target():
+    rows = published_rows()
+    assert len(rows) == 14
+    assert sorted({t.row for t in tg.TARGETS}) == sorted(rows)
+
+
+def test_targets_are_well_formed():
+    ids = [t.id for t in tg.TARGETS]
+    assert len(ids) == len(set(ids))
+    for t in tg.TARGETS:
+        low, high = t.band
+        assert low is not None or high is not None
+        assert low is None or high is None or low < high
+        assert set(t.arms) <= set(tg.ARMS), t.id
+        assert t.statistic and t.units and t.published
+
+
+def test_every_arm_loads_and_trials_share_seeds_patient_and_tissue():
+    settings = v.arm_scenarios(tg.ARMS, seeds=4, quick=False)
+    assert all(s.simulation.replicates == 4 for s in settings.scenarios.values())
+    for t in tg.TARGETS:  # arms compared within a target: common random numbers
+        scenarios = [settings.scenarios[a] for a in t.arms]
+        assert len({s.simulation.seed for s in scenarios}) == 1, t.id
+        assert len({s.tissue for s in scenarios}) == 1, t.id
+        assert len({s.patient for s in scenarios}) == 1, t.id
+    quick = v.arm_scenarios(tg.ARMS, seeds=3, quick=True)
+    for arm, s in quick.scenarios.items():
+        assert s.tissue.size == v.QUICK_SIZE
+        full = settings.scenarios[arm].simulation.duration
+        assert s.simulation.duration == pytest.approx(tg.QUICK_YEARS.get(arm, full))
+
+
+def test_protocols_as_published():
+    s = v.arm_scenarios(tg.ARMS, seeds=1, quick=False).scenarios
+    doses = {arm: {(p.drug, p.route, p.schedule, p.dose_amount, p.days) for p in s[arm].protocol}
+             for arm in s}
+    cee = ("cee", "oral", "daily", 0.625, None)
+    assert doses["v3a_pepi_placebo"] == set()
+    assert doses["v3b_pepi_cee"] == {cee}
+    assert doses["v3c_pepi_cee_mpa_continuous"] == {cee, ("mpa", "oral", "daily", 2.5, None)}
+    assert doses["v3d_pepi_cee_mpa_cyclic"] == {cee, ("mpa", "oral", "cyclic", 10.0, (1, 12))}
+    assert doses["v3e_pepi_cee_progesterone"] == {cee, ("progesterone", "oral", "cyclic", 200.0, (1, 12))}
+    (mpa,) = doses["v4c_disturbed_mpa"]
+    assert mpa[:4] == ("mpa", "oral", "cyclic", 10.0) and mpa[4][1] - mpa[4][0] + 1 == 10
+    assert s["v4b_disturbed_cycles"].patient.cycle.anovulatory_fraction + \
+        s["v4b_disturbed_cycles"].patient.cycle.short_luteal_fraction == pytest.approx(0.29)
+    assert s["v4a_anovulatory"].patient.cycle.anovulatory_fraction == 1.0
+    assert s["v6_ttrials_gel"].patient.testosterone < 275 and s["v6_ttrials_gel"].patient.age >= 65
+    assert s["v2_menopause"].patient.final_period_age - s["v2_menopause"].patient.age + 7 <= \
+        s["v2_menopause"].simulation.duration
+
+
+def test_calibrated_ids_come_from_parameter_sources():
+    params = {
+        "a": Parameter("a", 1.0, "1/day", (0, 2), "calibrated: experiments/calibrate.py to V1 turnover and V2"),
+        "b": Parameter("b", 1.0, "1/day", (0, 2), "Pivonka 2008, mentions V3b but is not calibrated"),
+        "c": Parameter("c", 1.0, "1/day", (0, 2), "Calibrated against V3f"),
+    }
+    assert tg.calibrated_ids(params) == {"V1", "V2", "V3f"}
+    by_id = {t.id: t for t in tg.TARGETS}
+    assert tg.basis(by_id["V1.drift"], {"V1"}) == "calibrated on"
+    assert tg.basis(by_id["V3b"], {"V3"}) == "calibrated on"
+    assert tg.basis(by_id["V3b"], {"V3f"}) == "validated"
+    assert tg.basis(by_id["V6"], set()) == "validated"
+
+
+def test_select():
+    assert tg.select(None) == tg.TARGETS
+    assert [t.id for t in tg.select(["V4c"])] == ["V4c", "V4c.vs_placebo"]
+    assert tg.arms_of(tg.select(["V3f"])) == list(tg.PEPI[1:])
+    with pytest.raises(ValueError, match="V99"):
+        tg.select(["V99"])
+
+
+# ---------------------------------------------------------------- statistics on synthetic numbers
+
+
+def test_interval_matches_t_distribution():
+    mean, lo, hi = v.interval([1.0, 2.0, 3.0])
+    half = 4.302652729911275 / np.sqrt(3)  # t(0.975, 2) x sd 1 / sqrt(3)
+    assert (mean, lo, hi) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 2.0, 9)
+    expected = stats.t.interval(0.95, 8, loc=x.mean(), scale=stats.sem(x))
+    assert v.interval(x)[1:] == pytest.approx(expected)
+    assert v.interval([4.0])[0] == 4.0 and np.isnan(v.interval([4.0])[1])
+    assert all(np.isnan(v.interval([1.0, np.nan, 2.0])))
+
+
+def test_band_checks_bounds_inclusive_and_nan_fails():
+    t = tg.Target("X", "", "", (-1.0, 2.0), "%", (), "", lambda a: 0.0)
+    assert t.passes(-1.0) and t.passes(2.0) and not t.passes(2.01) and not t.passes(np.nan)
+    assert tg.Target("X", "", "", (None, 2.0), "%", (), "", lambda a: 0.0).passes(-50.0)
+    assert not tg.Target("X", "", "", (70.0, None), "%", (), "", lambda a: 0.0).passes(69.9)
+
+
+def synthetic(scenario, slope: float, offset: float = 0.0, **columns) -> pd.DataFrame:
+    """A time series like BoneModel.timeseries(): BMD = offset + slope x years (0 at day 0)."""
+    day = np.arange(0.0, scenario.days + 1e-9, scenario.simulation.output_every)
+    years = day / DAYS_PER_YEAR
+    bmd = np.where(day > 0, offset + slope * years, 0.0)
+    return pd.DataFrame({"day": day, tg.BMD: bmd, **{k: f(years) for k, f in columns.items()}})
+
+
+def test_arm_slope_change_and_window_mean():
+    scenario = v.arm_scenarios([tg.V2], 1, False).scenarios[tg.V2]
+    frame = synthetic(scenario, -3.0, activation_frequency_per_yr=lambda y: 0.2 + 0.2 * (y > 3.5))
+    arm = tg.Arm(frame, scenario)
+    assert arm.fmp == pytest.approx(3.0)
+    # -3 points of the baseline per year are -3/0.91 %/yr of the BMD left at 3 years (91%)
+    assert arm.slope(3.0, 5.0) == pytest.approx(-3.0 / 0.91, rel=1e-9)
+    assert arm.slope(5.0, 10.0) == pytest.approx(-3.0 / 0.85, rel=1e-9)
+    assert arm.slope(0.0, 2.0) == pytest.approx(-3.0, rel=1e-9)
+    assert arm.change() == pytest.approx(-3.0 * arm.end)
+    assert arm.end == pytest.approx(frame["day"].iloc[-1] / DAYS_PER_YEAR)
+    assert arm.mean("activation_frequency_per_yr", 0.0, 1.0) == pytest.approx(0.2)
+    with pytest.raises(tg.NotMeasurable, match="no column 'nope'"):
+        arm.mean("nope", 0, 1)
+    with pytest.raises(tg.NotMeasurable, match="not recorded"):
+        arm.at(tg.BMD, 12.0)
+
+
+def test_every_statistic_on_synthetic_arms():
+    """Each arm loses or gains linearly at a known rate; every statistic follows by hand."""
+    settings = v.arm_scenarios(tg.ARMS, seeds=2, quick=False)
+    rate = {arm: -1.0 - 0.5 * k for k, arm in enumerate(tg.ARMS)}  # %/yr, distinct per arm
+    results = {}
+    for arm, scenario in settings.scenarios.items():
+        for seed in range(2):
+            results[arm, seed] = synthetic(
+                scenario, rate[arm] + seed, turnover_pct_per_yr=lambda y: 20.0 + 0 * y,
+                activation_frequency_per_yr=lambda y: 0.2 + 0.2 * (y > 3.5),
+                osteoclast_lifespan_days=lambda y: 14.0 + 0 * y)
+    table = v.evaluate(tg.TARGETS, settings, results)
+    values = table[table["level"] == "target"].set_index(["id", "seed"])["value"]
+    end = {arm: results[arm, 0]["day"].iloc[-1] / DAYS_PER_YEAR for arm in tg.ARMS}
+    change = {(arm, s): (rate[arm] + s) * end[arm] for arm in tg.ARMS for s in range(2)}
+    p = tg.PEPI
+    for s in range(2):
+        assert values["V1.drift", s] == pytest.approx(rate[tg.V1] + s)
+        assert values["V1.turnover", s] == pytest.approx(20.0)
+        assert values["V1.oc_lifespan", s] == pytest.approx(14.0)
+        assert np.isnan(values["V1.resorption", s])  # no such column: not measurable
+        assert values["V2.activation", s] == pytest.approx(2.0)
+        assert values["V3b", s] == pytest.approx(change[p[1], s])
+        assert values["V3c.above_V3b", s] == pytest.approx(change[p[2], s] - change[p[1], s])
+        cyc = np.mean([change[a, s] for a in p[2:]])
+        assert values["V3f", s] == pytest.approx((cyc - change[p[1], s]) / end[p[1]])
+        assert values["V4a", s] == pytest.approx(rate[tg.V4A] + s)
+        assert values["V4c.vs_placebo", s] == pytest.approx(change[tg.V4C, s] - change[tg.V4B, s])
+        assert values["V5.oral", s] == pytest.approx(100 * change[tg.V5O, s] / change[tg.V5P, s])
+        assert values["V6", s] == pytest.approx(change[tg.V6T, s] - change[tg.V6U, s])
+        assert values["V7", s] == pytest.approx(change[tg.V7, s])
+    rows = v.summary(table).set_index(["level", "id"])
+    assert rows.loc[("target", "V1.turnover"), "passed"]  # 20 %/yr is inside 15-35
+    assert not rows.loc[("target", "V1.resorption"), "passed"]
+    assert "resorption_phase_days" in rows.loc[("target", "V1.resorption"), "note"]
+    assert v.exit_code(table, strict=True) == 1 and v.exit_code(table, strict=False) == 0
+    passing = table[table["id"] == "V1.turnover"]
+    assert v.exit_code(passing, strict=True) == 0
+
+
+def test_bad_requests_exit_2(tmp_path, capsys):
+    assert main(["validate", "--only", "V99", "--out", str(tmp_path)]) == 2
+    assert "V99" in capsys.readouterr().err
+    assert main(["validate", "--seeds", "0", "--out", str(tmp_path)]) == 2
+
+
+# ---------------------------------------------------------------- bonesim validate --quick
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("validation")
+    rc = main(["validate", "--quick", "--seeds", str(QUICK_SEEDS), "--out", str(out)])
+    return out, rc
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_file(quick_run):
+    out, rc = quick_run
+    assert rc == 0  # not --strict: failing targets do not fail the command
+    for name in ("validation.md", "validation.parquet", "validation_series.parquet", "validation.png"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "validation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / ".partial").exists()
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_every_target_in_report_and_parquet(quick_run):
+    out, _ = quick_run
+    report = (out / "validation.md").read_text()
+    table = pd.read_parquet(out / "validation.parquet")
+    ids = [t.id for t in tg.TARGETS]
+    reported = re.findall(r"^\| (V\d+[a-f]?(?:\.\S+)?) \|", report, flags=re.M)
+    assert reported == ids
+    assert sorted(table.query("level == 'target'")["id"].unique()) == sorted(ids)
+    counts = table.groupby(["level", "id", "quantity"])["seed"].apply(sorted)
+    assert all(seeds == list(range(QUICK_SEEDS)) for seeds in counts)
+    assert set(table.query("level == 'arm'")["id"]) == set(tg.ARMS)
+    if TARGETS_MD.exists():
+        assert {re.match(r"V\d+[a-f]?", i).group(0) for i in reported} == set(published_rows())
+
+
+@pytest.mark.slow
+def test_statistics_recomputed_from_per_seed_values(quick_run):
+    out, _ = quick_run
+    table = pd.read_parquet(out / "validation.parquet")
+    report = (out / "validation.md").read_text()
+    for (level, ident, _), group in table.groupby(["level", "id", "quantity"]):
+        x = group.sort_values("seed")["value"].to_numpy()
+        first = group.iloc[0]
+        if not np.all(np.isfinite(x)):
+            assert np.isnan(first["mean"])
+            continue
+        assert first["mean"] == pytest.approx(x.mean())
+        if np.std(x) > 0:
+            lo, hi = stats.t.interval(0.95, x.size - 1, loc=x.mean(), scale=stats.sem(x))
+            assert (first["ci95_lo"], first["ci95_hi"]) == pytest.approx((lo, hi))
+        if level == "target":
+            t = next(t for t in tg.TARGETS if t.id == ident)
+            assert bool(first["passed"]) == t.passes(x.mean())
+            line = next(l for l in report.splitlines() if l.startswith(f"| {ident} |"))
+            assert f"{x.mean():.2f}".lstrip("-") in line
+            assert ("| pass |" in line) == t.passes(x.mean())
+
+
+@pytest.mark.slow
+def test_per_seed_values_recomputed_from_series(quick_run):
+    """Statistics recomputed by hand from validation_series.parquet (last output = end)."""
+    out, _ = quick_run
+    table = pd.read_parquet(out / "validation.parquet").query("level == 'target'")
+    values = table.set_index(["id", "seed"])["value"]
+    series = pd.read_parquet(out / "validation_series.parquet")
+    last = series.sort_values("day").groupby(["arm", "seed"]).last()
+    end = last[tg.BMD]
+    for s in range(QUICK_SEEDS):
+        p = tg.PEPI
+        assert values["V3a", s] == pytest.approx(end[p[0], s])
+        e_plus_p = np.mean([end[a, s] for a in p[2:]])
+        years = last.loc[(p[1], s), "day"] / DAYS_PER_YEAR
+        assert values["V3f", s] == pytest.approx((e_plus_p - end[p[1], s]) / years)
+        assert values["V6", s] == pytest.approx(end[tg.V6T, s] - end[tg.V6U, s])
+        assert values["V4c.vs_placebo", s] == pytest.approx(end[tg.V4C, s] - end[tg.V4B, s])
+        v1 = series[(series["arm"] == tg.V1) & (series["seed"] == s)]
+        years_v1 = v1["day"] / DAYS_PER_YEAR
+        assert values["V1.drift", s] == pytest.approx(np.polyfit(years_v1, v1[tg.BMD], 1)[0])
+
+
+def plant(out: Path, frames: dict[int, pd.DataFrame]) -> None:
+    """Put finished V7 runs into OUT/.partial, as an interrupted validation would leave them."""
+    settings = v.arm_scenarios([tg.V7], QUICK_SEEDS, quick=True)
+    scenario = settings.scenarios[tg.V7]
+    from bonesim.experiments.run import replicate_seeds, write_parquet
+    seeds = replicate_seeds(scenario.simulation.seed, QUICK_SEEDS)
+    for index, frame in frames.items():
+        write_parquet(v.partial_path(out, tg.V7, index, scenario, seeds[index]), frame)
+
+
+def v7_frames(quick_run) -> dict[int, pd.DataFrame]:
+    series = pd.read_parquet(quick_run[0] / "validation_series.parquet")
+    return {s: g.drop(columns=["arm", "seed"]).reset_index(drop=True)
+            for s, g in series[series["arm"] == tg.V7].groupby("seed")}
+
+
+@pytest.mark.slow
+def test_resume_reuses_finished_runs_and_strict_fails(quick_run, tmp_path):
+    frames = v7_frames(quick_run)
+    shifted = frames[0].assign(**{tg.BMD: frames[0][tg.BMD] + 100.0})
+    plant(tmp_path, {0: shifted})
+    args = ["validate", "--quick", "--seeds", str(QUICK_SEEDS), "--only", "V7", "--out", str(tmp_path)]
+    assert main([*args, "--strict"]) == 1  # V7 (<= +2%) cannot pass with a +100% seed
+    before = pd.read_parquet(quick_run[0] / "validation.parquet").query("id == 'V7'")
+    after = pd.read_parquet(tmp_path / "validation.parquet").query("id == 'V7'")
+    old, new = before.set_index("seed")["value"], after.set_index("seed")["value"]
+    assert new[0] == pytest.approx(old[0] + 100.0)  # the planted run was used, not recomputed
+    for s in range(1, QUICK_SEEDS):  # the others were simulated again: same seed, same result
+        assert new[s] == pytest.approx(old[s], rel=1e-9, abs=1e-9)
+    assert not (tmp_path / ".partial").exists()
+    assert main(args) == 0  # without --strict a failing target is only reported
+
+
+@pytest.mark.slow
+def test_strict_exits_0_when_every_target_passes(quick_run, tmp_path):
+    frames = v7_frames(quick_run)
+    plant(tmp_path, {s: f.assign(**{tg.BMD: 0.0}) for s, f in frames.items()})
+    assert main(["validate", "--quick", "--seeds", str(QUICK_SEEDS), "--only", "V7", "--strict",
+                 "--out", str(tmp_path)]) == 0
