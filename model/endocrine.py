@@ -1,0 +1,321 @@
+"""Virtual patients: the systemic hormones, co-factors and loading the tissue sees over years.
+
+`serum_course(scenario, rng, dt_day)` computes, before the tissue runs, the whole course of
+(units in the names, `SERUM_NAMES`):
+
+- e2_pmol_l: women, the ovary's menstrual cycles (`draw_cycles`: cycle length, ovulatory /
+  short-luteal / anovulatory cycles and hormone peaks drawn from `rng`), fading over the
+  menopausal transition (`ovarian_fraction`, OpenBoneMin's Hill-shaped decline) and stopping
+  at the final menstrual period (FMP), plus extragonadal E2; men, aromatization of T. Both plus
+  exogenous estradiol / CEE (E2-equivalent). Aromatase-derived E2 is cut by anastrozole.
+- p4_ng_ml: follicular baseline plus the corpus luteum's P4 after each ovulation, plus drug.
+- mpa_ng_ml: drug only. High progestin exposure suppresses gonadotropins: follicular E2 falls
+  and ovulation fails (`pharmacology.progestin_suppression`).
+- t_ng_dl: men, age-declining endogenous T (or the patient's measured T) suppressed through LH
+  by exogenous T (`pharmacology.hpg_drive`); women, a constant endogenous level; plus drug.
+- igf1_ng_ml: age-declining, lowered in GH deficiency, raised through GH by secretagogues.
+- vitd_ng_ml (25(OH)D), calcium_rel (absorbed calcium / adequate), pth_pg_ml (rises with age,
+  low vitamin D and low calcium).
+- aromatase_inhibition (0..1), load_rel (daily stress stimulus / habitual moderate activity),
+  denosumab_ng_ml, bisphosphonate_rel (0..1).
+
+`SerumCourse.mean[name]` is the tissue-step mean, `SerumCourse.exposure[name]` the constant level
+giving the step-mean receptor occupancy C/(C + EC50) for the receptor-acting hormones (EC50s in
+endocrine.toml [receptors], keys in `RECEPTOR_EC50`) and the mean otherwise.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bonesim.model import pharmacology as pk
+from bonesim.model.parameters import value
+from bonesim.model.scenario import Patient, Scenario
+from bonesim.model.units import DAYS_PER_YEAR
+
+SERUM_NAMES = ("e2_pmol_l", "p4_ng_ml", "mpa_ng_ml", "t_ng_dl", "igf1_ng_ml", "pth_pg_ml",
+               "vitd_ng_ml", "calcium_rel", "aromatase_inhibition", "load_rel",
+               "denosumab_ng_ml", "bisphosphonate_rel")
+EXTRA_FINE = ("anastrozole_ng_ml", "gh_drive", "hpg_drive", "ovarian_fraction")
+RECEPTOR_EC50 = {
+    "e2_pmol_l": "endocrine.receptors.er_ec50_e2",
+    "p4_ng_ml": "endocrine.receptors.pr_ec50_p4",
+    "mpa_ng_ml": "endocrine.receptors.pr_ec50_mpa",
+    "t_ng_dl": "endocrine.receptors.ar_ec50_t",
+}
+OVULATORY, SHORT_LUTEAL, ANOVULATORY = 0, 1, 2
+
+
+def p(key: str) -> float:
+    """A parameter of endocrine.toml."""
+    return value(f"endocrine.{key}")
+
+
+@dataclass(frozen=True)
+class SerumCourse:
+    """Systemic levels over a whole run.
+
+    day: (n_steps,) start day of each tissue step; mean / exposure: name -> (n_steps,) arrays
+    (see module doc); fine: DataFrame at sub-hour resolution with 'day', SERUM_NAMES and
+    EXTRA_FINE columns (anastrozole_ng_ml; gh_drive, the secretagogue IGF-1 drive; hpg_drive,
+    men's Leydig drive 0..1; ovarian_fraction, the ovary's remaining output 0..1).
+    """
+
+    day: np.ndarray
+    mean: dict[str, np.ndarray]
+    exposure: dict[str, np.ndarray]
+    fine: pd.DataFrame
+
+
+# ----------------------------------------------------------------------------------- women
+def fmp_day(patient: Patient) -> float:
+    """Day of the final menstrual period relative to the simulation start (negative: before)."""
+    return (patient.final_period_age - patient.age) * DAYS_PER_YEAR
+
+
+def ovarian_fraction(t: np.ndarray, fmp: float) -> np.ndarray:
+    """The ovary's output relative to the reproductive years (1 -> 0) at days t: starting one
+    transition duration D before the FMP it falls as 1 - x^2/((D/2)^2 + x^2), x = time since the
+    start (OpenBoneMin's menopause shape): 80% of the fall is done at the FMP, ~95% 2 years after."""
+    duration = p("menopause.transition_duration") * DAYS_PER_YEAR
+    x = np.maximum(np.asarray(t, dtype=float) - (fmp - duration), 0.0)
+    return 1.0 - x**2 / ((duration / 2) ** 2 + x**2)
+
+
+@dataclass(frozen=True)
+class Cycles:
+    """Menstrual cycles before the FMP: start (day of menses), length [days], kind (OVULATORY,
+    SHORT_LUTEAL, ANOVULATORY), luteal length [days], and the drawn peak levels e2_peak,
+    e2_luteal [pmol/L] and p4_peak [ng/mL]."""
+
+    start: np.ndarray
+    length: np.ndarray
+    kind: np.ndarray
+    luteal: np.ndarray
+    e2_peak: np.ndarray
+    e2_luteal: np.ndarray
+    p4_peak: np.ndarray
+
+    def ovulation(self) -> np.ndarray:
+        """Day of ovulation of each cycle (meaningful for ovulatory kinds)."""
+        return self.start + self.length - self.luteal
+
+
+def draw_cycles(patient: Patient, rng: np.random.Generator, end: float) -> Cycles:
+    """The patient's cycles covering the simulation, drawn backwards from the FMP (the last
+    menses) so that it falls exactly at `final_period_age`. Each cycle draws, in order: its length
+    (normal, patient.cycle), kind (anovulatory fraction, raised during the transition by
+    `cycle.perimenopause_anovulation` x the ovarian output already lost; short-luteal fraction),
+    luteal length, and log-normal E2 and P4 peak multipliers (truncated at 2 SD)."""
+    c = patient.cycle
+    fmp = fmp_day(patient)
+    luteal_mean = p("cycle.luteal_length")
+    starts = [fmp]
+    while starts[-1] > -2 * c.length:
+        starts.append(starts[-1] - float(np.clip(rng.normal(c.length, c.length_sd),
+                                                 p("cycle.min_follicular") + p("cycle.short_luteal_min"),
+                                                 2 * c.length)))
+    ascending = np.array(starts[::-1])
+    start, length = ascending[:-1], np.diff(ascending)
+    n = start.size
+    lost = 1.0 - ovarian_fraction(start + length / 2, fmp)
+    p_anov = c.anovulatory_fraction + (1 - c.anovulatory_fraction - c.short_luteal_fraction) * \
+        p("cycle.perimenopause_anovulation") * lost
+    u = rng.random(n)
+    kind = np.where(u < p_anov, ANOVULATORY,
+                    np.where(u < p_anov + c.short_luteal_fraction, SHORT_LUTEAL, OVULATORY))
+    normal_luteal = rng.normal(luteal_mean, p("cycle.luteal_length_sd"), n)
+    short_luteal = rng.uniform(p("cycle.short_luteal_min"), p("cycle.short_luteal_max"), n)
+    luteal = np.where(kind == SHORT_LUTEAL, short_luteal,
+                      np.clip(normal_luteal, p("cycle.short_luteal_max") + 1, luteal_mean + 3))
+    luteal = np.minimum(luteal, length - p("cycle.min_follicular"))
+
+    def lognormal(cv):  # mean 1, truncated at +/- 2 SD of the log
+        sigma = math.sqrt(math.log(1 + cv**2))
+        return np.exp(np.clip(rng.normal(0.0, sigma, n), -2 * sigma, 2 * sigma) - sigma**2 / 2)
+
+    e2_mult, e2_lut_mult, p4_mult = lognormal(p("cycle.e2_peak_cv")), lognormal(p("cycle.e2_peak_cv")), \
+        lognormal(p("cycle.p4_peak_cv"))
+    return Cycles(start, length, kind, luteal, p("cycle.e2_preovulatory_peak") * e2_mult,
+                  p("cycle.e2_luteal_peak") * e2_lut_mult, p("cycle.p4_luteal_peak") * p4_mult)
+
+
+def cycle_starts(patient: Patient, cycles: Cycles | None, end: float) -> np.ndarray:
+    """Days on which a 'cycle' begins for cyclic schedules 'of cycle': the menses of real cycles,
+    then consecutive nominal cycles of the mean cycle length from the FMP (or from the start of
+    the simulation for postmenopausal women and men)."""
+    length = patient.cycle.length
+    origin = max(fmp_day(patient), 0.0) if patient.sex == "female" else 0.0
+    real = cycles.start[cycles.start < origin] if cycles is not None else np.empty(0)
+    nominal = origin + length * np.arange(max(0, math.ceil((end - origin) / length)) + 1)
+    return np.concatenate([real, nominal])
+
+
+def _gauss(t, centre, sd_left, sd_right):
+    sd = np.where(t < centre, sd_left, sd_right)
+    return np.exp(-0.5 * ((t - centre) / sd) ** 2)
+
+
+def ovarian_hormones(cycles: Cycles, t: np.ndarray, fmp: float, suppression: np.ndarray,
+                     grid: pk.FineGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ovarian E2 [pmol/L], luteal P4 above baseline [ng/mL], ovarian fraction) on the grid.
+
+    Ovarian E2 = fraction x (early-follicular ovarian baseline + (1 - suppression) x follicular
+    wave + luteal wave); after the FMP only the fading baseline remains. A cycle whose planned
+    ovulation meets gonadotropin suppression above `hpg.ovulation_block` does not ovulate.
+    """
+    base = p("cycle.e2_early_follicular") - p("cycle.e2_extragonadal")
+    follicular = np.zeros(t.size)
+    luteal_e2 = np.zeros(t.size)
+    p4 = np.zeros(t.size)
+    rise, fall = p("cycle.e2_rise_sd"), p("cycle.e2_fall_sd")
+    normal_luteal = p("cycle.luteal_length")
+    lut_width = p("cycle.e2_luteal_width")
+    anov_sd = p("cycle.anovulatory_wave_sd")
+    root2pi = math.sqrt(2 * math.pi)
+    block = p("hpg.ovulation_block")
+    ovulation = cycles.ovulation()
+    window = int(math.ceil(3 * cycles.length.max() / grid.h)) if cycles.start.size else 0
+    for k in range(cycles.start.size):
+        lo = max(0, int((cycles.start[k] - cycles.length[k]) / grid.h))
+        hi = min(t.size, lo + window)
+        if hi <= 0 or lo >= t.size:
+            continue
+        tt = t[lo:hi]
+        peak_amp = cycles.e2_peak[k] - p("cycle.e2_early_follicular")
+        lut_amp = cycles.e2_luteal[k] - p("cycle.e2_early_follicular")
+        ov = ovulation[k]
+        blocked = suppression[grid.index(ov)] > block if 0 <= ov < grid.end else False
+        if cycles.kind[k] == ANOVULATORY or blocked:
+            area = p("cycle.anovulatory_e2_area") * (
+                peak_amp * (rise + fall) / 2 * root2pi + lut_amp * lut_width * normal_luteal * root2pi)
+            centre = cycles.start[k] + cycles.length[k] / 2
+            follicular[lo:hi] += area / (anov_sd * root2pi) * _gauss(tt, centre, anov_sd, anov_sd)
+            continue
+        lut = cycles.luteal[k]
+        follicular[lo:hi] += peak_amp * _gauss(tt, ov - 1.0, rise, fall)
+        sd = lut_width * lut
+        luteal_e2[lo:hi] += lut_amp * _gauss(tt, ov + lut / 2, sd, sd)
+        phase = (tt - ov) / lut
+        inside = (phase > 0) & (phase < 1)
+        amp = (cycles.p4_peak[k] - p("cycle.p4_follicular")) * (
+            p("cycle.short_luteal_p4_factor") if cycles.kind[k] == SHORT_LUTEAL else 1.0)
+        p4[lo:hi] += np.where(inside, amp * np.sin(np.pi * np.clip(phase, 0, 1)) ** 2, 0.0)
+    fraction = ovarian_fraction(t, fmp)
+    cycling = t < fmp
+    e2 = fraction * (base + cycling * ((1 - suppression) * follicular + luteal_e2))
+    return e2, p4 * cycling, fraction
+
+
+# ----------------------------------------------------------------------------------- men, GH, minerals
+def testosterone_baseline(patient: Patient, age: np.ndarray) -> np.ndarray:
+    """Endogenous total T [ng/dL] before any drug: men decline from `testosterone.men_young`
+    (or from the patient's measured level at the start) after `decline_onset`; women constant."""
+    if patient.sex == "female":
+        return np.full(age.size, patient.testosterone or p("testosterone.women"))
+    onset, rate = p("testosterone.decline_onset"), p("testosterone.decline_rate")
+    years_declined = np.maximum(age - onset, 0.0)
+    if patient.testosterone is None:
+        return p("testosterone.men_young") * np.exp(-rate * years_declined)
+    return patient.testosterone * np.exp(-rate * (years_declined - max(patient.age - onset, 0.0)))
+
+
+def igf1_baseline(patient: Patient, age: np.ndarray) -> np.ndarray:
+    """Age-median IGF-1 [ng/mL], times `igf1.gh_deficient_factor` in GH deficiency."""
+    level = p("igf1.at_25") * np.exp(-p("igf1.decline_rate") * np.maximum(age - 25.0, 0.0))
+    return level * (p("igf1.gh_deficient_factor") if patient.gh == "deficient" else 1.0)
+
+
+def calcium_absorbed_rel(intake_mg_day: np.ndarray, vitd_ng_ml: np.ndarray) -> np.ndarray:
+    """Absorbed calcium relative to an adequate intake at a sufficient 25(OH)D (1 = adequate)."""
+    k = p("calcium.absorption_k")
+    efficiency = vitd_ng_ml / (vitd_ng_ml + k)
+    reference = p("vitamin_d.reference") / (p("vitamin_d.reference") + k)
+    return intake_mg_day * efficiency / (p("calcium.adequate_intake") * reference)
+
+
+def pth_level(age: np.ndarray, vitd_ng_ml: np.ndarray, calcium_rel: np.ndarray) -> np.ndarray:
+    """Intact PTH [pg/mL]: rises with age, with 25(OH)D below its plateau and with low calcium."""
+    age_factor = 1 + p("pth.age_slope") * np.maximum(age - p("pth.age_reference"), 0.0)
+    vitd_factor = 1 + p("pth.vitd_gain") * np.maximum(1 - vitd_ng_ml / p("pth.vitd_plateau"), 0.0)
+    calcium_factor = 1 + p("pth.calcium_gain") * np.maximum(1 - calcium_rel, 0.0)
+    return p("pth.baseline") * age_factor * vitd_factor * calcium_factor
+
+
+def load_level(activity: str, exercise_minutes: np.ndarray) -> np.ndarray:
+    """Daily stress stimulus relative to habitual moderate activity: ((n_steps + n_ex s^m) /
+    n_moderate)^(1/m) with n_ex = minutes x cadence and s the exercise stress vs walking."""
+    m = p("loading.stress_exponent")
+    cycles = p(f"loading.steps_{activity}") + exercise_minutes * p("loading.exercise_cadence") * \
+        p("loading.exercise_stress") ** m
+    return (cycles / p("loading.steps_moderate")) ** (1 / m)
+
+
+# ----------------------------------------------------------------------------------- the course
+def receptor_exposure(fine: np.ndarray, ec50: float, grid: pk.FineGrid) -> np.ndarray:
+    """Constant level whose occupancy C/(C+EC50) equals the step-mean occupancy of `fine`."""
+    occupancy = np.clip(grid.step_mean(fine / (fine + ec50)), 0.0, 1.0 - 1e-12)
+    return ec50 * occupancy / (1.0 - occupancy)
+
+
+def serum_course(scenario: Scenario, rng, dt_day: float | None = None) -> SerumCourse:
+    """The systemic course of `scenario` over its whole duration, in tissue steps of `dt_day`
+    (default scenario.simulation.dt). `rng`: numpy Generator (or seed) for the cycle draws;
+    the same scenario and generator state give identical output."""
+    rng = np.random.default_rng(rng)
+    patient = scenario.patient
+    dt = scenario.simulation.dt if dt_day is None else dt_day
+    grid = pk.FineGrid.for_run(scenario.days, dt)
+    t = grid.times()
+    age = patient.age + t / DAYS_PER_YEAR
+    female = patient.sex == "female"
+    cycles = draw_cycles(patient, rng, grid.end) if female else None
+    drugs = pk.drug_levels(scenario.protocol, grid, patient.sex, cycle_starts(patient, cycles, grid.end))
+
+    inhibition = pk.aromatase_inhibition(drugs["aromatase"])
+    aromatized = 1.0 - inhibition
+    t_base = testosterone_baseline(patient, age)
+    e2_per_t = p("aromatization.e2_per_t")
+    if female:
+        suppression = pk.progestin_suppression(pk.mpa_equivalent(drugs["mpa"], drugs["p4"]), grid.h)
+        ovarian, luteal_p4, fraction = ovarian_hormones(cycles, t, fmp_day(patient), suppression, grid)
+        drive = np.ones(grid.n)
+        testosterone = t_base + drugs["t"]
+        ovary_blocked = (1 - p("aromatization.ovarian_escape")) * inhibition
+        e2 = ovarian * (1 - ovary_blocked) + (p("cycle.e2_extragonadal") + e2_per_t * testosterone) * aromatized
+    else:
+        luteal_p4, fraction = np.zeros(grid.n), np.zeros(grid.n)
+        drive = pk.hpg_drive(drugs["t"], drugs["gnrh"], grid.h)
+        testosterone = t_base * drive + drugs["t"]
+        e2 = e2_per_t * testosterone * aromatized
+    ghd_response = p("igf1.secretagogue_response_ghd") if patient.gh == "deficient" else 1.0
+    igf1_base = igf1_baseline(patient, age)
+    igf1 = pk.relax(igf1_base * (1 + ghd_response * drugs["gh"]), grid.h,
+                    p("igf1.response_half_time") / math.log(2), igf1_base[0])
+    vitd = patient.vitamin_d + drugs["vitd"]
+    calcium_rel = calcium_absorbed_rel(patient.calcium_intake + drugs["calcium"], vitd)
+    fine = {
+        "e2_pmol_l": e2 + drugs["e2"],
+        "p4_ng_ml": p("cycle.p4_follicular") + luteal_p4 + drugs["p4"],
+        "mpa_ng_ml": drugs["mpa"],
+        "t_ng_dl": testosterone,
+        "igf1_ng_ml": igf1,
+        "pth_pg_ml": pth_level(age, vitd, calcium_rel),
+        "vitd_ng_ml": vitd,
+        "calcium_rel": calcium_rel,
+        "aromatase_inhibition": inhibition,
+        "load_rel": load_level(patient.activity, drugs["load"]),
+        "denosumab_ng_ml": drugs["denosumab"],
+        "bisphosphonate_rel": pk.hill(drugs["bisphosphonate"], pk.drug_value("alendronate", "surface_ec50")),
+        "anastrozole_ng_ml": drugs["aromatase"],
+        "gh_drive": drugs["gh"],
+        "hpg_drive": drive,
+        "ovarian_fraction": fraction,
+    }
+    mean = {name: grid.step_mean(fine[name]) for name in SERUM_NAMES}
+    exposure = {name: (receptor_exposure(fine[name], value(RECEPTOR_EC50[name]), grid)
+                       if name in RECEPTOR_EC50 else mean[name]) for name in SERUM_NAMES}
+    frame = pd.DataFrame({"day": t, **{k: v.astype(np.float32) for k, v in fine.items()}})
+    return SerumCourse(np.arange(grid.n_steps) * dt, mean, exposure, frame)
