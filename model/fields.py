@@ -1,0 +1,215 @@
+"""The signal fields on the tissue grid: registry, Mesa property layers, and the solver.
+
+Registry. `FIELDS` lists every diffusing signal, in the order of the first axis of the one
+field array `conc` (n_fields, rows, cols) float64, C-contiguous; `FIELD_INDEX` maps a name to
+its index. Each `FieldSpec` is read from model/parameters/fields.toml (values, ranges and
+sources there). Cytokines are in pM; hormones in serum units (e2 pmol/L, p4 and mpa ng/mL,
+t ng/dL, igf1 ng/mL), so a tissue level can be read against the serum level directly.
+
+Mesa. `property_layers(conc)` wraps each field as a `mesa.discrete_space.PropertyLayer` whose
+`.data` is a view of `conc[f]` (no copy): a cell reads `cell.rankl`, a kernel writes `conc`.
+
+Solver. `FieldSolver(shape, spacing_um, dt_day)` advances all fields one tissue step with the
+backward-Euler LOD scheme of `bonesim.model.diffusion` (unconditionally stable at day-long
+steps, conservative, positive). Two modelling choices, and why:
+
+* Vessels exchange through a permeability term, not a Dirichlet value. A vessel cell gains
+  P (4/h) (serum - c) per unit time (P the wall permeability [um/s], 4/h the wall area per
+  volume of a vessel filling its cell). A Dirichlet node would pin the tissue to the blood
+  level whatever the solute, which is right for lipid-soluble steroids (P >= 1 um/s, Michel &
+  Curry 1999, exchange ~3e4/day at 10 um spacing: within 0.1% of Dirichlet, which is its
+  limit) but wrong for proteins, which cross vessel walls ~100x more slowly (P ~0.01 um/s).
+  The term is implicit (in the sweep-1 diagonal), so even the stiff steroid exchange costs
+  nothing in stability. Fields without a blood level (serum NaN or 0) see the blood as a sink:
+  the vessel washes them out at the same rate, as circulation does.
+* Bone matrix is a low-D region, not an obstacle. Mineralized matrix is crossed by the
+  lacunar-canalicular system, where small proteins still diffuse at 55-80% of their free
+  rate (Li 2009) within ~1-2% porosity; osteocytes inside the matrix secrete sclerostin and
+  RANKL and sense hormones, which an obstacle would cut off. Each field has its matrix factor
+  (D_matrix / D, 0.002-0.02, fields.toml), faces between cells take the harmonic mean of the
+  two D's (exact series conductance, continuous flux). An obstacle is the limit factor -> 0,
+  which the same code handles.
+
+Reactions (`FieldSolver.react`): aromatization of testosterone to estradiol where aromatase
+is, inhibited by anastrozole, exact for its linear rate law. RANKL-OPG (and denosumab)
+binding is fast (minutes) against the day step, so the fields carry total RANKL and OPG and
+`free_rankl` gives the equilibrium partition: the RANKL free to bind RANK.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from mesa.discrete_space import PropertyLayer
+
+from bonesim.model import diffusion
+from bonesim.model.parameters import table, value
+
+FIELD_NAMES = ("rankl", "opg", "il1", "il6", "tnf", "tgfb", "igf1", "sclerostin",
+               "e2", "p4", "mpa", "t")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One diffusing signal: its units and transport parameters (see fields.toml)."""
+
+    name: str
+    units: str                  # concentration units of the field
+    diffusion_um2_s: float      # D in the interstitium [um^2/s]
+    decay_per_day: float        # first-order tissue loss [1/day]
+    permeability_um_s: float    # vessel-wall permeability [um/s]
+    matrix_factor: float        # D in mineralized matrix / D [-]
+    description: str = ""
+
+
+def _spec(name: str) -> FieldSpec:
+    entry = table("fields")[name]
+    return FieldSpec(name=name, units=entry["field_units"],
+                     diffusion_um2_s=value(f"fields.{name}.diffusion"),
+                     decay_per_day=value(f"fields.{name}.decay"),
+                     permeability_um_s=value(f"fields.{name}.permeability"),
+                     matrix_factor=value(f"fields.{name}.matrix_factor"),
+                     description=entry["description"])
+
+
+FIELDS: tuple[FieldSpec, ...] = tuple(_spec(name) for name in FIELD_NAMES)
+FIELD_INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(FIELDS)}
+
+
+def new_conc(shape: tuple[int, int], fields: tuple[FieldSpec, ...] = FIELDS) -> np.ndarray:
+    """A zeroed field array (n_fields, rows, cols) float64, C-contiguous."""
+    return np.zeros((len(fields), *shape))
+
+
+class FieldLayer(PropertyLayer):
+    """A Mesa PropertyLayer whose data is a view of one field of `conc` (no copy)."""
+
+    def __init__(self, name: str, view: np.ndarray, dimensions=None):
+        self.name = name
+        self.dimensions = tuple(view.shape) if dimensions is None else dimensions
+        self._data = view
+
+
+def property_layers(conc: np.ndarray, fields: tuple[FieldSpec, ...] = FIELDS,
+                    dimensions=None) -> list[PropertyLayer]:
+    """One PropertyLayer per field, named as the field, each a view into `conc`.
+
+    `dimensions` is stored as the layers' `dimensions` (pass the grid's own value, since Mesa
+    compares them with `!=`); default: the tuple (rows, cols).
+    """
+    if conc.shape[0] != len(fields):
+        raise ValueError(f"conc has {conc.shape[0]} fields, the registry {len(fields)}")
+    return [FieldLayer(spec.name, conc[i], dimensions) for i, spec in enumerate(fields)]
+
+
+def free_rankl(conc: np.ndarray, denosumab_ng_ml: float = 0.0,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """RANKL free to bind RANK [pM] (rows, cols), after OPG and denosumab binding at equilibrium.
+
+    conc: the field array (total RANKL and OPG in pM); denosumab_ng_ml: tissue denosumab
+    [ng/mL], uniform (an antibody equilibrates with the interstitium). Affinities: Pivonka 2008
+    (OPG), Kostenuik 2009 (denosumab), fields.toml.
+    """
+    rankl = conc[FIELD_INDEX["rankl"]]
+    if out is None:
+        out = np.empty_like(rankl)
+    denosumab = np.full_like(rankl, denosumab_ng_ml * diffusion.DENOSUMAB_NG_ML_TO_PM)
+    diffusion.free_ligand(rankl, conc[FIELD_INDEX["opg"]],
+                          value("fields.reactions.rankl_opg_affinity"), denosumab,
+                          value("fields.reactions.denosumab_rankl_affinity"), out)
+    return out
+
+
+class FieldSolver:
+    """Backward-Euler LOD solver of all fields on a (rows, cols) grid of spacing_um [um].
+
+    dt_day [day] is the tissue step. `fields` defaults to the registry; any tuple of FieldSpec
+    may be given (tests, benchmarks). Call `set_matrix` whenever the bone-matrix map may have
+    changed (coefficients are rebuilt only if it did), `step` once per tissue step, and `react`
+    for the local reactions.
+    """
+
+    def __init__(self, shape: tuple[int, int], spacing_um: float, dt_day: float,
+                 fields: tuple[FieldSpec, ...] = FIELDS):
+        if dt_day <= 0 or spacing_um <= 0:
+            raise ValueError("dt_day and spacing_um must be positive")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.spacing_um = float(spacing_um)
+        self.dt_day = float(dt_day)
+        self.fields = tuple(fields)
+        self.n_fields = len(self.fields)
+        self.d_um2_day = np.array([s.diffusion_um2_s for s in self.fields]) * diffusion.SECONDS_PER_DAY
+        self.decay = np.array([s.decay_per_day for s in self.fields])
+        self.matrix_factor = np.array([s.matrix_factor for s in self.fields])
+        # vessel exchange rate [1/day]: P [um/s] x wall area per volume 4/h [1/um] x s/day
+        self.vessel_rate = (np.array([s.permeability_um_s for s in self.fields])
+                            * 4.0 / self.spacing_um * diffusion.SECONDS_PER_DAY)
+        self._weights = diffusion.face_weights(self.d_um2_day, self.matrix_factor,
+                                               self.dt_day, self.spacing_um)
+        n_tiles = -(-self.shape[0] // diffusion.TILE)
+        self._pivots_x = np.empty((self.n_fields, n_tiles, self.shape[1], diffusion.TILE))
+        self.matrix = None
+        self.refreshes = 0
+        self.set_matrix(np.zeros(self.shape, dtype=bool))
+
+    def set_matrix(self, matrix_mask: np.ndarray) -> bool:
+        """Set the bone-matrix map (rows, cols) bool; returns True if coefficients were rebuilt."""
+        mask = np.asarray(matrix_mask, dtype=bool)
+        if mask.shape != self.shape:
+            raise ValueError(f"matrix mask shape {mask.shape} != grid {self.shape}")
+        if self.matrix is not None and np.array_equal(mask, self.matrix):
+            return False
+        self.matrix = mask.copy()
+        fx, self._fy = diffusion.face_types(self.matrix)
+        self._fx_tiles = diffusion.x_face_tiles(fx)
+        diffusion.x_pivots(self._fx_tiles, self._weights, self._pivots_x)
+        self.refreshes += 1
+        return True
+
+    def _check(self, name: str, array: np.ndarray, shape: tuple) -> None:
+        if array.shape != shape or array.dtype != np.float64 or not array.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous float64 array of shape {shape}, "
+                             f"got {array.dtype} {array.shape}")
+
+    def step(self, conc: np.ndarray, source: np.ndarray | None = None,
+             uptake: np.ndarray | None = None, vessel_mask: np.ndarray | None = None,
+             serum: np.ndarray | None = None) -> None:
+        """Advance `conc` one step of dt_day, in place.
+
+        source (n_fields, rows, cols) [field units/day] secretion; uptake (same) [1/day]
+        first-order uptake by cells; vessel_mask (rows, cols) bool; serum (n_fields,) [field
+        units] the blood level at vessels (NaN or 0: none, the blood is a sink). None = zero.
+        """
+        full = (self.n_fields, *self.shape)
+        self._check("conc", conc, full)
+        source = np.zeros(full) if source is None else source
+        uptake = np.zeros(full) if uptake is None else uptake
+        self._check("source", source, full)
+        self._check("uptake", uptake, full)
+        vessel = (np.zeros(self.shape, dtype=bool) if vessel_mask is None
+                  else np.ascontiguousarray(vessel_mask, dtype=bool))
+        if vessel.shape != self.shape:
+            raise ValueError(f"vessel_mask shape {vessel.shape} != grid {self.shape}")
+        blood = np.zeros(self.n_fields) if serum is None else np.array(serum, dtype=np.float64)
+        if blood.shape != (self.n_fields,):
+            raise ValueError(f"serum must have shape ({self.n_fields},)")
+        blood = np.nan_to_num(blood, nan=0.0)
+        dt = self.dt_day
+        diffusion.lod_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
+                           dt * self.decay, dt, self._fx_tiles, self._weights, self._pivots_x,
+                           self._fy, self._weights)
+
+    def react(self, conc: np.ndarray, aromatase: np.ndarray, inhibition, dt: float) -> None:
+        """Local reactions over dt [day], in place: aromatization of T into E2.
+
+        aromatase (rows, cols) relative aromatase activity [0..1, 1 = the activity that the
+        rate in fields.toml refers to]; inhibition: anastrozole inhibition [0..1], scalar or
+        (rows, cols). RANKL-OPG binding is an equilibrium read through `free_rankl`.
+        """
+        self._check("conc", conc, (self.n_fields, *self.shape))
+        names = [s.name for s in self.fields]
+        if "t" not in names or "e2" not in names:
+            raise ValueError("react needs the fields 't' and 'e2'")
+        activity = np.ascontiguousarray(aromatase, dtype=np.float64)
+        blocked = np.ascontiguousarray(np.broadcast_to(inhibition, self.shape), dtype=np.float64)
+        diffusion.aromatize(conc, names.index("t"), names.index("e2"), activity, blocked,
+                            value("fields.reactions.aromatization_rate"), float(dt))
