@@ -2,6 +2,7 @@
 
     bonesim run SCENARIO.toml [--out DIR] [--seed N] [--years Y] [--workers W]
     bonesim schema
+    bonesim pk SCENARIO.toml [--out DIR] [--seed N] [--years Y]
 
 SCENARIO is a TOML file, or the name of a built-in scenario in experiments/scenarios/
 (`bonesim run default`). Bad input exits with status 2 and a message naming the file, the key,
@@ -65,6 +66,17 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_pk(args) -> int:
+    from bonesim.experiments.pk import write_pk
+
+    scenario = resolve_scenario(args.scenario, args.seed, args.years)
+    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-pk"
+    paths = write_pk(scenario, out)
+    print(f"{scenario.name}: serum levels over {scenario.simulation.duration:g} years in "
+          f"{paths['parquet']} and {paths['png']}")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from bonesim.experiments.validate import BadRequest, exit_code, summary, validate
 
@@ -94,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.set_defaults(handler=cmd_schema)
+
+    pk = sub.add_parser("pk", help="serum levels of a scenario's patient and protocol, without "
+                        "the tissue: write serum.png and serum.parquet")
+    pk.add_argument("scenario", help="scenario TOML file or built-in name")
+    pk.add_argument("--out", help="output directory (default runs/<scenario name>-pk)")
+    pk.add_argument("--seed", type=_seed, help="override simulation.seed (menstrual cycle draws)")
+    pk.add_argument("--years", type=_positive_years, help="override simulation.duration, years")
+    pk.set_defaults(handler=cmd_pk)
 
     check = sub.add_parser("validate", help="run the clinical validation suite (TARGETS.md) and "
                            "write validation.md, .parquet and .png")

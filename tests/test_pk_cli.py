@@ -1,0 +1,52 @@
+"""`bonesim pk`: serum curves of a scenario without the tissue."""
+
+import numpy as np
+import pandas as pd
+
+from bonesim.experiments.cli import main
+from bonesim.model.endocrine import SERUM_NAMES
+
+SCENARIO = """
+name = "pk_check"
+[patient]
+sex = "female"
+age = "56 years"
+fmp_age = "51 years"
+[[protocol]]
+drug = "progesterone"
+route = "oral"
+dose = "200 mg"
+schedule = "cyclic"
+days = [1, 12]
+[[protocol]]
+drug = "cee"
+route = "oral"
+dose = "0.625 mg"
+schedule = "daily"
+[simulation]
+duration = "1 year"
+"""
+
+
+def test_pk_writes_png_and_parquet(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO)
+    out = tmp_path / "out"
+    assert main(["pk", str(path), "--out", str(out), "--years", "0.25", "--seed", "3"]) == 0
+    frame = pd.read_parquet(out / "serum.parquet")
+    assert set(SERUM_NAMES) <= set(frame.columns)
+    assert 0.25 * 365.25 <= frame["day"].iloc[-1] + 1 / 24 <= 92  # whole daily steps cover the run
+    assert np.diff(frame["day"]).max() * 24 < 1.0  # sub-hour resolution
+    assert frame["p4_ng_ml"].max() > 3  # the oral doses show
+    assert (out / "serum.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == ["serum.parquet", "serum.png"]  # no temp files
+    assert "serum.parquet" in capsys.readouterr().out
+
+
+def test_pk_bad_scenario_exits_2(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(SCENARIO.replace('dose = "200 mg"', 'dose = "200 IU"'))
+    assert main(["pk", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "protocol[0]" in err and "IU" in err
+    assert not (tmp_path / "out").exists()
