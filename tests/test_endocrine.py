@@ -1,0 +1,206 @@
+"""Virtual patients: serum levels against BIOLOGY.md sections 3 (Verdonk 2019, Travison 2017,
+P4 ranges, menopause transition) and the SerumCourse contract."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bonesim.model import endocrine
+from bonesim.model.endocrine import RECEPTOR_EC50, SERUM_NAMES, draw_cycles, serum_course
+from bonesim.model.parameters import value
+from bonesim.model.scenario import parse_scenario
+
+
+def scenario(years=1.0, dt="1 d", protocol=(), **patient):
+    patient = {"sex": "female", "age": "30 years", **patient}
+    return parse_scenario({"name": "t", "patient": patient, "protocol": list(protocol),
+                           "simulation": {"duration": f"{years} years", "dt": dt}})
+
+
+def course(seed=0, **kw):
+    return serum_course(scenario(**kw), np.random.default_rng(seed))
+
+
+def luteal_peaks(c):
+    """Maximum daily P4 of each run of days above the follicular range."""
+    p4 = c.mean["p4_ng_ml"]
+    above = p4 > 1.0
+    edges = np.flatnonzero(np.diff(above.astype(int)))
+    runs = np.split(p4, edges + 1)
+    return np.array([r.max() for r in runs if r.max() > 1.0])
+
+
+# ----------------------------------------------------------------------------------- contract
+def test_serum_course_shape_and_names():
+    s = scenario(years=0.1, dt="0.5 d")
+    c = serum_course(s, np.random.default_rng(1))
+    n = math.ceil(s.days / 0.5)
+    assert c.day.shape == (n,) and np.allclose(np.diff(c.day), 0.5)
+    assert set(c.mean) == set(c.exposure) == set(SERUM_NAMES)
+    assert all(v.shape == (n,) and np.isfinite(v).all() for v in c.mean.values())
+    assert np.diff(c.fine["day"]).max() * 24 < 1.0
+    assert len(c.fine) % n == 0
+
+
+def test_determinism_and_seed_dependence():
+    a, b, other = course(seed=7, years=2), course(seed=7, years=2), course(seed=8, years=2)
+    for name in SERUM_NAMES:
+        assert np.array_equal(a.mean[name], b.mean[name])
+    assert not np.array_equal(a.mean["p4_ng_ml"], other.mean["p4_ng_ml"])
+
+
+def test_exposure_is_the_occupancy_equivalent_level():
+    c = course(years=0.5)
+    for name, key in RECEPTOR_EC50.items():
+        ec50 = value(key)
+        fine = c.fine[name].to_numpy(dtype=float).reshape(len(c.day), -1)
+        occupancy = (fine / (fine + ec50)).mean(axis=1)
+        exposure = c.exposure[name]
+        assert np.allclose(exposure / (exposure + ec50), occupancy, rtol=1e-4, atol=1e-9)
+        assert np.all(exposure <= c.mean[name] * (1 + 1e-5))  # occupancy is concave (Jensen)
+
+
+# ----------------------------------------------------------------------------------- cycles
+def test_premenopausal_ranges():
+    c = course(years=2)
+    e2, p4 = c.mean["e2_pmol_l"], c.mean["p4_ng_ml"]
+    assert e2.min() >= 31 and e2.max() <= 1942  # Verdonk 2019 premenopausal
+    peaks = luteal_peaks(c)
+    assert len(peaks) >= 24 and peaks.min() >= 4 and peaks.max() <= 30  # luteal 4-30 ng/mL
+    follicular = p4[p4 < 1.0]
+    assert follicular.max() < 1.0 and len(follicular) > 0.4 * len(p4)
+    assert e2.max() > 3 * e2.min()  # a pre-ovulatory peak
+
+
+def test_cycle_length_variability():
+    s = scenario(years=1)
+    cycles = draw_cycles(s.patient, np.random.default_rng(3), s.days)
+    lengths = cycles.length[cycles.start > -60]
+    long = draw_cycles(s.patient.model_copy(update={"age": 20.0}), np.random.default_rng(3), 0).length
+    assert abs(long.mean() - 28) < 0.5 and 1.5 < long.std() < 2.5
+    assert len(lengths) >= 12
+
+
+def test_anovulatory_cycles_no_luteal_p4_near_normal_e2():
+    ovulatory = course(years=2, seed=2)
+    anovulatory = course(years=2, seed=2, cycle={"anovulatory_fraction": 1.0})
+    assert anovulatory.mean["p4_ng_ml"].max() < 1.0
+    ratio = anovulatory.mean["e2_pmol_l"].mean() / ovulatory.mean["e2_pmol_l"].mean()
+    assert 0.85 < ratio < 1.15
+
+
+def test_disturbed_cycle_fractions():
+    s = scenario(years=1, cycle={"anovulatory_fraction": 0.15, "short_luteal_fraction": 0.14})
+    cycles = draw_cycles(s.patient.model_copy(update={"age": 20.0}), np.random.default_rng(5), 0)
+    kind = cycles.kind[cycles.start < (30 - 20) * 365.25]  # far from the transition
+    assert np.mean(kind == endocrine.ANOVULATORY) == pytest.approx(0.15, abs=0.03)
+    assert np.mean(kind == endocrine.SHORT_LUTEAL) == pytest.approx(0.14, abs=0.03)
+    short = cycles.luteal[cycles.kind == endocrine.SHORT_LUTEAL]
+    assert short.max() < 10 and short.min() >= 5
+
+
+def test_short_luteal_phase_lowers_progesterone():
+    normal = luteal_peaks(course(years=2, seed=4))
+    short = luteal_peaks(course(years=2, seed=4, cycle={"short_luteal_fraction": 1.0}))
+    assert short.mean() < 0.8 * normal.mean() and short.min() >= 4
+
+
+# ----------------------------------------------------------------------------------- menopause
+def test_menopause_transition_shape():
+    """E2 falls over ~1.7 years (OpenBoneMin) around the FMP into the postmenopausal range; no
+    luteal P4 after the FMP; the skeletal ER effect falls ~64% (OpenBoneMin's estrogen decline)."""
+    c = course(years=9, age="47 years", fmp_age="51 years")
+    day = c.day
+    fmp = 4 * 365.25
+
+    def year_mean(name, start):
+        m = (day >= fmp + start * 365.25) & (day < fmp + (start + 1) * 365.25)
+        return c.mean[name][m].mean()
+
+    pre = year_mean("e2_pmol_l", -4)
+    assert 250 < pre < 600
+    assert year_mean("e2_pmol_l", -3) > 0.9 * pre  # not yet declining 3-2 years before
+    assert 0.2 * pre < year_mean("e2_pmol_l", -1) < 0.6 * pre  # the year before the FMP
+    assert year_mean("e2_pmol_l", 2) < 26 and year_mean("e2_pmol_l", 4) < 26  # Verdonk 2019
+    after = day >= fmp
+    assert c.mean["p4_ng_ml"][after].max() < 1.0
+    ec50 = value(RECEPTOR_EC50["e2_pmol_l"])
+    occupancy = lambda start: np.mean([  # noqa: E731
+        x / (x + ec50) for x in c.exposure["e2_pmol_l"][(day >= fmp + start * 365.25) & (day < fmp + (start + 1) * 365.25)]])
+    fall = 1 - occupancy(3) / occupancy(-4)
+    assert 0.5 < fall < 0.75
+    lost = 1 - c.fine["ovarian_fraction"].to_numpy()
+    days_fine = c.fine["day"].to_numpy()
+    t10, t90 = days_fine[np.searchsorted(lost, 0.1 * 0.95)], days_fine[np.searchsorted(lost, 0.9 * 0.95)]
+    assert 1.0 < (t90 - t10) / 365.25 < 3.0
+
+
+def test_perimenopause_more_anovulation():
+    s = scenario(years=1, age="40 years", fmp_age="51 years")
+    cycles = draw_cycles(s.patient, np.random.default_rng(0), s.days)
+    years_to_fmp = (endocrine.fmp_day(s.patient) - cycles.start) / 365.25
+    late = cycles.kind[years_to_fmp < 1] == endocrine.ANOVULATORY
+    early = cycles.kind[years_to_fmp > 3] == endocrine.ANOVULATORY
+    assert late.mean() > 0.3 and early.mean() < 0.05
+
+
+def test_postmenopausal_woman():
+    c = course(years=1, age="65 years")
+    assert c.mean["e2_pmol_l"].max() < 26 and c.mean["p4_ng_ml"].max() < 1.0
+    assert 15 <= c.mean["t_ng_dl"].mean() <= 70
+
+
+# ----------------------------------------------------------------------------------- men
+def test_men_testosterone_age_decline_and_aromatization():
+    young = course(years=1, sex="male", age="30 years")
+    old = course(years=1, sex="male", age="75 years")
+    t_young, t_old = young.mean["t_ng_dl"].mean(), old.mean["t_ng_dl"].mean()
+    assert 264 <= t_young <= 916  # Travison 2017
+    assert 0.55 < t_old / t_young < 0.85
+    for c in (young, old):
+        assert 12 <= c.mean["e2_pmol_l"].min() and c.mean["e2_pmol_l"].max() <= 136  # Verdonk 2019
+    assert young.mean["e2_pmol_l"].mean() > old.mean["e2_pmol_l"].mean()
+    assert young.mean["p4_ng_ml"].max() < 1.0
+
+
+def test_hypogonadal_man_keeps_his_level_and_declines():
+    c = course(years=5, sex="male", age="68 years", testosterone="250 ng/dL")
+    t = c.mean["t_ng_dl"]
+    assert t[0] == pytest.approx(250, rel=1e-3)
+    assert t[-1] == pytest.approx(250 * math.exp(-value("endocrine.testosterone.decline_rate") * 5), rel=0.01)
+
+
+def test_anastrozole_lowers_e2_in_men_not_t():
+    base = course(years=0.1, sex="male", age="50 years")
+    ai = course(years=0.1, sex="male", age="50 years",
+                protocol=[{"drug": "anastrozole", "route": "oral", "dose": "0.5 mg", "schedule": "twice_weekly"}])
+    assert ai.mean["e2_pmol_l"][-7:].mean() < 0.5 * base.mean["e2_pmol_l"][-7:].mean()
+    assert ai.mean["t_ng_dl"][-7:].mean() == pytest.approx(base.mean["t_ng_dl"][-7:].mean(), rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------- GH, minerals, load
+def test_igf1_age_and_gh_deficiency():
+    young, old = course(years=0.1, age="25 years", sex="male"), course(years=0.1, age="75 years", sex="male")
+    ghd = course(years=0.1, age="75 years", sex="male", gh="deficient")
+    assert 180 < young.mean["igf1_ng_ml"][0] < 320 and 100 < old.mean["igf1_ng_ml"][0] < 160
+    assert ghd.mean["igf1_ng_ml"][0] == pytest.approx(
+        old.mean["igf1_ng_ml"][0] * value("endocrine.igf1.gh_deficient_factor"))
+
+
+def test_pth_vitamin_d_calcium():
+    replete = course(years=0.1, age="60 years")
+    deficient = course(years=0.1, age="60 years", vitamin_d="10 ng/mL", calcium_intake="400 mg/day")
+    assert replete.mean["calcium_rel"][0] == pytest.approx(1.0)
+    assert deficient.mean["calcium_rel"][0] < 0.4
+    ratio = deficient.mean["pth_pg_ml"][0] / replete.mean["pth_pg_ml"][0]
+    assert 1.4 < ratio < 2.5  # secondary hyperparathyroidism (Chapuy 1997)
+    assert 15 < replete.mean["pth_pg_ml"][0] < 65
+
+
+@pytest.mark.parametrize("activity", ["bedrest", "sedentary", "moderate", "active"])
+def test_load_by_activity(activity):
+    load = course(years=0.05, activity=activity).mean["load_rel"]
+    expected = {"bedrest": (0.1, 0.45), "sedentary": (0.75, 0.95), "moderate": (1.0, 1.0),
+                "active": (1.05, 1.25)}[activity]
+    assert expected[0] - 1e-9 <= load.min() <= load.max() <= expected[1] + 1e-9
