@@ -23,7 +23,7 @@ are converted on reading.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -166,10 +166,11 @@ def administrations(entry: ProtocolEntry, grid: FineGrid, cycle_starts: np.ndarr
     if entry.dose_dimension == "mass_rate":
         stop = grid.end if entry.stop is None else min(entry.stop, grid.end)
         ends = np.minimum(times + dose_interval(entry), stop)
-        starts = grid.times()
         for t0, t1 in zip(times, ends):
+            i0, i1 = grid.index(t0), grid.index(t1) + 1
+            starts = np.arange(i0, i1) * grid.h
             overlap = np.clip(np.minimum(starts + grid.h, t1) - np.maximum(starts, t0), 0.0, None)
-            rate += entry.dose_amount * overlap / grid.h
+            rate[i0:i1] += entry.dose_amount * overlap / grid.h
     else:
         np.add.at(bolus, grid.index(times), entry.dose_amount)
     return Inputs(bolus, rate)
@@ -193,7 +194,6 @@ class PKModel:
     input_scale: float
     vmax: float = 0.0
     km: float = 1.0
-    labels: tuple = field(default=())
 
 
 def _rate(half_life_h: float) -> float:
@@ -266,8 +266,7 @@ def pk_model(drug: str, route: str, sex: str, rate_dose: bool = False) -> PKMode
         A[buried, buried] -= k_release
         A[central, buried] += k_release
         observe, volume = surface, 1.0
-    labels = tuple([f"transit{i}" for i in range(n_transit)] + ["central"] + extra)
-    return PKModel(A, 0, central, observe, volume, scale, vmax, km, labels)
+    return PKModel(A, 0, central, observe, volume, scale, vmax, km)
 
 
 def _expm(M: np.ndarray) -> np.ndarray:
@@ -381,10 +380,14 @@ def entry_level(entry: ProtocolEntry, grid: FineGrid, sex: str, cycle_starts: np
 
 def drug_levels(protocol: list[ProtocolEntry], grid: FineGrid, sex: str,
                 cycle_starts: np.ndarray) -> dict[str, np.ndarray]:
-    """Sum of every entry's contribution per target (keys of TARGET_UNITS; zeros when unused)."""
-    levels = {target: np.zeros(grid.n) for target in TARGET_UNITS}
+    """Sum of every entry's contribution per target (keys of TARGET_UNITS; unused targets share
+    one read-only array of zeros)."""
+    zeros = np.zeros(grid.n)
+    zeros.flags.writeable = False
+    levels = dict.fromkeys(TARGET_UNITS, zeros)
     for entry in protocol:
-        levels[DRUGS[entry.drug]["acts_on"]] += entry_level(entry, grid, sex, cycle_starts)
+        target = DRUGS[entry.drug]["acts_on"]
+        levels[target] = levels[target] + entry_level(entry, grid, sex, cycle_starts)
     return levels
 
 

@@ -39,6 +39,7 @@ def test_serum_course_shape_and_names():
     assert c.day.shape == (n,) and np.allclose(np.diff(c.day), 0.5)
     assert set(c.mean) == set(c.exposure) == set(SERUM_NAMES)
     assert all(v.shape == (n,) and np.isfinite(v).all() for v in c.mean.values())
+    assert list(c.fine.columns) == ["day", *SERUM_NAMES, *endocrine.EXTRA_FINE]
     assert np.diff(c.fine["day"]).max() * 24 < 1.0
     assert len(c.fine) % n == 0
 
@@ -126,8 +127,10 @@ def test_menopause_transition_shape():
     after = day >= fmp
     assert c.mean["p4_ng_ml"][after].max() < 1.0
     ec50 = value(RECEPTOR_EC50["e2_pmol_l"])
-    occupancy = lambda start: np.mean([  # noqa: E731
-        x / (x + ec50) for x in c.exposure["e2_pmol_l"][(day >= fmp + start * 365.25) & (day < fmp + (start + 1) * 365.25)]])
+    def occupancy(start):
+        x = c.exposure["e2_pmol_l"][(day >= fmp + start * 365.25) & (day < fmp + (start + 1) * 365.25)]
+        return np.mean(x / (x + ec50))
+
     fall = 1 - occupancy(3) / occupancy(-4)
     assert 0.5 < fall < 0.75
     lost = 1 - c.fine["ovarian_fraction"].to_numpy()
