@@ -322,3 +322,57 @@ def test_strict_exits_0_when_every_target_passes(quick_run, tmp_path):
     plant(tmp_path, {s: f.assign(**{tg.BMD: 0.0}) for s, f in frames.items()})
     assert main(["validate", "--quick", "--seeds", str(QUICK_SEEDS), "--only", "V7", "--strict",
                  "--out", str(tmp_path)]) == 0
+
+
+# ---------------------------------------------------------------- calibration procedure
+
+
+def test_calibration_touches_only_v1_cell_parameters():
+    from bonesim.experiments import calibrate as cal
+
+    for knob in cal.KNOBS:
+        assert knob.target.startswith("V1.")
+        assert all(key.startswith("cells.") and key in cal.all_parameters() for key in knob.keys)
+        low, high = next(t for t in tg.TARGETS if t.id == knob.target).band
+        assert low <= knob.goal <= high
+
+
+def test_solve_reaches_goal_inside_the_documented_range():
+    from bonesim.experiments import calibrate as cal
+
+    params = cal.all_parameters()
+    knob = cal.KNOBS[2]  # turnover: two keys moved by one factor
+    values = {k: params[k].value for k in knob.keys}
+    calls = []
+
+    def turnover(trial):  # a response ~ activation^0.8, 10 %/yr at the current values
+        calls.append(trial)
+        factor = trial[knob.keys[0]] / values[knob.keys[0]]
+        return {knob.target: 10.0 * factor ** 0.8}
+
+    out = cal.solve(knob, values, turnover, log=lambda *_: None)
+    factor = out[knob.keys[0]] / values[knob.keys[0]]
+    assert 10.0 * factor ** 0.8 == pytest.approx(knob.goal, abs=knob.tolerance)
+    assert out[knob.keys[1]] / values[knob.keys[1]] == pytest.approx(factor)
+    assert len(calls) <= 4
+    drift = cal.KNOBS[3]  # additive response; and a goal beyond the range stops at its edge
+    key = drift.keys[0]
+    out = cal.solve(drift, {key: params[key].value},
+                    lambda t: {drift.target: -5.0 + 0.1 * t[key] / params[key].value},
+                    log=lambda *_: None)
+    assert out[key] == pytest.approx(params[key].range[1])
+
+
+def test_write_values_changes_only_the_values(tmp_path):
+    from bonesim.experiments import calibrate as cal
+
+    source = cal.PARAMETER_DIR / "cells.toml"
+    (tmp_path / "cells.toml").write_text(source.read_text())
+    keys = [k for knob in cal.KNOBS for k in knob.keys]
+    cal.write_values({k: 1.2345 for k in keys}, tmp_path)
+    old, new = source.read_text().splitlines(), (tmp_path / "cells.toml").read_text().splitlines()
+    changed = [(a, b) for a, b in zip(old, new) if a != b]
+    assert len(old) == len(new) and len(changed) == len(keys)
+    for a, b in changed:
+        assert re.sub(r"value = [^,]+", "", a) == re.sub(r"value = [^,]+", "", b)
+        assert "value = 1.234," in b or "value = 1.235," in b
