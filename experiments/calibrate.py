@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from bonesim.experiments import targets as tg
-from bonesim.experiments.run import replicate_seeds, simulate
-from bonesim.experiments.validate import SCENARIO_DIR
+from bonesim.experiments.run import replicate_seeds
+from bonesim.experiments.validate import SCENARIO_DIR, simulate_arm
 from bonesim.model.parameters import PARAMETER_DIR, all_parameters
 from bonesim.model.scenario import Scenario, load_scenario
 
@@ -82,7 +82,7 @@ def override(values: dict[str, float]) -> None:
 
 def _simulate_with(values: dict[str, float], scenario: Scenario, seed):
     override(values)
-    return simulate(scenario, seed)
+    return simulate_arm(scenario, seed)
 
 
 class Evaluator:

@@ -73,9 +73,10 @@ class Arm:
         return float(np.interp(years, t, y))
 
     def mean(self, name: str, start: float, stop: float) -> float:
-        """Time mean of `name` over output rows with start <= t <= stop (years)."""
+        """Time mean of `name` over output rows with start <= t <= stop (years), skipping
+        undefined (NaN) rows such as the day-0 row of per-interval rates."""
         t, y = self.years, self.column(name)
-        inside = (t >= start - 1e-9) & (t <= stop + 1e-9)
+        inside = (t >= start - 1e-9) & (t <= stop + 1e-9) & np.isfinite(y)
         if not inside.any():
             raise NotMeasurable(f"no output of {name} between {start:g} and {stop:g} years")
         return float(np.mean(y[inside]))
@@ -88,6 +89,16 @@ class Arm:
             raise NotMeasurable(f"fewer than 2 BMD outputs between {start:g} and {stop:g} years")
         relative = 100.0 * (bmd[inside] / (1.0 + self.at(BMD, start) / 100.0) - 1.0)
         return float(np.polyfit(t[inside], relative, 1)[0])
+
+    def summary(self, name: str) -> float:
+        """Item `name` of `readouts.remodeling_summary` at the end of the arm (BMU periods,
+        lifespans), kept in the series' attrs["remodeling"] by `validate.simulate_arm`."""
+        value = self.series.attrs.get("remodeling", {}).get(name)
+        if value is None:
+            raise NotMeasurable(f"the run has no remodeling summary item '{name}'")
+        if not np.isfinite(value):
+            raise NotMeasurable(f"remodeling summary '{name}' is undefined (no completed BMU?)")
+        return float(value)
 
     def change(self) -> float:
         """BMD change from baseline at the end of the arm, %."""
@@ -157,11 +168,6 @@ class Mark:
     fmp: bool = False
 
 
-def _cell_timing(arms: Arms, column: str, arm: str) -> float:
-    a = arms[arm]
-    return a.mean(column, 0.0, a.end)
-
-
 def _loss_fraction(arms: Arms, arm: str, placebo: str) -> float:
     loss, placebo_loss = -arms[arm].change(), -arms[placebo].change()
     if placebo_loss <= 0:
@@ -192,21 +198,19 @@ TARGETS: tuple[Target, ...] = (
     Target("V1.turnover", "premenopausal trabecular turnover", "~25%/yr", (15.0, 35.0), "%/yr",
            (V1,), "mean of turnover_pct_per_yr over the run",
            lambda a: a[V1].mean("turnover_pct_per_yr", 0.0, a[V1].end)),
-    Target("V1.resorption", "resorption phase duration of a BMU", "2-4 weeks", (14.0, 28.0), "days",
-           (V1,), "mean of resorption_phase_days over the run",
-           lambda a: _cell_timing(a, "resorption_phase_days", V1)),
-    Target("V1.formation", "formation phase duration of a BMU", "3-5 months", (91.0, 152.0),
-           "days", (V1,),
-           "mean of formation_phase_days over the run",
-           lambda a: _cell_timing(a, "formation_phase_days", V1),
-           note="3-5 months taken as 91-152 days"),
+    Target("V1.resorption", "resorption phase of a BMU", "2-4 weeks", (14.0, 28.0), "days",
+           (V1,), "median first-to-last resorption day of the BMUs completed in the run",
+           lambda a: a[V1].summary("resorption_days")),
+    Target("V1.formation", "formation phase of a BMU", "3-5 months", (91.0, 152.0), "days", (V1,),
+           "median first-to-last formation day of the BMUs completed in the run",
+           lambda a: a[V1].summary("formation_days"), note="3-5 months taken as 91-152 days"),
     Target("V1.oc_lifespan", "osteoclast lifespan", "~2 weeks", (7.0, 21.0), "days", (V1,),
-           "mean of osteoclast_lifespan_days over the run",
-           lambda a: _cell_timing(a, "osteoclast_lifespan_days", V1),
+           "mean age at death of the osteoclasts that died in the run",
+           lambda a: a[V1].summary("osteoclast_lifespan_days"),
            note="my reading: '~2 weeks' taken as 2 weeks +-50%"),
     Target("V1.ob_lifespan", "osteoblast lifespan", "~3 months", (46.0, 137.0), "days", (V1,),
-           "mean of osteoblast_lifespan_days over the run",
-           lambda a: _cell_timing(a, "osteoblast_lifespan_days", V1),
+           "mean age of the osteoblasts that ended (apoptosis, lining cell, osteocyte) in the run",
+           lambda a: a[V1].summary("osteoblast_lifespan_days"),
            note="my reading: '~3 months' taken as 3 months +-50% (46-137 days)"),
     Target("V2.yr0-2", "natural menopause: spine loss in the 2 years after the FMP",
            "-3.3%/yr (Sowers 2010)", (-4.3, -2.3), "%/yr", (V2,),

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,8 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from bonesim.experiments import targets as tg
-from bonesim.experiments.run import (Progress, atomic_path, git_revision, replicate_seeds, simulate,
-                                     write_parquet)
+from bonesim.experiments.run import Progress, atomic_path, git_revision, replicate_seeds, write_parquet
 from bonesim.model.scenario import Scenario, load_scenario
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -110,6 +109,23 @@ def _single_threaded() -> None:
     numba.set_num_threads(1)
 
 
+def simulate_arm(scenario: Scenario, seed: np.random.SeedSequence,
+                 progress: Callable[[float], None] | None = None) -> pd.DataFrame:
+    """`run.simulate`, plus `readouts.remodeling_summary` of the final model (BMU periods and
+    cell lifespans, which the V1 targets need) in the returned frame's attrs["remodeling"]."""
+    from bonesim.model.bone_model import BoneModel
+    from bonesim.model.readouts import remodeling_summary
+
+    model = BoneModel(scenario, rng=seed)
+    for _ in range(round(scenario.days / scenario.simulation.dt)):
+        model.step()
+        if progress is not None:
+            progress(model.day)
+    frame = model.timeseries()
+    frame.attrs["remodeling"] = {k: float(v) for k, v in remodeling_summary(model).items()}
+    return frame
+
+
 def run_arms(settings: Settings, out: Path, workers: int,
              show_progress: bool | None = None) -> dict[tuple[str, int], pd.DataFrame]:
     """Simulate every (arm, seed) not already in OUT/.partial; return all their time series."""
@@ -134,13 +150,13 @@ def run_arms(settings: Settings, out: Path, workers: int,
         done = 0.0
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
-                finished(job, simulate(job[2], job[3],
-                                       lambda day, start=done: bar.advance_to(start, day)))
+                finished(job, simulate_arm(job[2], job[3],
+                                           lambda day, start=done: bar.advance_to(start, day)))
                 done += job[2].days
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                      initializer=_single_threaded) as pool:
-                futures = {pool.submit(simulate, job[2], job[3]): job for job in jobs}
+                futures = {pool.submit(simulate_arm, job[2], job[3]): job for job in jobs}
                 for future in as_completed(futures):
                     job = futures[future]
                     finished(job, future.result())
@@ -194,6 +210,10 @@ def evaluate(targets: tuple[tg.Target, ...], settings: Settings,
                 records.append({"level": "arm", "id": arm_name, "quantity": f"{name} ({how})",
                                 "units": units, "seed": index, "value": _arm_value(arm, name, how),
                                 "band_lo": np.nan, "band_hi": np.nan, "basis": "", "note": ""})
+            for name, item in arm.series.attrs.get("remodeling", {}).items():
+                records.append({"level": "arm", "id": arm_name, "quantity": f"{name} (summary)",
+                                "units": "", "seed": index, "value": item,
+                                "band_lo": np.nan, "band_hi": np.nan, "basis": "", "note": ""})
     table = pd.DataFrame.from_records(records)
     keys = ["level", "id", "quantity"]
     summary = table.groupby(keys, sort=False)["value"].apply(
@@ -224,7 +244,9 @@ def series_table(settings: Settings, results: dict[tuple[str, int], pd.DataFrame
     frames = [results[arm, i].assign(arm=arm, seed=i) for arm in settings.scenarios
               for i in range(settings.seeds)]
     series = pd.concat(frames, ignore_index=True)
-    return series[["arm", "seed", *[c for c in series.columns if c not in ("arm", "seed")]]]
+    series = series[["arm", "seed", *[c for c in series.columns if c not in ("arm", "seed")]]]
+    series.attrs = {}  # the per-run summaries are arm quantities of validation.parquet
+    return series
 
 
 def _fmt(x: float, digits: int = 2) -> str:
