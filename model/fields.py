@@ -129,9 +129,15 @@ class FieldSolver:
     """
 
     def __init__(self, shape: tuple[int, int], spacing_um: float, dt_day: float,
-                 fields: tuple[FieldSpec, ...] = FIELDS):
+                 fields: tuple[FieldSpec, ...] = FIELDS, method: str = "implicit",
+                 tol: float = 1e-10, max_iter: int = 200):
         if dt_day <= 0 or spacing_um <= 0:
             raise ValueError("dt_day and spacing_um must be positive")
+        if method not in ("implicit", "lod"):
+            raise ValueError("method must be 'implicit' or 'lod'")
+        self.method = method
+        self.tol = float(tol)
+        self.max_iter = int(max_iter)
         self.shape = (int(shape[0]), int(shape[1]))
         self.spacing_um = float(spacing_um)
         self.dt_day = float(dt_day)
@@ -147,6 +153,10 @@ class FieldSolver:
                                                self.dt_day, self.spacing_um)
         n_tiles = -(-self.shape[0] // diffusion.TILE)
         self._pivots_x = np.empty((self.n_fields, n_tiles, self.shape[1], diffusion.TILE))
+        self._levels = diffusion.mg_levels(self.shape)
+        self._gx = np.empty((self.n_fields, self._levels[-1, 3]))
+        self._gy = np.empty((self.n_fields, self._levels[-1, 4]))
+        self.iterations = np.zeros(self.n_fields, dtype=np.int64)
         self.matrix = None
         self.refreshes = 0
         self.set_matrix(np.zeros(self.shape, dtype=bool))
@@ -160,8 +170,12 @@ class FieldSolver:
             return False
         self.matrix = mask.copy()
         fx, self._fy = diffusion.face_types(self.matrix)
-        self._fx_tiles = diffusion.x_face_tiles(fx)
-        diffusion.x_pivots(self._fx_tiles, self._weights, self._pivots_x)
+        if self.method == "lod":
+            self._fx_tiles = diffusion.x_face_tiles(fx)
+            diffusion.x_pivots(self._fx_tiles, self._weights, self._pivots_x)
+        else:
+            diffusion.mg_conductances(fx, self._fy, self._weights, self._levels, self._gx,
+                                      self._gy)
         self.refreshes += 1
         return True
 
@@ -194,9 +208,17 @@ class FieldSolver:
             raise ValueError(f"serum must have shape ({self.n_fields},)")
         blood = np.nan_to_num(blood, nan=0.0)
         dt = self.dt_day
-        diffusion.lod_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
-                           dt * self.decay, dt, self._fx_tiles, self._weights, self._pivots_x,
-                           self._fy, self._weights)
+        if self.method == "lod":
+            diffusion.lod_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
+                               dt * self.decay, dt, self._fx_tiles, self._weights,
+                               self._pivots_x, self._fy, self._weights)
+        else:
+            diffusion.implicit_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
+                                    dt * self.decay, dt, self._gx, self._gy, self._levels,
+                                    self.tol, self.max_iter, self.iterations)
+            if self.iterations.max() >= self.max_iter:
+                raise RuntimeError(f"field solver did not converge in {self.max_iter} "
+                                   f"iterations (fields {np.flatnonzero(self.iterations >= self.max_iter)})")
 
     def react(self, conc: np.ndarray, aromatase: np.ndarray, inhibition, dt: float) -> None:
         """Local reactions over dt [day], in place: aromatization of T into E2.

@@ -1,0 +1,298 @@
+"""The field engine against mathematics: exact backward-Euler decay, the exponential steady
+profile, the heat kernel, conservation, positivity, convergence orders, an explicit reference.
+
+Both solvers are checked: "implicit" (unsplit backward Euler, the default) and "lod" (the
+split scheme). Where they differ the test says why.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from mesa.discrete_space import OrthogonalMooreGrid, PropertyLayer
+
+from bonesim.model import diffusion
+from bonesim.model.fields import (FIELD_INDEX, FIELDS, FieldSolver, FieldSpec, free_rankl,
+                                  new_conc, property_layers)
+from bonesim.model.parameters import all_parameters, value
+
+CI = os.environ.get("BONESIM_CI") == "1"
+METHODS = ("implicit", "lod")
+
+
+def spec(d=50.0, decay=0.0, permeability=0.0, matrix_factor=0.01, name="a"):
+    return FieldSpec(name, "pM", d, decay, permeability, matrix_factor)
+
+
+def fit_order(steps, errors):
+    return np.polyfit(np.log(steps), np.log(errors), 1)[0]
+
+
+# ---- registry and Mesa --------------------------------------------------------------------
+
+def test_registry_names_units_and_parameters():
+    assert [f.name for f in FIELDS] == ["rankl", "opg", "il1", "il6", "tnf", "tgfb", "igf1",
+                                        "sclerostin", "e2", "p4", "mpa", "t"]
+    assert all(FIELDS[i].name == n for n, i in FIELD_INDEX.items())
+    units = {f.name: f.units for f in FIELDS}
+    assert units["e2"] == "pmol/L" and units["t"] == "ng/dL" and units["p4"] == "ng/mL"
+    assert units["igf1"] == "ng/mL" and units["rankl"] == "pM"
+    params = {k: p for k, p in all_parameters().items() if k.startswith("fields.")}
+    assert len(params) == 4 * len(FIELDS) + 3
+    for key, p in params.items():
+        assert p.range[0] <= p.value <= p.range[1], key
+        assert p.source and p.units, key
+    # Pivonka 2008 decay rates named in BIOLOGY.md
+    assert value("fields.rankl.decay") == pytest.approx(10.13)
+    assert value("fields.opg.decay") == pytest.approx(0.35)
+    assert value("fields.tgfb.decay") == pytest.approx(1.0)
+
+
+def test_property_layers_are_views_usable_by_a_mesa_grid():
+    conc = new_conc((6, 5))
+    layers = property_layers(conc)
+    assert all(isinstance(layer, PropertyLayer) for layer in layers)
+    conc[FIELD_INDEX["opg"], 2, 3] = 7.5
+    assert layers[FIELD_INDEX["opg"]].data[2, 3] == 7.5
+    layers[FIELD_INDEX["e2"]].data[1, 1] = 3.0          # writes go through to conc
+    assert conc[FIELD_INDEX["e2"], 1, 1] == 3.0
+    grid = OrthogonalMooreGrid((6, 5), torus=False, random=np.random.default_rng(0))
+    grid.add_property_layer(layers[FIELD_INDEX["opg"]])
+    assert grid._cells[(2, 3)].opg == 7.5
+
+
+def test_set_matrix_refreshes_coefficients_only_on_change():
+    solver = FieldSolver((8, 9), 10.0, 1.0, fields=(spec(),))
+    mask = np.zeros((8, 9), dtype=bool)
+    mask[2:5, 3:6] = True
+    assert solver.set_matrix(mask) and solver.refreshes == 2
+    assert not solver.set_matrix(mask.copy()) and solver.refreshes == 2
+    mask[0, 0] = True
+    assert solver.set_matrix(mask) and solver.refreshes == 3
+
+
+def test_bad_inputs_are_refused():
+    solver = FieldSolver((4, 4), 10.0, 1.0, fields=(spec(),))
+    with pytest.raises(ValueError):
+        solver.step(np.zeros((1, 4, 5)))
+    with pytest.raises(ValueError):
+        solver.step(np.zeros((1, 4, 4), dtype=np.float32))
+    with pytest.raises(ValueError):
+        FieldSolver((4, 4), 10.0, 1.0, method="crank-nicolson")
+
+
+# ---- mathematics --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", METHODS)
+def test_uniform_field_decays_exactly_as_backward_euler(method):
+    k, u, dt, n = 3.0, 0.5, 0.4, 12
+    rng = np.random.default_rng(1)
+    solver = FieldSolver((20, 24), 10.0, dt, fields=(spec(d=80.0, decay=k),), method=method)
+    solver.set_matrix(rng.random((20, 24)) < 0.3)
+    conc = np.full((1, 20, 24), 5.0)
+    uptake = np.full((1, 20, 24), u)
+    for _ in range(n):
+        solver.step(conc, None, uptake)
+    expected = 5.0 * (1.0 / (1.0 + (k + u) * dt)) ** n
+    # exact up to rounding, which the pivots amplify by ~dt D / h^2 = 3e4 per step
+    assert np.abs(conc / expected - 1.0).max() < 1e-11
+
+
+def exact_profile(x, x0, length, lam):
+    """Steady c'' = c / lam^2 on [0, length] with c(x0) = 1 and zero flux at `length`."""
+    return np.cosh((length - x) / lam) / np.cosh((length - x0) / lam)
+
+
+def steady_profile_error(method, h, lam_um=100.0, length_um=400.0):
+    """Max error of the steady profile from a vessel row (Dirichlet limit) down the columns."""
+    d, k = 20.0, None
+    k = d * 86400.0 / lam_um**2                                      # lambda = sqrt(D / k)
+    rows = int(round(length_um / h))
+    solver = FieldSolver((rows, 3), h, 50.0, method=method,
+                         fields=(spec(d=d, decay=k, permeability=1e7),))
+    vessel = np.zeros((rows, 3), dtype=bool)
+    vessel[0] = True
+    conc = np.zeros((1, rows, 3))
+    for _ in range(4):
+        solver.step(conc, None, None, vessel, np.array([1.0]))
+    x = (np.arange(rows) + 0.5) * h
+    exact = exact_profile(x, h / 2, length_um, lam_um)
+    return np.abs(conc[0, :, 1] - exact).max()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_exponential_steady_profile_converges_at_second_order(method):
+    # the reaction terms of "lod" are in its column sweep, so the profile runs down columns
+    spacings = np.array([20.0, 10.0, 5.0])
+    errors = np.array([steady_profile_error(method, h) for h in spacings])
+    assert errors[-1] < 2e-3
+    assert 1.8 < fit_order(spacings, errors) < 2.2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gaussian_spreads_as_the_heat_kernel(method):
+    n, h, d = 128, 10.0, 2.0                      # 1.28 mm box, D = 2 um^2/s
+    t_end, steps = 0.02, 100
+    x = (np.arange(n) + 0.5) * h - n * h / 2
+    s0 = 40.0
+    xx, yy = np.meshgrid(x, x)
+    conc = np.exp(-(xx**2 + yy**2) / (2 * s0**2))[None].copy()
+    var0 = (conc[0] * xx**2).sum() / conc.sum()
+    solver = FieldSolver((n, n), h, t_end / steps, fields=(spec(d=d),), method=method,
+                         tol=1e-13)
+    for _ in range(steps):
+        solver.step(conc)
+    two_dt = 2 * d * 86400.0 * t_end
+    var = (conc[0] * xx**2).sum() / conc.sum()
+    # the discrete second moment grows by exactly 2 D dt per step (walls far away)
+    assert var - var0 == pytest.approx(two_dt, rel=1e-6)
+    s2 = s0**2 + two_dt
+    kernel = s0**2 / s2 * np.exp(-(xx**2 + yy**2) / (2 * s2))
+    assert np.abs(conc[0] - kernel).max() < 0.01 * kernel.max()
+
+
+@pytest.mark.parametrize("method, dt, tolerance", [("lod", 0.05, 1e-12), ("implicit", 1.0, 1e-9)])
+def test_mass_is_conserved_with_no_flux_walls(method, dt, tolerance):
+    """LOD (at the hour-scale steps where it is accurate) conserves to rounding; the iterative
+    solve of day steps to its tolerance (residual 1e-10 of the right-hand side)."""
+    rng = np.random.default_rng(2)
+    fields = tuple(spec(d=d, name=str(i)) for i, d in enumerate((5.0, 60.0, 300.0)))
+    solver = FieldSolver((30, 37), 10.0, dt, fields=fields, method=method)
+    solver.set_matrix(rng.random((30, 37)) < 0.4)
+    conc = rng.random((3, 30, 37))
+    source = np.where(rng.random((3, 30, 37)) < 0.1, 4.0, 0.0)
+    total = conc.sum(axis=(1, 2))
+    for _ in range(10):
+        solver.step(conc)
+    assert np.abs(conc.sum(axis=(1, 2)) / total - 1).max() < tolerance
+    solver.step(conc, source)                    # a source adds exactly dt x its total
+    gained = conc.sum(axis=(1, 2)) - total
+    assert np.abs(gained / (dt * source.sum(axis=(1, 2))) - 1).max() < tolerance * 1e3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_positivity_under_sharp_data_and_strong_sinks(method):
+    rng = np.random.default_rng(3)
+    n = 40
+    solver = FieldSolver((n, n), 10.0, 1.0, method=method,
+                         fields=(spec(d=300.0, decay=5.0, permeability=1.0),))
+    solver.set_matrix(rng.random((n, n)) < 0.3)
+    conc = np.zeros((1, n, n))
+    conc[0, 20, 20] = 1e6                        # a spike: Crank-Nicolson would ring
+    conc[0, :, :5] = 3.0                         # a step
+    uptake = np.where(rng.random((1, n, n)) < 0.2, 50.0, 0.0)
+    vessel = rng.random((n, n)) < 0.02
+    for _ in range(5):
+        solver.step(conc, None, uptake, vessel, np.array([np.nan]))
+        assert conc.min() >= 0.0
+
+
+# ---- convergence and references -------------------------------------------------------------
+
+def reference_problem(n=32):
+    """A small tissue: an oval of matrix, two vessels, point sources, an uptake patch."""
+    yy, xx = np.mgrid[0:n, 0:n]
+    matrix = ((yy - 0.45 * n) ** 2 / (0.3 * n) ** 2 + (xx - 0.6 * n) ** 2 / (0.15 * n) ** 2) < 1
+    vessel = np.zeros((n, n), dtype=bool)
+    vessel[3, 3:6] = True
+    vessel[n - 5, n // 2] = True
+    source = np.zeros((1, n, n))
+    source[0, n // 2, n // 5] = 400.0
+    source[0, n // 5, 4 * n // 5] = 150.0
+    uptake = np.zeros((1, n, n))
+    uptake[0, 2 * n // 3:2 * n // 3 + 3, n // 4:n // 2] = 5.0
+    conc = np.exp(-((yy - n / 3) ** 2 + (xx - n / 3) ** 2) / (0.1 * n * n))[None] * 2.0
+    return matrix, vessel, source, uptake, conc
+
+
+def explicit(field, matrix, vessel, source, uptake, conc, serum, t_end, h=10.0, safety=0.9):
+    solver = FieldSolver(matrix.shape, h, 1.0, fields=(field,))
+    ref = conc.copy()
+    diffusion.explicit_reference(ref, source, uptake, vessel, solver.vessel_rate, serum,
+                                 solver.decay, solver.d_um2_day, solver.matrix_factor, matrix,
+                                 h, t_end, safety)
+    return ref
+
+
+def solve(method, field, matrix, vessel, source, uptake, conc, serum, t_end, steps, h=10.0):
+    solver = FieldSolver(matrix.shape, h, t_end / steps, fields=(field,), method=method,
+                         tol=1e-13)
+    solver.set_matrix(matrix)
+    out = conc.copy()
+    for _ in range(steps):
+        solver.step(out, source, uptake, vessel, serum)
+    return out
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_first_order_in_time_against_an_explicit_reference(method):
+    field = spec(d=5.0, decay=2.0, permeability=0.01)
+    problem = reference_problem(24)
+    serum, t_end = np.array([3.0]), 0.02
+    ref = explicit(field, *problem, serum, t_end, safety=0.05)   # its own error far below
+    # the split scheme reaches its asymptotic first order only once dt D / h^2 < ~1
+    steps = np.array([4, 8, 16, 32]) * (8 if method == "lod" else 1)
+    errors = np.array([np.abs(solve(method, field, *problem, serum, t_end, s) - ref).max()
+                       for s in steps])
+    assert np.all(np.diff(errors) < 0)
+    assert 0.8 < -fit_order(steps, errors) < 1.2
+
+
+def test_implicit_day_steps_agree_with_a_fine_explicit_reference():
+    """RANKL with its registry parameters, secreted from zero over one day: explicit at its
+    stability limit (~1e5 sub-steps) against day and quarter-day backward-Euler steps."""
+    field = FIELDS[FIELD_INDEX["rankl"]]
+    matrix, vessel, source, uptake, conc = reference_problem(24 if CI else 32)
+    problem = (matrix, vessel, source, uptake, np.zeros_like(conc))
+    serum = np.array([0.0])
+    ref = explicit(field, *problem, serum, 1.0)
+    scale = np.abs(ref).max()
+    err_day = np.abs(solve("implicit", field, *problem, serum, 1.0, 1) - ref).max() / scale
+    err_quarter = np.abs(solve("implicit", field, *problem, serum, 1.0, 4) - ref).max() / scale
+    err_lod = np.abs(solve("lod", field, *problem, serum, 1.0, 4) - ref).max() / scale
+    # one step reaches the quasi-steady state of decay k + 1/dt instead of k (k = 10/day):
+    # within k / (k + 1) = 91% of the level far from sources; a quarter day: 1/(1 + 4/k)
+    assert err_day < 0.1
+    assert err_quarter < 0.01
+    # the split scheme smears each point source along its reaction sweep at these steps
+    assert err_lod > 10 * err_day
+
+
+# ---- reactions ------------------------------------------------------------------------------
+
+def test_aromatization_conserves_moles_and_respects_inhibition():
+    shape = (5, 6)
+    solver = FieldSolver(shape, 10.0, 1.0)
+    conc = new_conc(shape)
+    it, ie = FIELD_INDEX["t"], FIELD_INDEX["e2"]
+    conc[it] = 500.0
+    conc[ie] = 20.0
+    aromatase = np.linspace(0, 1, 30).reshape(shape)
+    inhibition = np.zeros(shape)
+    inhibition[:, 3:] = 0.8
+    before = conc.copy()
+    solver.react(conc, aromatase, inhibition, 1.0)
+    rate = value("fields.reactions.aromatization_rate") * aromatase * (1 - inhibition)
+    assert np.allclose(conc[it], 500.0 * np.exp(-rate))
+    lost = (before[it] - conc[it]) * diffusion.T_NG_DL_TO_PMOL_L
+    assert np.allclose(conc[ie] - before[ie], lost, rtol=1e-13)
+    full = before.copy()
+    solver.react(full, aromatase, 1.0, 1.0)                 # complete inhibition
+    assert np.array_equal(full, before)
+
+
+def test_free_rankl_matches_mass_action():
+    shape = (3, 4)
+    conc = new_conc(shape)
+    rng = np.random.default_rng(4)
+    total = rng.uniform(0.1, 50, shape)
+    opg = rng.uniform(0, 5000, shape)
+    conc[FIELD_INDEX["rankl"]] = total
+    conc[FIELD_INDEX["opg"]] = opg
+    k = value("fields.reactions.rankl_opg_affinity")
+    # 1:1 binding: complex C solves k (L - C)(O - C) = C
+    a = k * (total + opg) + 1
+    complex_ = (a - np.sqrt(a * a - 4 * k * k * total * opg)) / (2 * k)
+    assert np.allclose(free_rankl(conc), total - complex_, rtol=1e-10)
+    with_dmab = free_rankl(conc, denosumab_ng_ml=1000.0)
+    assert np.all(with_dmab < free_rankl(conc)) and np.all(with_dmab >= 0)
