@@ -116,7 +116,7 @@ def _backward_row(x, nxt, piv, t, w0, w1, w2):
 
 @njit(cache=True, error_model="numpy")
 def _forward_row_reacting(x, prev, piv, piv_prev, src, upt, vessel, t_lo, t_hi, w0, w1, w2,
-                          sink0, dt, vsink, vgain):
+                          sink0, dt, vsink, vgain, rhs_sum):
     for k in range(x.shape[0]):
         wl = _weight(t_lo[k], w0, w1, w2)
         wr = _weight(t_hi[k], w0, w1, w2)
@@ -124,7 +124,45 @@ def _forward_row_reacting(x, prev, piv, piv_prev, src, upt, vessel, t_lo, t_hi, 
         sink = sink0 + dt * upt[k] + (vsink if v else 0.0)
         m = 1.0 / (1.0 + wl + wr + sink - wl * wl * piv_prev[k])
         piv[k] = m
-        x[k] = (x[k] + dt * src[k] + (vgain if v else 0.0) + wl * prev[k]) * m
+        rhs = x[k] + dt * src[k] + (vgain if v else 0.0)
+        rhs_sum[k] += rhs
+        x[k] = (rhs + wl * prev[k]) * m
+
+
+@njit(cache=True, error_model="numpy")
+def _mass_row(mass_sum, x, upt, vessel, sink0, dt, vsink):
+    # mass_sum += (1 + dt K) x: the column totals that sweep 2 must reproduce
+    for k in range(x.shape[0]):
+        mass_sum[k] += (1.0 + sink0 + dt * upt[k] + (vsink if vessel[k] else 0.0)) * x[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _add_row(acc, x):
+    for k in range(acc.shape[0]):
+        acc[k] += x[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _scale_row(x, f):
+    for k in range(x.shape[0]):
+        x[k] *= f[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _conserve_tile(tile, before):
+    """Rescale each lane (row) of a solved sweep-1 tile to the total it had before the solve.
+
+    Pure diffusion conserves each row's total exactly; the Thomas solve does so only up to
+    rounding of order eps dt D / h^2 (~1e-12 at dt D / h^2 ~ 1e4). A proportional rescale by
+    1 + O(1e-12) restores the total to summation rounding and keeps zeros and signs.
+    """
+    after = np.zeros(tile.shape[1])
+    for j in range(tile.shape[0]):
+        _add_row(after, tile[j])
+    for l in range(after.shape[0]):
+        after[l] = before[l] / after[l] if after[l] != 0.0 else 1.0
+    for j in range(tile.shape[0]):
+        _scale_row(tile[j], after)
 
 
 @njit(cache=True, error_model="numpy")
@@ -219,8 +257,11 @@ def lod_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
         vsink = vessel_dt[f]
         vgain = vessel_dt[f] * serum[f]
         tile = np.empty((cols, TILE))
+        before = np.empty(TILE)
         piv = np.empty((rows, cols))
         zero = np.zeros(cols)
+        rhs_sum = np.zeros(cols)
+        mass_sum = np.zeros(cols)
         for t in range(n_tiles):
             r0 = t * TILE
             lanes = min(TILE, rows - r0)
@@ -228,25 +269,38 @@ def lod_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
             px = piv_x[f, t]
             ft = fx_tiles[t]
             _gather_tile(tile, c, r0, lanes)
+            before[:] = 0.0
+            for j in range(cols):
+                _add_row(before, tile[j])
             _forward_row(tile[0], tile[0], px[0], ft[0], 0.0, 0.0, 0.0)
             for j in range(1, cols):
                 _forward_row(tile[j], tile[j - 1], px[j], ft[j], w0, w1, w2)
             for j in range(cols - 2, -1, -1):
                 _backward_row(tile[j], tile[j + 1], px[j], ft[j + 1], w0, w1, w2)
+            _conserve_tile(tile, before)
             _scatter_tile(tile, c, r0, lanes)
             # sweep 2 forward elimination down these rows while they are in cache (it needs
             # only rows above, which sweep 1 has finished)
             for i in range(r0, r0 + lanes):
                 if i == 0:
                     _forward_row_reacting(c[0], zero, piv[0], zero, s[0], u[0], vessel[0],
-                                          fy[0], fy[1], v0, v1, v2, sink, dt, vsink, vgain)
+                                          fy[0], fy[1], v0, v1, v2, sink, dt, vsink, vgain,
+                                          rhs_sum)
                 else:
                     _forward_row_reacting(c[i], c[i - 1], piv[i], piv[i - 1], s[i], u[i],
                                           vessel[i], fy[i], fy[i + 1], v0, v1, v2, sink, dt,
-                                          vsink, vgain)
+                                          vsink, vgain, rhs_sum)
         # sweep 2 back substitution, bottom to top
+        _mass_row(mass_sum, c[rows - 1], u[rows - 1], vessel[rows - 1], sink, dt, vsink)
         for i in range(rows - 2, -1, -1):
             _backward_row(c[i], c[i + 1], piv[i], fy[i + 1], v0, v1, v2)
+            _mass_row(mass_sum, c[i], u[i], vessel[i], sink, dt, vsink)
+        # conservative correction of rounding, as in sweep 1: each column's sum of
+        # (1 + dt K) c must equal the sum of its right-hand side exactly
+        for j in range(cols):
+            mass_sum[j] = rhs_sum[j] / mass_sum[j] if mass_sum[j] != 0.0 else 1.0
+        for i in range(rows):
+            _scale_row(c[i], mass_sum)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -295,28 +349,42 @@ def free_ligand(total, decoy1, k1, decoy2, k2, out):
             out[i, j] = min(max(x, 0.0), lt)
 
 
+def explicit_substeps(uptake, vessel, vessel_rate, decay, d_um2_day, matrix_factor, matrix,
+                      spacing_um, duration, safety=0.9):
+    """Forward-Euler sub-steps per field that `explicit_reference` takes over `duration` [day]:
+    stable and positive for a step <= 1 / max diagonal rate (Gershgorin), times `safety`."""
+    fx, fy = face_types(matrix)
+    weights = face_weights(d_um2_day, matrix_factor, 1.0, spacing_um)   # rates [1/day]
+    steps = np.zeros(len(decay), dtype=np.int64)
+    for f in range(len(decay)):
+        wx = weights[f][fx]
+        wy = weights[f][fy]
+        sink = decay[f] + uptake[f] + np.where(vessel, vessel_rate[f], 0.0)
+        rate_max = (wx[:, :-1] + wx[:, 1:] + wy[:-1] + wy[1:] + sink).max()
+        steps[f] = max(1, int(np.ceil(duration * rate_max / safety)))
+    return steps
+
+
 def explicit_reference(conc, source, uptake, vessel, vessel_rate, serum, decay, d_um2_day,
                        matrix_factor, matrix, spacing_um, duration, safety=0.9):
     """Forward-Euler reference of the same semi-discrete equations, in numpy (verification only).
 
-    Advances `conc` in place over `duration` [day] with, per field, the largest stable step
-    times `safety`; returns the number of sub-steps taken per field. Arguments as in
-    `lod_step`, but with rates (vessel_rate, decay [1/day]) instead of rates x dt.
+    Advances `conc` in place over `duration` [day] with `explicit_substeps` steps per field;
+    returns them. Arguments as in `lod_step`, but with rates (vessel_rate, decay [1/day])
+    instead of rates x dt.
     """
     fx, fy = face_types(matrix)
     weights = face_weights(d_um2_day, matrix_factor, 1.0, spacing_um)   # rates [1/day]
-    steps = np.zeros(conc.shape[0], dtype=np.int64)
+    steps = explicit_substeps(uptake, vessel, vessel_rate, decay, d_um2_day, matrix_factor,
+                              matrix, spacing_um, duration, safety)
     for f in range(conc.shape[0]):
         wx = weights[f][fx]
         wy = weights[f][fy]
         sink = decay[f] + uptake[f] + np.where(vessel, vessel_rate[f], 0.0)
         gain = source[f] + np.where(vessel, vessel_rate[f] * serum[f], 0.0)
-        rate_max = (wx[:, :-1] + wx[:, 1:] + wy[:-1] + wy[1:] + sink).max()
-        # forward Euler is stable and positive for h <= 1 / max diagonal (Gershgorin)
-        n = max(1, int(np.ceil(duration * rate_max / safety)))
-        h = duration / n
+        h = duration / steps[f]
         c = conc[f]
-        for _ in range(n):
+        for _ in range(steps[f]):
             fxl = wx[:, 1:-1] * (c[:, 1:] - c[:, :-1])
             fyl = wy[1:-1] * (c[1:] - c[:-1])
             dc = gain - sink * c
@@ -325,7 +393,6 @@ def explicit_reference(conc, source, uptake, vessel, vessel_rate, serum, decay, 
             dc[:-1] += fyl
             dc[1:] -= fyl
             c += h * dc
-        steps[f] = n
     return steps
 
 
@@ -703,8 +770,20 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
                 rz = rz_new
                 for i in range(rows):
                     _axpby_row(p[i], z[i], beta)
+        # conservative correction: the exact solution has sum (mass x c) = sum b (the flux
+        # terms cancel); the iterate misses it by O(tol). One factor 1 + O(tol) restores it,
+        # after clipping the O(tol x max) undershoots below zero.
+        total_b = 0.0
+        total_mc = 0.0
         for i in range(rows):
             for j in range(cols):
                 if c[i, j] < 0.0:
                     c[i, j] = 0.0
+                total_b += b[i, j]
+                total_mc += m0[i, j] * c[i, j]
+        if total_mc > 0.0:
+            scale = total_b / total_mc
+            for i in range(rows):
+                for j in range(cols):
+                    c[i, j] *= scale
         iterations[f] = it

@@ -37,9 +37,10 @@ binding is fast (minutes) against the day step, so the fields carry total RANKL 
 """
 
 from dataclasses import dataclass
+from functools import cache
 
+import numba
 import numpy as np
-from mesa.discrete_space import PropertyLayer
 
 from bonesim.model import diffusion
 from bonesim.model.parameters import table, value
@@ -72,6 +73,9 @@ def _spec(name: str) -> FieldSpec:
 
 
 FIELDS: tuple[FieldSpec, ...] = tuple(_spec(name) for name in FIELD_NAMES)
+# below this many field-cells a step runs on one thread: starting a parallel region costs more
+# than it saves, and on a busy machine waiting for a descheduled worker costs milliseconds
+SERIAL_BELOW = 100_000
 FIELD_INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(FIELDS)}
 
 
@@ -80,25 +84,34 @@ def new_conc(shape: tuple[int, int], fields: tuple[FieldSpec, ...] = FIELDS) -> 
     return np.zeros((len(fields), *shape))
 
 
-class FieldLayer(PropertyLayer):
-    """A Mesa PropertyLayer whose data is a view of one field of `conc` (no copy)."""
+@cache
+def _field_layer_class():
+    # mesa (and the pandas it imports) is loaded only when layers are asked for: it would
+    # otherwise triple the start-up time of every process that solves fields
+    from mesa.discrete_space import PropertyLayer
 
-    def __init__(self, name: str, view: np.ndarray, dimensions=None):
-        self.name = name
-        self.dimensions = tuple(view.shape) if dimensions is None else dimensions
-        self._data = view
+    class FieldLayer(PropertyLayer):
+        """A Mesa PropertyLayer whose data is a view of one field of `conc` (no copy)."""
+
+        def __init__(self, name: str, view: np.ndarray, dimensions=None):
+            self.name = name
+            self.dimensions = tuple(view.shape) if dimensions is None else dimensions
+            self._data = view
+
+    return FieldLayer
 
 
 def property_layers(conc: np.ndarray, fields: tuple[FieldSpec, ...] = FIELDS,
-                    dimensions=None) -> list[PropertyLayer]:
-    """One PropertyLayer per field, named as the field, each a view into `conc`.
+                    dimensions=None) -> list:
+    """One mesa PropertyLayer per field, named as the field, each a view into `conc`.
 
     `dimensions` is stored as the layers' `dimensions` (pass the grid's own value, since Mesa
     compares them with `!=`); default: the tuple (rows, cols).
     """
     if conc.shape[0] != len(fields):
         raise ValueError(f"conc has {conc.shape[0]} fields, the registry {len(fields)}")
-    return [FieldLayer(spec.name, conc[i], dimensions) for i, spec in enumerate(fields)]
+    layer = _field_layer_class()
+    return [layer(spec.name, conc[i], dimensions) for i, spec in enumerate(fields)]
 
 
 def free_rankl(conc: np.ndarray, denosumab_ng_ml: float = 0.0,
@@ -157,6 +170,7 @@ class FieldSolver:
         self._gx = np.empty((self.n_fields, self._levels[-1, 3]))
         self._gy = np.empty((self.n_fields, self._levels[-1, 4]))
         self.iterations = np.zeros(self.n_fields, dtype=np.int64)
+        self._zeros = None
         self.matrix = None
         self.refreshes = 0
         self.set_matrix(np.zeros(self.shape, dtype=bool))
@@ -195,8 +209,10 @@ class FieldSolver:
         """
         full = (self.n_fields, *self.shape)
         self._check("conc", conc, full)
-        source = np.zeros(full) if source is None else source
-        uptake = np.zeros(full) if uptake is None else uptake
+        if (source is None or uptake is None) and self._zeros is None:
+            self._zeros = np.zeros(full)
+        source = self._zeros if source is None else source
+        uptake = self._zeros if uptake is None else uptake
         self._check("source", source, full)
         self._check("uptake", uptake, full)
         vessel = (np.zeros(self.shape, dtype=bool) if vessel_mask is None
@@ -208,6 +224,15 @@ class FieldSolver:
             raise ValueError(f"serum must have shape ({self.n_fields},)")
         blood = np.nan_to_num(blood, nan=0.0)
         dt = self.dt_day
+        threads = numba.get_num_threads()
+        if conc.size < SERIAL_BELOW:
+            numba.set_num_threads(1)
+        try:
+            self._advance(conc, source, uptake, vessel, blood, dt)
+        finally:
+            numba.set_num_threads(threads)
+
+    def _advance(self, conc, source, uptake, vessel, blood, dt):
         if self.method == "lod":
             diffusion.lod_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
                                dt * self.decay, dt, self._fx_tiles, self._weights,
