@@ -1,0 +1,534 @@
+"""The per-step cell kernel: every cell's rules for one tissue step, over arrays, in numba.
+
+`step_cells` advances all cells by dt: recruitment of precursors at vessels, then each cell in
+a random order (ageing, receptor occupancies from the fields at its grid cell, secretion into
+`source`, resorption, formation, migration, and the hazards of its transitions). Discrete
+events (births, deaths, changes of type) are written to the event buffer through
+agents/lifecycle.py; moves set the `moved` flag. The lineage rules live in osteoclasts.py,
+osteoblasts.py, osteocytes.py and lining.py; parameters come in `prm` (agents/rates.py).
+
+Conventions. A grid cell of side dx [um] stands for a slice `section_thickness` thick.
+Point-like cells (precursors' nuclei, osteoclasts, osteocytes) secrete molecules/day, which
+become a concentration rate in their grid cell through S_MOL_PM [pM per molecule]. Surface
+cells (osteoblasts, lining cells, and osteoblast precursors, which become osteoblasts) each
+cover one grid face: their rates are given per `patch_width` of surface and scaled by
+S_PATCH = dx / patch_width, and osteoblast precursors are recruited in proportion to the
+faces they will cover. These make results independent of the grid spacing.
+"""
+
+import numpy as np
+from numba import njit
+
+from bonesim.agents import lining, osteoblasts, osteoclasts, osteocytes
+from bonesim.agents import rates as R
+from bonesim.agents.lifecycle import become, kill, spawn
+from bonesim.agents.neighborhood import (
+    DC, DR, EMPTY, inside, is_bone, touches_bone, touches_resorbable,
+)
+from bonesim.agents.population import (
+    B_FORMED, B_FOUNDED, B_OSTEOCLASTS, B_RESORBED, C_NBMU, C_NHI, C_STEP, DEATH_APOPTOSIS, DEATH_DETACHED, DEATH_FUSED,
+    DEATH_RETRACTED, I_BMU, I_COL, I_GEN, I_KIND, I_NUCLEI, I_ROW, I_STAMP, LINING,
+    OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ACTIVATED, T_FOUNDED,
+    T_FUSED, T_OB_APOPTOSIS, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_LINING, T_OB_TO_OSTEOCYTE,
+    T_OBP_COMMITTED, T_OC_DEATHS, T_OC_LIFE_SUM, T_OCY_DEATHS, X_AGE, X_AUX, X_AUX_THR,
+    X_CLOCK, X_CLOCK_END, X_HEADING, X_TRANS, X_TRANS_THR,
+)
+from bonesim.agents.receptors import competitive, hill, inflammation
+
+# the fields a cell reads, in the order of the `fi` index vector the model passes
+FIELD_ORDER = ("rankl", "opg", "il1", "il6", "tnf", "tgfb", "igf1", "sclerostin", "e2", "p4",
+               "mpa", "t")
+F_RANKL, F_OPG, F_IL1, F_IL6, F_TNF, F_TGFB, F_IGF1, F_SCL, F_E2, F_P4, F_MPA, F_T = range(12)
+
+# the systemic / per-run vector `sysv`
+(S_DAY, S_DT, S_DX, S_LOAD, S_PTH, S_BP, S_OCP_RATE, S_OBP_RATE, S_MOL_PM, S_PATCH,
+ S_EMBED, S_OSTEOID_BLOCK) = range(12)
+N_SYS = 12
+
+
+@njit(cache=True)
+def _move(s, r, c, nr, nc, occ, ints, moved):
+    occ[r, c] = EMPTY
+    occ[nr, nc] = s
+    ints[I_ROW, s] = nr
+    ints[I_COL, s] = nc
+    moved[s] = True
+
+
+@njit(cache=True)
+def _free_neighbour(r, c, osteoid, matrix, occ):
+    """A random empty marrow neighbour (k index) of (r, c), or -1."""
+    rows, cols = matrix.shape
+    start = np.random.randint(8)
+    for j in range(8):
+        k = (start + j) % 8
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and not is_bone(osteoid, matrix, rr, cc):
+            return k
+    return -1
+
+
+@njit(cache=True)
+def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
+    """Move cell s up to `hops` grid steps through empty marrow down the distance map `dist`
+    (grid steps to the nearest target, -1 out of range): chemotaxis toward the nearest target
+    within the communication range, a random walk if none is in range. Returns True when the
+    cell ends on a target (dist 0)."""
+    rows, cols = matrix.shape
+    r, c = ints[I_ROW, s], ints[I_COL, s]
+    for _ in range(hops):
+        here = dist[r, c]
+        if here == 0:
+            return True
+        if here > 0:
+            best_k, best_d = -1, here
+            start = np.random.randint(8)
+            for j in range(8):
+                k = (start + j) % 8
+                rr, cc = r + DR[k], c + DC[k]
+                if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and 0 <= dist[rr, cc] < best_d:
+                    best_k, best_d = k, dist[rr, cc]
+        else:
+            best_k = _free_neighbour(r, c, osteoid, matrix, occ)
+        if best_k < 0:
+            return False
+        nr, nc = r + DR[best_k], c + DC[best_k]
+        _move(s, r, c, nr, nc, occ, ints, moved)
+        r, c = nr, nc
+    return dist[r, c] == 0
+
+
+@njit(cache=True)
+def distance_map(seeds, n_seeds, radius, osteoid, matrix, dist, queue):
+    """Breadth-first grid distance (8-neighbour steps through marrow) from the seed cells,
+    up to `radius` steps; dist (rows, cols) int64 is overwritten, -1 beyond the radius."""
+    rows, cols = matrix.shape
+    dist[:] = -1
+    head, tail = 0, 0
+    for i in range(n_seeds):
+        r, c = seeds[i, 0], seeds[i, 1]
+        if dist[r, c] < 0:
+            dist[r, c] = 0
+            queue[tail] = r * cols + c
+            tail += 1
+    while head < tail:
+        v = queue[head]
+        head += 1
+        r, c = v // cols, v % cols
+        d = dist[r, c]
+        if d >= radius:
+            continue
+        for k in range(8):
+            rr, cc = r + DR[k], c + DC[k]
+            if inside(rr, cc, rows, cols) and dist[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc):
+                dist[rr, cc] = d + 1
+                queue[tail] = rr * cols + cc
+                tail += 1
+
+
+@njit(cache=True)
+def _hops(speed, dt, dx):
+    """Grid steps per tissue step for a migration speed [um/day] (stochastic rounding)."""
+    x = speed * dt / dx
+    n = int(x)
+    if np.random.random() < x - n:
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def targets(osteoid, matrix, vessel, occ, ints, site_bmu, osteoid_block, max_nuclei, seeds):
+    """Marrow cells where precursors can work (empty, or held by a precursor of that
+    lineage), written to seeds[i] (n, 2): i = 0 cells next to an osteoclast that can take a
+    nucleus (fusion), 1 bare resorbable quiescent surface (osteoclast precursors), 2 eroded, not yet
+    refilled surface (osteoblast precursors). Returns the three counts."""
+    rows, cols = matrix.shape
+    n = np.zeros(3, dtype=np.int64)
+    for r in range(rows):
+        for c in range(cols):
+            if vessel[r, c] or is_bone(osteoid, matrix, r, c):
+                continue
+            who = -1 if occ[r, c] == EMPTY else ints[I_KIND, occ[r, c]]
+            if who == OC_PRECURSOR or who == -1:
+                for k in range(8):
+                    rr, cc = r + DR[k], c + DC[k]
+                    if inside(rr, cc, rows, cols) and occ[rr, cc] >= 0:
+                        o = occ[rr, cc]
+                        if ints[I_KIND, o] == OSTEOCLAST and ints[I_NUCLEI, o] < max_nuclei:
+                            seeds[0, n[0], 0] = r
+                            seeds[0, n[0], 1] = c
+                            n[0] += 1
+                            break
+                if touches_resorbable(osteoid, matrix, r, c, osteoid_block) and site_bmu[r, c] < 0:
+                    seeds[1, n[1], 0] = r
+                    seeds[1, n[1], 1] = c
+                    n[1] += 1
+            if (who == OB_PRECURSOR or who == -1) and site_bmu[r, c] >= 0 and \
+                    touches_bone(osteoid, matrix, r, c):
+                seeds[2, n[2], 0] = r
+                seeds[2, n[2], 1] = c
+                n[2] += 1
+    return n
+
+
+@njit(cache=True)
+def expire_memory(day, memory, site_bmu, eroded_day):
+    """Forget eroded surface that no osteoblast refilled within `memory` days."""
+    rows, cols = site_bmu.shape
+    for r in range(rows):
+        for c in range(cols):
+            if site_bmu[r, c] >= 0 and day - eroded_day[r, c] > memory:
+                site_bmu[r, c] = -1
+
+
+@njit(cache=True)
+def marrow_sources(conc, fi, source, osteoid, matrix, prm):
+    """IL-1, IL-6, TNF-alpha secreted by marrow immune/stromal cells (not agents) [pM/day per
+    marrow grid cell], suppressed by estrogen: x (1 - e2_cytokine_suppression occ(ER))."""
+    rows, cols = matrix.shape
+    for r in range(rows):
+        for c in range(cols):
+            if is_bone(osteoid, matrix, r, c):
+                continue
+            er = hill(conc[fi[F_E2], r, c], prm[R.ER_EC50], 1.0)
+            f = 1.0 - prm[R.MAR_E2_SUPP] * er
+            source[fi[F_IL1], r, c] += prm[R.MAR_IL1] * f
+            source[fi[F_IL6], r, c] += prm[R.MAR_IL6] * f
+            source[fi[F_TNF], r, c] += prm[R.MAR_TNF] * f
+
+
+@njit(cache=True)
+def _recruit(kind, vessel_cells, rate, conc, fi, prm, osteoid, matrix, occ, ints, flts, free,
+             counters, events):
+    """Precursors entering the marrow at vessel cells: Poisson numbers per vessel cell with
+    mean rate x dt x signal (inflammation raises osteoclast-precursor supply; TGF-beta
+    recruits osteoprogenitors)."""
+    for v in range(vessel_cells.shape[0]):
+        r, c = vessel_cells[v, 0], vessel_cells[v, 1]
+        if kind == OC_PRECURSOR:
+            infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
+                                prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
+            mean = rate * (1.0 + prm[R.OCP_INF_SUPPLY] * infl)
+        else:
+            basal = prm[R.OBP_RECRUIT_BASAL]
+            mean = rate * (basal + (1.0 - basal) * hill(conc[fi[F_TGFB], r, c], prm[R.TGFBR_EC50], 1.0))
+        for _ in range(np.random.poisson(mean)):
+            if occ[r, c] == EMPTY:
+                spawn(kind, r, c, -1, 0, ints, flts, prm, occ, free, counters, events)
+            else:
+                k = _free_neighbour(r, c, osteoid, matrix, occ)
+                if k >= 0:
+                    spawn(kind, r + DR[k], c + DC[k], -1, 0, ints, flts, prm, occ, free, counters, events)
+
+
+@njit(cache=True)
+def _bmu_of_new_osteoclast(r, c, day, site_bmu, ints, occ, counters, bmu_stats, tally):
+    """BMU id for an osteoclast formed at (r, c): that of eroded surface or an osteoclast
+    next to it, else a new BMU (an activation event)."""
+    rows, cols = site_bmu.shape
+    if site_bmu[r, c] >= 0:
+        return site_bmu[r, c]
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if not inside(rr, cc, rows, cols):
+            continue
+        if site_bmu[rr, cc] >= 0:
+            return site_bmu[rr, cc]
+        o = occ[rr, cc]
+        if o >= 0 and ints[I_KIND, o] == OSTEOCLAST and ints[I_BMU, o] >= 0:
+            return ints[I_BMU, o]
+    b = counters[C_NBMU]
+    if b >= bmu_stats.shape[0]:
+        return -1
+    counters[C_NBMU] = b + 1
+    bmu_stats[b, :] = -1.0
+    bmu_stats[b, B_FOUNDED] = day
+    bmu_stats[b, B_RESORBED] = 0.0
+    bmu_stats[b, B_FORMED] = 0.0
+    bmu_stats[b, B_OSTEOCLASTS] = 0.0
+    tally[T_FOUNDED] += 1.0
+    return b
+
+
+@njit(cache=True)
+def _fusion_partner(r, c, occ, ints, max_nuclei):
+    """An osteoclast next to (r, c) that can take one more nucleus, or -1."""
+    rows, cols = occ.shape
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols):
+            o = occ[rr, cc]
+            if o >= 0 and ints[I_KIND, o] == OSTEOCLAST and ints[I_NUCLEI, o] < max_nuclei:
+                return o
+    return -1
+
+
+@njit(cache=True)
+def _next_to_osteoclast(r, c, occ, ints):
+    rows, cols = occ.shape
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and occ[rr, cc] >= 0 and ints[I_KIND, occ[rr, cc]] == OSTEOCLAST:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _eroded_work(r, c, osteoid, matrix, site_bmu):
+    """An osteoblast at (r, c) has eroded surface to refill (its own cell or a partly
+    resorbed bone cell on its faces)."""
+    if site_bmu[r, c] >= 0:
+        return True
+    rows, cols = matrix.shape
+    for k in range(4):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and site_bmu[rr, cc] >= 0 and \
+                is_bone(osteoid, matrix, rr, cc) and osteoid[rr, cc] + matrix[rr, cc] < 1.0:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counters, events, tally):
+    """End of an osteoblast's working life: lining cell (if on a surface, with
+    lining_fraction) or apoptosis."""
+    tally[T_OB_ENDS] += 1.0
+    tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
+    if touches_bone(osteoid, matrix, r, c) and not is_bone(osteoid, matrix, r, c) and \
+            np.random.random() < prm[R.OB_LINING]:
+        ints[I_BMU, s] = -1
+        become(s, LINING, ints, flts, prm, counters, events)
+        tally[T_OB_TO_LINING] += 1.0
+    else:
+        kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+        tally[T_OB_APOPTOSIS] += 1.0
+
+
+@njit(cache=True)
+def place_cells(seed, kind, cells, random_age, prm, occ, ints, flts, free, counters, events):
+    """Place resident cells of `kind` at the grid cells `cells` (n, 2) at set-up; with
+    random_age their biological clocks start at a uniform share of their lifespans."""
+    np.random.seed(seed)
+    for i in range(cells.shape[0]):
+        s = spawn(kind, cells[i, 0], cells[i, 1], -1, 0, ints, flts, prm, occ, free, counters, events)
+        if random_age and s >= 0:
+            flts[X_CLOCK, s] = np.random.random() * flts[X_CLOCK_END, s]
+
+
+@njit(cache=True)
+def step_cells(seed, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
+               mineral_p, mineral_s, vessel, vessel_cells, site_bmu, eroded_day, occ, ints,
+               flts, moved, free, counters, events, tally, bmu_stats, seeds, dist, queue):
+    """Advance every cell one tissue step (see the module doc). All arrays are updated in
+    place: source [field units/day] (added to), the matrix pools, the eroded-surface memory,
+    occupancy `occ`, the cell state, events, tallies and BMU records. Work arrays: seeds
+    (3, rows*cols, 2), dist (3, rows, cols), queue (rows*cols,) int64."""
+    np.random.seed(seed)
+    counters[C_STEP] += 1
+    step_id = counters[C_STEP]
+    day, dt, dx = sysv[S_DAY], sysv[S_DT], sysv[S_DX]
+    block = sysv[S_OSTEOID_BLOCK]
+    mol_pm, patch = sysv[S_MOL_PM], sysv[S_PATCH]
+    bp = sysv[S_BP]
+    pth_occ = hill(sysv[S_PTH], prm[R.PTH_EC50], 1.0)
+    rows, cols = matrix.shape
+
+    expire_memory(day, prm[R.MAT_ERODED_MEMORY], site_bmu, eroded_day)
+    marrow_sources(conc, fi, source, osteoid, matrix, prm)
+    _recruit(OC_PRECURSOR, vessel_cells, sysv[S_OCP_RATE] * dt, conc, fi, prm, osteoid, matrix,
+             occ, ints, flts, free, counters, events)
+    _recruit(OB_PRECURSOR, vessel_cells, sysv[S_OBP_RATE] * dt, conc, fi, prm, osteoid, matrix,
+             occ, ints, flts, free, counters, events)
+    n = targets(osteoid, matrix, vessel, occ, ints, site_bmu, block, prm[R.OC_MAX_NUC], seeds)
+    for i in range(3):
+        radius = prm[R.OBP_RADIUS] if i == 2 else prm[R.OCP_RADIUS]
+        distance_map(seeds[i], n[i], radius / dx, osteoid, matrix, dist[i], queue)
+
+    order = np.random.permutation(counters[C_NHI])
+    for s in order:
+        kind = ints[I_KIND, s]
+        if kind < 0 or ints[I_STAMP, s] == step_id:
+            continue
+        r, c = ints[I_ROW, s], ints[I_COL, s]
+        flts[X_AGE, s] += dt
+        fr = rankl_free[r, c]
+        tgfb = conc[fi[F_TGFB], r, c]
+        er = hill(conc[fi[F_E2], r, c], prm[R.ER_EC50], 1.0)
+        infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
+                            prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
+        pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
+                         prm[R.PR_EC50_MPA], 1.0)
+        ar = hill(conc[fi[F_T], r, c], prm[R.AR_EC50], 1.0)
+        igf = hill(conc[fi[F_IGF1], r, c], prm[R.IGF1R_EC50], 1.0)
+        scl = hill(conc[fi[F_SCL], r, c], prm[R.SCL_EC50], 1.0)
+        tg_occ = hill(tgfb, prm[R.TGFBR_EC50], 1.0)
+        rankl_expr = ((1.0 - prm[R.EX_E2_RANKL] * er) * (1.0 + prm[R.EX_PTH_RANKL] * pth_occ)
+                      * (1.0 + prm[R.EX_INF_RANKL] * infl))
+        opg_expr = (1.0 + prm[R.EX_E2_OPG] * er) * (1.0 - prm[R.EX_PTH_OPG] * pth_occ)
+
+        if kind == OC_PRECURSOR:
+            flts[X_CLOCK, s] += dt
+            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+                kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+                continue
+            target = 0 if dist[0, r, c] >= 0 else 1      # an osteoclast in range first
+            if dist[target, r, c] != 0:
+                migrate(s, dist[target], _hops(prm[R.OCP_SPEED], dt, dx), osteoid, matrix, occ,
+                        ints, moved)
+                r, c = ints[I_ROW, s], ints[I_COL, s]
+            partner = _fusion_partner(r, c, occ, ints, prm[R.OC_MAX_NUC])
+            # a new osteoclast forms on bare bone that is either quiescent surface exposed by
+            # lining-cell retraction (an activation) or the cutting front next to an
+            # osteoclast; eroded surface behind the front is left to the reversal/formation
+            if partner < 0 and not (not is_bone(osteoid, matrix, r, c)
+                                    and touches_resorbable(osteoid, matrix, r, c, block)
+                                    and (site_bmu[r, c] < 0 or _next_to_osteoclast(r, c, occ, ints))):
+                continue
+            hazard = osteoclasts.differentiation_hazard(rankl_free[r, c], conc[fi[F_TGFB], r, c],
+                                                        infl, pr, prm)
+            if partner >= 0:
+                hazard *= prm[R.OCP_FUSION] / prm[R.OCP_DIFF]
+            flts[X_TRANS, s] += dt * hazard
+            if flts[X_TRANS, s] < flts[X_TRANS_THR, s]:
+                continue
+            if partner >= 0:
+                ints[I_NUCLEI, partner] += 1
+                kill(s, DEATH_FUSED, ints, occ, free, counters, events)
+                tally[T_FUSED] += 1.0
+                continue
+            b = _bmu_of_new_osteoclast(r, c, day, site_bmu, ints, occ, counters, bmu_stats, tally)
+            ints[I_BMU, s] = b
+            ints[I_NUCLEI, s] = 1
+            flts[X_HEADING, s] = osteoclasts.surface_tangent(r, c, osteoid, matrix)
+            if b >= 0:
+                bmu_stats[b, B_OSTEOCLASTS] += 1.0
+            become(s, OSTEOCLAST, ints, flts, prm, counters, events)
+
+        elif kind == OSTEOCLAST:
+            flts[X_CLOCK, s] += dt * osteoclasts.clock_rate(er, tgfb, fr, bp, prm)
+            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+                tally[T_OC_DEATHS] += 1.0
+                tally[T_OC_LIFE_SUM] += flts[X_AGE, s]
+                kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+                continue
+            capacity = osteoclasts.resorption_capacity(ints[I_NUCLEI, s], fr, bp, prm, dt, dx)
+            moves = _hops(prm[R.OC_SPEED], dt, dx)
+            for _ in range(64):
+                capacity = osteoclasts.resorb(r, c, capacity, ints[I_BMU, s], day, dt, osteoid,
+                                              matrix, mineral_p, mineral_s, site_bmu, eroded_day,
+                                              occ, ints, free, counters, events, source,
+                                              fi[F_TGFB], fi[F_IGF1], prm, block, tally, bmu_stats)
+                if capacity <= 1e-12 or moves == 0:
+                    break
+                k = osteoclasts.choose_move(r, c, flts[X_HEADING, s], osteoid, matrix, occ,
+                                            vessel, prm, block)
+                if k < 0:
+                    break
+                _move(s, r, c, r + DR[k], c + DC[k], occ, ints, moved)
+                r, c = r + DR[k], c + DC[k]
+                flts[X_HEADING, s] = np.arctan2(DR[k], DC[k])
+                moves -= 1
+
+        elif kind == OB_PRECURSOR:
+            flts[X_CLOCK, s] += dt
+            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+                kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+                continue
+            d = osteoblasts.drive(tg_occ, pr, ar, igf, infl, scl, prm)
+            source[fi[F_RANKL], r, c] += prm[R.OBP_RANKL] * rankl_expr * mol_pm * patch
+            source[fi[F_OPG], r, c] += prm[R.OBP_OPG] * opg_expr * mol_pm * patch
+            if ints[I_GEN, s] < prm[R.OBP_MAX_DIV]:
+                flts[X_AUX, s] += dt * prm[R.OBP_DIV] * d
+                if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
+                    k = _free_neighbour(r, c, osteoid, matrix, occ)
+                    if k >= 0:
+                        ints[I_GEN, s] += 1
+                        spawn(OB_PRECURSOR, r + DR[k], c + DC[k], -1, ints[I_GEN, s], ints, flts,
+                              prm, occ, free, counters, events)
+                    flts[X_AUX, s] = 0.0
+                    flts[X_AUX_THR, s] = np.random.exponential(1.0)
+            on_site = dist[2, r, c] == 0
+            if not on_site:
+                on_site = migrate(s, dist[2], _hops(prm[R.OBP_SPEED], dt, dx), osteoid, matrix,
+                                  occ, ints, moved)
+                r, c = ints[I_ROW, s], ints[I_COL, s]
+            if not on_site:
+                continue
+            flts[X_TRANS, s] += dt * prm[R.OBP_COMMIT] * d
+            if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+                ints[I_BMU, s] = site_bmu[r, c]
+                tally[T_OBP_COMMITTED] += 1.0
+                become(s, OSTEOBLAST, ints, flts, prm, counters, events)
+
+        elif kind == OSTEOBLAST:
+            source[fi[F_RANKL], r, c] += prm[R.OB_RANKL] * rankl_expr * mol_pm * patch
+            source[fi[F_OPG], r, c] += prm[R.OB_OPG] * opg_expr * mol_pm * patch
+            flts[X_CLOCK, s] += dt * osteoblasts.clock_rate(er, igf, infl, scl, prm)
+            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+                _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counters,
+                                events, tally)
+                continue
+            amount = prm[R.OB_MAR] * osteoblasts.vigor(pr, ar, igf, infl, scl, prm) * dt / dx
+            if not _eroded_work(r, c, osteoid, matrix, site_bmu):
+                amount *= prm[R.OB_FLAT]
+                flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
+                if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+                    _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free,
+                                    counters, events, tally)
+                    continue
+            if not touches_bone(osteoid, matrix, r, c) and osteoid[r, c] + matrix[r, c] <= 0.0:
+                continue
+            osteoblasts.form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats)
+            if osteoid[r, c] + matrix[r, c] < 1.0 - 1e-9:
+                continue
+            if np.random.random() < sysv[S_EMBED]:
+                tally[T_OB_ENDS] += 1.0
+                tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
+                tally[T_OB_TO_OSTEOCYTE] += 1.0
+                ints[I_BMU, s] = -1
+                become(s, OSTEOCYTE, ints, flts, prm, counters, events)
+                continue
+            k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, True)
+            if k < 0:
+                k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, False)
+            if k >= 0:    # else it waits, crowded, until a neighbour frees
+                _move(s, r, c, r + DR[k], c + DC[k], occ, ints, moved)
+
+        elif kind == OSTEOCYTE:
+            stim = stimulus[r, c]
+            flts[X_CLOCK, s] += dt * osteocytes.clock_rate(stim, er, prm)
+            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+                tally[T_OCY_DEATHS] += 1.0
+                kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+                continue
+            u = osteocytes.disuse_factor(stim, prm)
+            source[fi[F_SCL], r, c] += (prm[R.OCY_SCL] * u * (1.0 - prm[R.OCY_E2_SCL] * er)
+                                        * mol_pm)
+            source[fi[F_RANKL], r, c] += prm[R.OCY_RANKL] * u * rankl_expr * mol_pm
+            source[fi[F_OPG], r, c] += prm[R.OCY_OPG] * opg_expr * mol_pm
+
+        elif kind == LINING:
+            if not touches_bone(osteoid, matrix, r, c):
+                kill(s, DEATH_DETACHED, ints, occ, free, counters, events)
+                continue
+            source[fi[F_RANKL], r, c] += prm[R.LIN_RANKL] * rankl_expr * mol_pm * patch
+            source[fi[F_OPG], r, c] += prm[R.LIN_OPG] * opg_expr * mol_pm * patch
+            flts[X_TRANS, s] += dt * lining.activation_hazard(fr, stimulus[r, c], pth_occ, patch, prm)
+            if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+                tally[T_ACTIVATED] += 1.0
+                kill(s, DEATH_RETRACTED, ints, occ, free, counters, events)
+                continue
+            # spread into bare quiescent surface next to it
+            start = np.random.randint(8)
+            for j in range(8):
+                k = (start + j) % 8
+                rr, cc = r + DR[k], c + DC[k]
+                if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and not vessel[rr, cc] and \
+                        site_bmu[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc) and \
+                        touches_resorbable(osteoid, matrix, rr, cc, block):
+                    flts[X_AUX, s] += dt * prm[R.LIN_SPREAD] / dx
+                    if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
+                        spawn(LINING, rr, cc, -1, 0, ints, flts, prm, occ, free, counters, events)
+                        flts[X_AUX, s] = 0.0
+                        flts[X_AUX_THR, s] = np.random.exponential(1.0)
+                    break

@@ -1,0 +1,105 @@
+"""Births, deaths and changes of type on the structure-of-arrays state (numba).
+
+Each function updates the state, the occupancy map and the free-slot stack at once and writes
+one event for `apply_events` to mirror on the Mesa side. Random draws use numba's generator,
+seeded from the model's numpy Generator every step (bit-reproducible for a seed).
+"""
+
+import numpy as np
+from numba import njit
+
+from bonesim.agents import rates as R
+from bonesim.agents.neighborhood import EMPTY
+from bonesim.agents.population import (
+    C_NEV, C_NFREE, C_NHI, C_STEP, EV_BECOME, EV_DIE, EV_SPAWN, FREE, I_BMU, I_COL, I_GEN,
+    I_KIND, I_NUCLEI, I_ROW, I_STAMP, OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST,
+    OSTEOCYTE, X_AGE, X_AUX, X_AUX_THR, X_CLOCK, X_CLOCK_END, X_HEADING, X_TRANS, X_TRANS_THR,
+)
+
+
+@njit(cache=True)
+def emit(events, counters, code, slot, a, b):
+    """Append one event (code, slot, a, b); the buffer is sized by the model per step."""
+    n = counters[C_NEV]
+    if n < events.shape[0]:
+        events[n, 0] = code
+        events[n, 1] = slot
+        events[n, 2] = a
+        events[n, 3] = b
+        counters[C_NEV] = n + 1
+
+
+@njit(cache=True)
+def draw_lifespan(kind, prm):
+    """Lifespan [day] of a cell entering `kind`: gamma distributed (shape from cells.toml;
+    shape 1 = exponential) around the type's mean lifespan; lining cells do not age out."""
+    if kind == OC_PRECURSOR:
+        return np.random.exponential(prm[R.OCP_LIFE])
+    if kind == OSTEOCLAST:
+        k = prm[R.OC_SHAPE]
+        return np.random.gamma(k, prm[R.OC_LIFE] / k)
+    if kind == OB_PRECURSOR:
+        return np.random.exponential(prm[R.OBP_LIFE])
+    if kind == OSTEOBLAST:
+        k = prm[R.OB_SHAPE]
+        return np.random.gamma(k, prm[R.OB_LIFE] / k)
+    if kind == OSTEOCYTE:
+        return np.random.exponential(prm[R.OCY_LIFE])
+    return np.inf
+
+
+@njit(cache=True)
+def enter(slot, kind, ints, flts, prm):
+    """Reset the clocks of `slot` for its new type `kind`."""
+    ints[I_KIND, slot] = kind
+    flts[X_AGE, slot] = 0.0
+    flts[X_CLOCK, slot] = 0.0
+    flts[X_CLOCK_END, slot] = draw_lifespan(kind, prm)
+    flts[X_TRANS, slot] = 0.0
+    flts[X_TRANS_THR, slot] = np.random.exponential(1.0)
+    flts[X_AUX, slot] = 0.0
+    flts[X_AUX_THR, slot] = np.random.exponential(1.0)
+
+
+@njit(cache=True)
+def kill(slot, cause, ints, occ, free, counters, events):
+    """The cell in `slot` dies: it leaves its grid cell and its slot is freed."""
+    r, c = ints[I_ROW, slot], ints[I_COL, slot]
+    if occ[r, c] == slot:
+        occ[r, c] = EMPTY
+    ints[I_KIND, slot] = FREE
+    ints[I_BMU, slot] = -1
+    free[counters[C_NFREE]] = slot
+    counters[C_NFREE] += 1
+    emit(events, counters, EV_DIE, slot, cause, 0)
+
+
+@njit(cache=True)
+def become(slot, kind, ints, flts, prm, counters, events):
+    """The cell in `slot` changes type (keeps its grid cell, BMU and lineage counters)."""
+    enter(slot, kind, ints, flts, prm)
+    emit(events, counters, EV_BECOME, slot, kind, 0)
+
+
+@njit(cache=True)
+def spawn(kind, r, c, bmu, gen, ints, flts, prm, occ, free, counters, events):
+    """Place a new cell of `kind` in the empty grid cell (r, c); returns its slot (-1: no
+    free slot, nothing placed)."""
+    if counters[C_NFREE] == 0:
+        return -1
+    counters[C_NFREE] -= 1
+    slot = free[counters[C_NFREE]]
+    if slot + 1 > counters[C_NHI]:
+        counters[C_NHI] = slot + 1
+    ints[I_ROW, slot] = r
+    ints[I_COL, slot] = c
+    ints[I_NUCLEI, slot] = 1 if kind == OSTEOCLAST else 0
+    ints[I_GEN, slot] = gen
+    ints[I_BMU, slot] = bmu
+    ints[I_STAMP, slot] = counters[C_STEP]
+    flts[X_HEADING, slot] = 0.0
+    enter(slot, kind, ints, flts, prm)
+    occ[r, c] = slot
+    emit(events, counters, EV_SPAWN, slot, kind, 0)
+    return slot
+

@@ -1,0 +1,32 @@
+"""Bone lining cells: the quiescent surface, and where BMUs are activated.
+
+A lining cell covers one grid face of quiescent bone. It is *activated* (retracts, exposing the
+mineralized surface to osteoclast precursors) with hazard activation_rate x (patch width
+fraction) x (activation_basal + occ(free RANKL)) x (1 + disuse_gain max(0, 1 - s)) x
+(1 + pth_gain occ(PTH1R)): a basal rate, the osteocyte-derived RANKL signal, disuse (s the
+local mechanical stimulus) and PTH (Parfitt 1982; Nakashima 2011; Everts 2002: lining cells
+retract and clear the surface before resorption). A retracted site that no osteoclast takes is
+re-covered: neighbouring lining cells spread into bare quiescent surface at spread_speed.
+Lining cells make little RANKL and OPG.
+"""
+
+from numba import njit
+
+from bonesim.agents import rates as R
+from bonesim.agents.population import LINING, BoneCell
+from bonesim.agents.receptors import hill
+
+
+class LiningCell(BoneCell):
+    """Flat quiescent cell on a bone surface (see module doc)."""
+
+    KIND = LINING
+
+
+@njit(cache=True)
+def activation_hazard(free_rankl, stimulus, pth_occ, patch_scale, prm):
+    """Hazard [1/day] that a lining cell retracts and exposes the bone."""
+    return (prm[R.LIN_ACT] * patch_scale
+            * (prm[R.LIN_ACT_BASAL] + hill(free_rankl, prm[R.RANK_EC50], 1.0))
+            * (1.0 + prm[R.LIN_DISUSE] * max(0.0, 1.0 - stimulus))
+            * (1.0 + prm[R.LIN_PTH] * pth_occ))

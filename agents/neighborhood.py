@@ -1,0 +1,75 @@
+"""Grid-cell predicates and neighbourhoods shared by the cell rules (numba).
+
+A grid cell is *bone* when its bone fraction (osteoid + matrix) is >= 1/2, *marrow* otherwise.
+A bone cell is *resorbable* when it is mostly mature matrix: its osteoid is below
+`osteoid_block` of its bone (osteoclasts do not resorb unmineralized osteoid). A marrow cell
+is a *surface* cell when one of its 4 neighbours is bone. `occ` holds the slot of the cell
+occupying a grid cell (-1 empty, -2 reserved for a cell being placed this step).
+"""
+
+import numpy as np
+from numba import njit
+
+# 4-neighbourhood first, then the diagonals: DR[:4], DC[:4] are the faces
+DR = np.array([-1, 1, 0, 0, -1, -1, 1, 1], dtype=np.int64)
+DC = np.array([0, 0, -1, 1, -1, 1, -1, 1], dtype=np.int64)
+EMPTY = -1
+RESERVED = -2
+
+
+@njit(cache=True, inline="always")
+def inside(r, c, rows, cols):
+    return 0 <= r < rows and 0 <= c < cols
+
+
+@njit(cache=True, inline="always")
+def is_bone(osteoid, matrix, r, c):
+    return osteoid[r, c] + matrix[r, c] >= 0.5
+
+
+@njit(cache=True, inline="always")
+def resorbable(osteoid, matrix, r, c, osteoid_block):
+    """Grid cell (r, c) holds matrix an osteoclast can resorb."""
+    b = osteoid[r, c] + matrix[r, c]
+    return b > 1e-12 and matrix[r, c] > 0.0 and osteoid[r, c] < osteoid_block * b
+
+
+@njit(cache=True)
+def touches_bone(osteoid, matrix, r, c):
+    """A face neighbour of (r, c) is bone."""
+    rows, cols = matrix.shape
+    for k in range(4):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and is_bone(osteoid, matrix, rr, cc):
+            return True
+    return False
+
+
+@njit(cache=True)
+def touches_resorbable(osteoid, matrix, r, c, osteoid_block):
+    """A face neighbour of (r, c) is resorbable bone."""
+    rows, cols = matrix.shape
+    for k in range(4):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and is_bone(osteoid, matrix, rr, cc) and \
+                resorbable(osteoid, matrix, rr, cc, osteoid_block):
+            return True
+    return False
+
+
+@njit(cache=True)
+def bone_neighbours(osteoid, matrix, r, c):
+    """Number of bone cells among the 8 neighbours (a concavity measure)."""
+    rows, cols = matrix.shape
+    n = 0
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and is_bone(osteoid, matrix, rr, cc):
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def free_marrow(osteoid, matrix, occ, r, c):
+    """(r, c) is an empty marrow cell."""
+    return occ[r, c] == EMPTY and not is_bone(osteoid, matrix, r, c)

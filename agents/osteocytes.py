@@ -1,0 +1,37 @@
+"""Osteocytes: mechanosensors embedded in the matrix, sources of RANKL, OPG and sclerostin.
+
+Mechanical stimulus s [-] at an osteocyte = load_rel x (local density at the start / local
+density now)^strain_exponent (strain ~ load / modulus, modulus ~ density^2, Carter & Hayes
+1977): s = 1 for the habitual load on the tissue the osteocyte has adapted to (Frost's
+mechanostat set point). Disuse factor u = 2 / (1 + s^mechano_hill): 1 at habitual load, up to 2
+in disuse, toward 0 under overload. Sclerostin secretion x u x (1 - e2_sclerostin_suppression
+occ(ER)) (Robling 2008: loading suppresses Sost; Modder 2011: estrogen lowers sclerostin);
+RANKL secretion x u x expression regulation (Nakashima 2011: osteocytes are the main RANKL
+source for remodeling); OPG secretion x expression regulation. Apoptosis: the clock runs at
+(1 + disuse_apoptosis max(0, 1 - s)) (1 + e2_survival (1 - occ(ER))) (Tomkinson 1997:
+estrogen withdrawal raises osteocyte apoptosis; Aguirre 2006: disuse does).
+"""
+
+from numba import njit
+
+from bonesim.agents import rates as R
+from bonesim.agents.population import OSTEOCYTE, BoneCell
+
+
+class Osteocyte(BoneCell):
+    """Osteocyte in its lacuna (see module doc)."""
+
+    KIND = OSTEOCYTE
+
+
+@njit(cache=True)
+def disuse_factor(stimulus, prm):
+    """u = 2 / (1 + s^n): 1 at habitual load, -> 2 in disuse, -> 0 under overload."""
+    return 2.0 / (1.0 + max(stimulus, 0.0) ** prm[R.OCY_MECH_HILL])
+
+
+@njit(cache=True)
+def clock_rate(stimulus, er_occ, prm):
+    """Rate [-] at which an osteocyte ages (1 = its reference lifespan)."""
+    return ((1.0 + prm[R.OCY_DISUSE_APOP] * max(0.0, 1.0 - stimulus))
+            * (1.0 + prm[R.OCY_E2_SURV] * (1.0 - er_occ)))

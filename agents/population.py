@@ -1,0 +1,184 @@
+"""The cell population: Mesa agents for identity, structure-of-arrays state for the work.
+
+Every cell is a Mesa `CellAgent` (a subclass of `BoneCell`) on the model's
+`mesa.discrete_space` grid, so `model.agents`, `model.agents_by_type[Osteoclast]`, AgentSet
+queries, the DataCollector and SolaraViz all see it. Its state is column `slot` of the arrays
+of `Population`, which the numba kernel (agents/kernel.py) advances for all cells at once.
+The kernel reports discrete events (birth, death, change of type) in an event buffer;
+`apply_events` mirrors them on the Mesa side and `sync_moves` moves the agents of the cells
+that changed grid cell. Python work per step grows with events, not cells (DESIGN.md, 2).
+
+State (row of `ints` / `flts`, per slot):
+  kind     cell type code (OC_PRECURSOR ... LINING), FREE = -1 for an unused slot
+  row, col grid cell
+  nuclei   osteoclast nuclei (fused precursors)
+  gen      divisions in the osteoblast-precursor lineage
+  bmu      id of the BMU the cell works in (-1: none)
+  stamp    step at which the cell was placed (a cell is not advanced in its birth step)
+  age      [day] time in the present type
+  clock, clock_end   [day] biological age, advanced at a rate set by survival signals, and the
+           lifespan drawn on entering the type: the cell dies when clock >= clock_end
+  trans, trans_thr   integrated hazard [-] of the type's main transition, Exp(1) threshold
+  aux, aux_thr       the same for a second transition (division, lining spreading)
+  heading  [rad] osteoclast direction of travel
+"""
+
+import numpy as np
+from mesa.discrete_space import CellAgent
+
+# cell type codes
+OC_PRECURSOR, OSTEOCLAST, OB_PRECURSOR, OSTEOBLAST, OSTEOCYTE, LINING = range(6)
+KIND_NAMES = ("oc_precursor", "osteoclast", "ob_precursor", "osteoblast", "osteocyte", "lining")
+FREE = -1
+
+# rows of the integer and float state
+I_KIND, I_ROW, I_COL, I_NUCLEI, I_GEN, I_BMU, I_STAMP = range(7)
+X_AGE, X_CLOCK, X_CLOCK_END, X_TRANS, X_TRANS_THR, X_AUX, X_AUX_THR, X_HEADING = range(8)
+N_INT, N_FLT = 7, 8
+
+# counters: free-stack size, high-water slot, events written, BMUs founded, step id
+C_NFREE, C_NHI, C_NEV, C_NBMU, C_STEP = range(5)
+
+# per-step tallies (model.tally), in grid-cell volumes unless noted
+(T_RESORBED, T_RESORBED_MINERAL, T_FORMED, T_NEW_ERODED, T_FOUNDED, T_FUSED, T_ACTIVATED,
+ T_OC_DEATHS, T_OC_LIFE_SUM, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_OSTEOCYTE, T_OB_TO_LINING,
+ T_OB_APOPTOSIS, T_OCY_DEATHS, T_OBP_COMMITTED) = range(16)
+N_TALLY = 16
+
+# BMU record columns (model.bmu_stats): days, and areas in grid-cell volumes
+(B_FOUNDED, B_FIRST_RES, B_LAST_RES, B_RESORBED, B_FIRST_FORM, B_LAST_FORM, B_FORMED,
+ B_OSTEOCLASTS) = range(8)
+N_BMU_COLS = 8
+
+# event codes written by the kernel, rows (code, slot, a, b)
+EV_DIE, EV_BECOME, EV_SPAWN = 1, 2, 3
+# causes of death (a of EV_DIE)
+DEATH_APOPTOSIS, DEATH_FUSED, DEATH_RESORBED, DEATH_RETRACTED, DEATH_DETACHED = range(5)
+
+
+class BoneCell(CellAgent):
+    """A bone cell: a Mesa CellAgent whose state is column `slot` of model.population.
+
+    A removed cell leaves the grid and every AgentSet (CellAgent.remove).
+    """
+
+    KIND = FREE
+
+    def __init__(self, model, slot: int, cell):
+        super().__init__(model)
+        self.slot = int(slot)
+        self.cell = cell
+
+    @property
+    def age(self) -> float:
+        """Days since the cell entered its present type."""
+        return float(self.model.population.flts[X_AGE, self.slot])
+
+    @property
+    def bmu(self) -> int:
+        """Id of the BMU the cell works in (-1: none)."""
+        return int(self.model.population.ints[I_BMU, self.slot])
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(row, col) of its grid cell."""
+        pop = self.model.population
+        return int(pop.ints[I_ROW, self.slot]), int(pop.ints[I_COL, self.slot])
+
+
+class Population:
+    """Structure-of-arrays state of all cells (see the module doc) and a free-slot stack."""
+
+    def __init__(self, capacity: int = 4096, max_events: int = 65536):
+        self.capacity = 0
+        self.ints = np.zeros((N_INT, 0), dtype=np.int64)
+        self.flts = np.zeros((N_FLT, 0))
+        self.moved = np.zeros(0, dtype=np.bool_)
+        self.free = np.zeros(0, dtype=np.int64)
+        self.counters = np.zeros(5, dtype=np.int64)
+        self.events = np.zeros((max_events, 4), dtype=np.int64)
+        self.agents: list = []
+        self.grow(capacity)
+
+    @property
+    def kind(self) -> np.ndarray:
+        return self.ints[I_KIND]
+
+    @property
+    def n_hi(self) -> int:
+        """Slots at and above n_hi have never been used."""
+        return int(self.counters[C_NHI])
+
+    def grow(self, capacity: int) -> None:
+        """Enlarge to `capacity` slots, keeping the state of used slots."""
+        old = self.capacity
+        if capacity <= old:
+            return
+        ints = np.zeros((N_INT, capacity), dtype=np.int64)
+        ints[:, :old] = self.ints
+        ints[I_KIND, old:] = FREE
+        ints[I_BMU, old:] = -1
+        flts = np.zeros((N_FLT, capacity))
+        flts[:, :old] = self.flts
+        moved = np.zeros(capacity, dtype=np.bool_)
+        moved[:old] = self.moved
+        n = int(self.counters[C_NFREE])
+        free = np.zeros(capacity, dtype=np.int64)
+        free[:n] = self.free[:n]
+        free[n:n + capacity - old] = np.arange(capacity - 1, old - 1, -1)  # lowest popped first
+        self.ints, self.flts, self.moved, self.free = ints, flts, moved, free
+        self.counters[C_NFREE] = n + capacity - old
+        self.agents.extend([None] * (capacity - old))
+        self.capacity = capacity
+
+    def reserve(self, n: int) -> None:
+        """Make sure at least n free slots exist (the kernel places new cells in free slots)."""
+        if self.counters[C_NFREE] < n:
+            self.grow(max(2 * self.capacity, self.capacity + n))
+
+    def count(self, kind: int) -> int:
+        """Number of living cells of `kind`."""
+        return int(np.count_nonzero(self.ints[I_KIND, : self.n_hi] == kind))
+
+    def slots(self, kind: int) -> np.ndarray:
+        """Slots of the living cells of `kind`."""
+        return np.flatnonzero(self.ints[I_KIND, : self.n_hi] == kind)
+
+
+def apply_events(model, classes: tuple) -> int:
+    """Mirror the kernel's events on the Mesa side, in the order they happened; returns their
+    number. EV_DIE removes the slot's agent (it leaves the grid and the AgentSets), EV_BECOME
+    replaces it by an agent of the new type in the same grid cell, EV_SPAWN creates the agent
+    of a newly placed cell. classes[kind] is the agent class of each type."""
+    pop = model.population
+    grid = model.grid
+    events = pop.events
+    n = int(pop.counters[C_NEV])
+    for e in range(n):
+        code, slot, a = events[e, 0], events[e, 1], events[e, 2]
+        if code == EV_DIE:
+            pop.agents[slot].remove()
+            pop.agents[slot] = None
+        elif code == EV_BECOME:
+            old = pop.agents[slot]
+            cell = old.cell
+            old.remove()
+            pop.agents[slot] = classes[a](model, slot, cell)
+        else:
+            pop.agents[slot] = classes[a](model, slot,
+                                          grid[(int(pop.ints[I_ROW, slot]), int(pop.ints[I_COL, slot]))])
+    pop.counters[C_NEV] = 0
+    return n
+
+
+def sync_moves(model) -> int:
+    """Put the Mesa agents of cells the kernel moved on their new grid cell; returns how many."""
+    pop = model.population
+    grid = model.grid
+    moved = np.flatnonzero(pop.moved[: pop.n_hi])
+    for slot in moved:
+        agent = pop.agents[slot]
+        if agent is not None:
+            agent.cell = grid[(int(pop.ints[I_ROW, slot]), int(pop.ints[I_COL, slot]))]
+    pop.moved[moved] = False
+    return len(moved)

@@ -1,0 +1,256 @@
+"""BoneModel: the tissue, its signal fields and its cells under a patient's serum course.
+
+`BoneModel(scenario, rng=seed)` is a `mesa.Model`. It builds the section (model/tissue.py), a
+`mesa.discrete_space.OrthogonalMooreGrid` carrying the fields as PropertyLayers (views into
+the one field array, model/fields.py) plus the matrix layers `osteoid`, `matrix`, `mineral_p`,
+`mineral_s`, the FieldSolver, the SerumCourse (model/endocrine.py) and the cells (agents/): a
+lining cell on every quiescent surface face and osteocytes in the matrix at their density.
+Osteoclasts, osteoblasts and their precursors are not placed by hand: before day 0 the model
+runs a spin-up (tissue.spinup.days) under the patient's own preceding, untreated serum course,
+so BMUs, the remodeling space and the mineralization profile of a living tissue are there
+when the record starts; BMD and the marker baselines are taken at its end.
+
+One `step()` = one tissue step of scenario.simulation.dt days:
+  1. serum: the step's levels (receptor-exposure equivalents for E2, P4, MPA, T; means for the
+     rest) become the vessels' blood levels and the systemic inputs;
+  2. cells: the numba kernel (agents/kernel.py) ages every cell, writes secretion sources,
+     resorbs, forms, migrates, and draws transitions, returning events;
+  3. fields: FieldSolver.step (diffusion, decay, vessel exchange) and react (aromatization);
+  4. events: births, deaths, changes of type mirrored on the Mesa agents, moved agents placed;
+  5. matrix: osteoid maturation and primary/secondary mineralization;
+  6. readouts: every output interval a DataCollector row (model/readouts.py).
+`timeseries()` returns the rows as a DataFrame. `model.timing` holds the wall time of each
+part [s]. BMUs are not scripted: resorption, reversal and formation follow from the cells.
+"""
+
+import time
+
+import mesa
+import numpy as np
+import pandas as pd
+from mesa.discrete_space import OrthogonalMooreGrid
+
+from bonesim.agents import kernel
+from bonesim.agents.lining import LiningCell
+from bonesim.agents.neighborhood import EMPTY
+from bonesim.agents.osteoblasts import Osteoblast, OsteoblastPrecursor
+from bonesim.agents.osteoclasts import Osteoclast, OsteoclastPrecursor
+from bonesim.agents.osteocytes import Osteocyte
+from bonesim.agents.population import (
+    C_NBMU, LINING, N_BMU_COLS, N_TALLY, OSTEOCYTE, Population, apply_events, sync_moves,
+)
+from bonesim.agents.rates import KEYS
+from bonesim.model import readouts
+from bonesim.model.endocrine import serum_course
+from bonesim.model.fields import FIELD_INDEX, FIELDS, FieldLayer, FieldSolver, free_rankl, new_conc, property_layers
+from bonesim.model.parameters import value
+from bonesim.model.scenario import Scenario
+from bonesim.model.tissue import build_tissue, mineral_supply
+from bonesim.model.units import DAYS_PER_YEAR
+
+CELL_CLASSES = (OsteoclastPrecursor, Osteoclast, OsteoblastPrecursor, Osteoblast, Osteocyte,
+                LiningCell)
+# blood levels the vessels exchange with: field -> serum name (exposure-equivalent levels)
+SERUM_OF_FIELD = {"e2": "e2_pmol_l", "p4": "p4_ng_ml", "mpa": "mpa_ng_ml", "t": "t_ng_dl",
+                  "igf1": "igf1_ng_ml"}
+MOLECULES_PER_PMOL = 6.02214076e11          # Avogadro / 1e12 (unit conversion)
+UM3_PER_LITRE = 1e15
+
+
+def spinup_scenario(scenario: Scenario, days: float) -> Scenario:
+    """The patient over the `days` before the simulation starts, without therapy."""
+    years = days / DAYS_PER_YEAR
+    patient = scenario.patient.model_copy(update={"age": max(18.0, scenario.patient.age - years)})
+    simulation = scenario.simulation.model_copy(update={"duration": years})
+    return scenario.model_copy(update={"patient": patient, "protocol": [], "simulation": simulation})
+
+
+class BoneModel(mesa.Model):
+    """Agent-based bone remodeling of one tissue section under one patient's serum course."""
+
+    def __init__(self, scenario: Scenario, rng=None, spinup_days: float | None = None):
+        super().__init__(rng=rng)
+        self.spec = scenario
+        tissue_spec = scenario.tissue
+        self.dt = float(scenario.simulation.dt)
+        self.dx = float(tissue_spec.spacing)
+        self.output_every = float(scenario.simulation.output_every)
+        self.day = 0.0
+        self.steps_done = 0      # steps of the record (after the spin-up)
+        self.steps_total = 0     # all steps, spin-up included
+        self.timing = {"fields": 0.0, "cells": 0.0, "events": 0.0, "matrix": 0.0, "readouts": 0.0}
+
+        self.tissue = build_tissue(tissue_spec.size, self.dx, tissue_spec.site, tissue_spec.geometry_seed)
+        shape = self.tissue.shape
+        self.grid = OrthogonalMooreGrid(shape, torus=False, random=self.random)
+        self.conc = new_conc(shape)
+        for layer in property_layers(self.conc, dimensions=self.grid.dimensions):
+            self.grid.add_property_layer(layer)
+        for name in ("osteoid", "matrix", "mineral_p", "mineral_s"):
+            self.grid.add_property_layer(FieldLayer(name, getattr(self.tissue, name), self.grid.dimensions))
+        self.solver = FieldSolver(shape, self.dx, self.dt)
+        self.solver.set_matrix(self.tissue.matrix_mask())
+        self.source = np.zeros_like(self.conc)
+        self.uptake = np.zeros_like(self.conc)
+        self.rankl_free = np.zeros(shape)
+        self.stimulus = np.ones(shape)
+        self.aromatase = np.full(shape, value("tissue.aromatase.relative_activity"))
+        self.vessel_cells = np.argwhere(self.tissue.vessel).astype(np.int64)
+        self.serum_index = np.array([FIELD_INDEX[name] for name in SERUM_OF_FIELD], dtype=np.int64)
+        self.fi = np.array([FIELD_INDEX[name] for name in kernel.FIELD_ORDER], dtype=np.int64)
+        self.prm = np.array([value(key) for key in KEYS])
+        self.sysv = np.zeros(kernel.N_SYS)
+        self.occ = np.full(shape, EMPTY, dtype=np.int64)
+        n_cells = shape[0] * shape[1]
+        self._seeds = np.zeros((3, n_cells, 2), dtype=np.int64)
+        self._dist = np.zeros((3, *shape), dtype=np.int64)
+        self._queue = np.zeros(n_cells, dtype=np.int64)
+        self.population = Population()
+        self.tally = np.zeros(N_TALLY)
+        self.bmu_stats = np.zeros((4096, N_BMU_COLS))
+        self._place_resident_cells()
+
+        spin = value("tissue.spinup.days") if spinup_days is None else float(spinup_days)
+        self.course = serum_course(scenario, self.rng, self.dt)
+        self.n_steps = len(self.course.day)
+        if spin > 0:
+            pre = serum_course(spinup_scenario(scenario, spin), self.rng, self.dt)
+            self._init_fields(pre, 0)
+            self.baseline_mark = None
+            for i in range(len(pre.day)):
+                spin_day = pre.day[i] - spin
+                if self.baseline_mark is None and spin_day >= -readouts.BASELINE_DAYS:
+                    self.baseline_mark = (spin_day, self.tally.copy())
+                self._advance(pre, i, spin_day=spin_day)
+        else:
+            self._init_fields(self.course, 0)
+        self.recorder = readouts.Recorder(self)
+        self.datacollector = mesa.DataCollector(model_reporters=self.recorder.reporters())
+        self.recorder.start(self)
+        self.datacollector.collect(self)
+
+    # ------------------------------------------------------------------ set-up
+    def _place_resident_cells(self) -> None:
+        """Lining cells on every quiescent surface face; osteocytes in the matrix with the
+        probability that a grid cell's volume holds one (osteocyte density x volume), of all
+        ages (their clocks start at a uniform share of their lifespans)."""
+        bone = self.tissue.matrix_mask()
+        touch = np.zeros_like(bone)
+        touch[1:] |= bone[:-1]
+        touch[:-1] |= bone[1:]
+        touch[:, 1:] |= bone[:, :-1]
+        touch[:, :-1] |= bone[:, 1:]
+        lining = np.argwhere(~bone & touch & ~self.tissue.vessel)
+        osteocytes = np.argwhere(bone & (self.rng.random(bone.shape) < self.embed_probability()))
+        pop = self.population
+        for kind, cells in ((LINING, lining), (OSTEOCYTE, osteocytes)):
+            pop.reserve(len(cells) + 1)
+            need = len(cells) + 1
+            if pop.events.shape[0] < need:
+                pop.events = np.zeros((need, 4), dtype=np.int64)
+            kernel.place_cells(int(self.rng.integers(2**62)), kind, cells.astype(np.int64),
+                               kind == OSTEOCYTE, self.prm, self.occ, pop.ints, pop.flts,
+                               pop.free, pop.counters, pop.events)
+            apply_events(self, CELL_CLASSES)
+
+    def embed_probability(self) -> float:
+        """Probability that a grid cell of bone holds an osteocyte (density x cell volume)."""
+        volume_mm3 = self.dx**2 * value("cells.geometry.section_thickness") * 1e-9
+        return value("cells.osteocyte.density") * volume_mm3
+
+    def _init_fields(self, course, i: int) -> None:
+        """Hormone fields start at the blood level (uniform); cytokines at zero."""
+        self.conc[:] = 0.0
+        for f, name in zip(self.serum_index, SERUM_OF_FIELD.values()):
+            self.conc[f] = course.exposure[name][i]
+
+    # ------------------------------------------------------------------ one step
+    def _serum_vector(self, course, i: int) -> np.ndarray:
+        serum = np.full(len(FIELDS), np.nan)
+        for f, name in zip(self.serum_index, SERUM_OF_FIELD.values()):
+            serum[f] = course.exposure[name][i]
+        return serum
+
+    def _systemic(self, course, i: int, day: float) -> None:
+        t = self.tissue
+        area_mm2 = t.shape[0] * t.shape[1] * (self.dx / 1000) ** 2
+        n_vessel = max(1, len(self.vessel_cells))
+        patch = self.dx / value("cells.geometry.patch_width")
+        volume_l = self.dx**2 * value("cells.geometry.section_thickness") / UM3_PER_LITRE
+        s = self.sysv
+        s[kernel.S_DAY] = day
+        s[kernel.S_DT] = self.dt
+        s[kernel.S_DX] = self.dx
+        s[kernel.S_LOAD] = course.mean["load_rel"][i]
+        s[kernel.S_PTH] = course.mean["pth_pg_ml"][i]
+        s[kernel.S_BP] = course.mean["bisphosphonate_rel"][i]
+        s[kernel.S_OCP_RATE] = value("cells.oc_precursor.recruitment") * area_mm2 / n_vessel
+        s[kernel.S_OBP_RATE] = value("cells.ob_precursor.recruitment") * area_mm2 / n_vessel / patch
+        s[kernel.S_MOL_PM] = 1.0 / (MOLECULES_PER_PMOL * volume_l)
+        s[kernel.S_PATCH] = patch
+        s[kernel.S_EMBED] = self.embed_probability()
+        s[kernel.S_OSTEOID_BLOCK] = value("tissue.matrix.osteoid_block")
+
+    def _mechanics(self, load_rel: float) -> None:
+        """Local mechanical stimulus s = load_rel x (density at start / density now)^n."""
+        density = np.maximum(self.tissue.local_density(), 1e-3)
+        self.stimulus[:] = load_rel * (self.tissue.density0 / density) ** value("tissue.mechanics.strain_exponent")
+
+    def _advance(self, course, i: int, spin_day: float | None = None) -> None:
+        """One tissue step with the serum of step i of `course` (spin_day: day before 0)."""
+        day = self.day if spin_day is None else spin_day
+        t0 = time.perf_counter()
+        pop = self.population
+        pop.reserve(4096)
+        if pop.counters[C_NBMU] > self.bmu_stats.shape[0] - 512:
+            self.bmu_stats = np.concatenate([self.bmu_stats, np.zeros_like(self.bmu_stats)])
+        need = 8 * pop.n_hi + 4096
+        if pop.events.shape[0] < need:
+            pop.events = np.zeros((2 * need, 4), dtype=np.int64)
+        self._systemic(course, i, day)
+        if self.steps_total % max(1, round(7.0 / self.dt)) == 0:
+            self._mechanics(self.sysv[kernel.S_LOAD])
+        self.source[:] = 0.0
+        free_rankl(self.conc, course.mean["denosumab_ng_ml"][i], out=self.rankl_free)
+        seed = int(self.rng.integers(2**62))
+        t1 = time.perf_counter()
+        kernel.step_cells(seed, self.sysv, self.prm, self.fi, self.conc, self.rankl_free,
+                          self.stimulus, self.source, self.tissue.osteoid, self.tissue.matrix,
+                          self.tissue.mineral_p, self.tissue.mineral_s, self.tissue.vessel,
+                          self.vessel_cells, self.tissue.site_bmu, self.tissue.eroded_day, self.occ,
+                          pop.ints, pop.flts, pop.moved, pop.free, pop.counters, pop.events,
+                          self.tally, self.bmu_stats, self._seeds, self._dist, self._queue)
+        t2 = time.perf_counter()
+        self.solver.step(self.conc, self.source, self.uptake, self.tissue.vessel,
+                         self._serum_vector(course, i))
+        self.solver.react(self.conc, self.aromatase, course.mean["aromatase_inhibition"][i], self.dt)
+        t3 = time.perf_counter()
+        apply_events(self, CELL_CLASSES)
+        sync_moves(self)
+        t4 = time.perf_counter()
+        self.tissue.mineralize(self.dt, mineral_supply(course.mean["calcium_rel"][i],
+                                                       course.mean["vitd_ng_ml"][i]))
+        self.solver.set_matrix(self.tissue.matrix_mask())
+        t5 = time.perf_counter()
+        self.timing["cells"] += (t2 - t1) + (t1 - t0)
+        self.timing["fields"] += t3 - t2
+        self.timing["events"] += t4 - t3
+        self.timing["matrix"] += t5 - t4
+        self.steps_total += 1
+
+    def step(self) -> None:
+        """Advance one tissue step of dt days; collect a row at each output interval."""
+        i = min(self.steps_done, self.n_steps - 1)
+        self._advance(self.course, i)
+        self.steps_done += 1
+        self.day = self.steps_done * self.dt
+        t0 = time.perf_counter()
+        self.recorder.accumulate(self, i)
+        if self.recorder.due(self):
+            self.datacollector.collect(self)
+        self.timing["readouts"] += time.perf_counter() - t0
+
+    def timeseries(self) -> pd.DataFrame:
+        """One row per output interval (and day 0), snake_case columns with units."""
+        return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+
