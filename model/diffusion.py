@@ -12,31 +12,47 @@ D_face (c_b - c_a) / h^2 with D_face the harmonic mean of the two cells' D: the 
 conductance of two half-cells, so a flux never jumps across the bone-matrix interface and the
 operator stays symmetric (mass conserving). Walls have no face (zero flux).
 
-Time stepping: backward-Euler locally one-dimensional (LOD) splitting, BioFVM's scheme
-(Ghaffarizadeh 2016), rows then columns:
+Two time steppers share this discretization.
 
-    sweep 1 (along rows, x):    (I - dt A_x) c* = c^n
-    sweep 2 (along columns, y): (I - dt A_y + dt K) c^{n+1} = c* + dt (s + v serum)
+1. Unsplit backward Euler (`implicit_step`, the default of FieldSolver):
 
-K = k + u + v. All the zeroth-order terms (decay, uptake, vessel exchange, source) sit in ONE
-sweep, so a uniform field decays by exactly 1/(1 + k dt) per step, as backward Euler does
-(splitting them over both sweeps would give 1/(1 + k dt/2)^2, a different factor). Each sweep
-is a set of independent tridiagonal, strictly diagonally dominant M-matrix systems, solved by
-the Thomas algorithm: unconditionally stable, positivity preserving (the inverse of an M-matrix
-is non-negative), and conservative (the columns of I - dt A sum to one, so the total of a field
-changes only by its sources and sinks). The error is first order in dt (backward Euler plus the
-O(dt) splitting error) and second order in h.
+       (I + dt K - dt A) c^{n+1} = c^n + dt (s + v serum),   K = k + u + v,
 
-Layout and speed: all fields are advanced in one parallel region (numba prange over fields, a
-field's two sweeps back to back while it is in cache). Sweep 1 copies tiles of TILE rows
-transposed into a contiguous buffer, so its Thomas recurrence runs along the row while the
-tile's rows fill the SIMD lanes; it is pure diffusion, so its pivots are precomputed
+   solved by conjugate gradients preconditioned with an aggregation-multigrid V-cycle (the
+   system is a symmetric M-matrix). It is what day-long steps need: every field is then far
+   past the explicit limit (dt D / h^2 ~ 1e4-3e5 at 10 um) and settles into its quasi-steady
+   profile (BIOLOGY.md: minutes to hours), which backward Euler reproduces without splitting
+   error. Measured against a fine explicit reference (tests/test_fields.py): RANKL secreted
+   from point sources over one day is within 7% (one step) and 0.4% (four steps) of it.
+
+2. Backward-Euler LOD splitting (`lod_step`, BioFVM's scheme, Ghaffarizadeh 2016), rows then
+   columns:
+
+       sweep 1 (along rows, x):    (I - dt A_x) c* = c^n
+       sweep 2 (along columns, y): (I - dt A_y + dt K) c^{n+1} = c* + dt (s + v serum)
+
+   All the zeroth-order terms sit in ONE sweep, so a uniform field decays by exactly
+   1/(1 + k dt) per step (splitting them over both sweeps would give 1/(1 + k dt/2)^2). Each
+   sweep is a set of tridiagonal, strictly diagonally dominant M-matrix systems solved by the
+   Thomas algorithm: unconditionally stable, positivity preserving, conservative (each sweep
+   then rescales every line to its exact total, removing the O(eps dt D / h^2) rounding of the
+   solve). First order in dt, second order in h. Its splitting error, however, is O(1) once
+   dt D / h^2 >> 1 around localized sources and sinks: a secreting cell's output spreads along
+   the column sweep within the step it is released, and the quasi-steady profile is lost
+   (at dt = 1/4 day, RANKL from point sources is off by >100% of its peak, see the tests;
+   sub-stepping down to dt D / h^2 ~ 1 cures it, at ~1e4 steps per day). Use it only for
+   steps of that size; it is kept for them, for the benchmark, and as a reference scheme.
+
+Layout and speed (LOD): all fields are advanced in one parallel region (numba prange over
+fields, a field's two sweeps back to back while it is in cache). Sweep 1 copies tiles of TILE
+rows transposed into a contiguous buffer, so its Thomas recurrence runs along the row while
+the tile's rows fill the SIMD lanes; it is pure diffusion, so its pivots are precomputed
 (`x_pivots`) and refreshed only when the bone-matrix map (or dt) changes. Sweep 2 runs down the
 columns in place with whole rows as the SIMD direction and carries the per-step terms, so it
-computes its pivots (one division per cell). Face coefficients are stored as one int8 face-type
-map per direction (0: two free cells, 1: free|matrix, 2: matrix|matrix, 3: wall) plus a 4-entry
-weight table per field, so variable D costs no extra memory traffic. All loops run on 1-D
-contiguous rows so that LLVM vectorizes them.
+computes its pivots (one division per cell); its forward elimination runs on each tile's rows
+right after sweep 1 wrote them. Face coefficients are stored as one int8 face-type map per
+direction (0: two free cells, 1: free|matrix, 2: matrix|matrix, 3: wall) plus a 4-entry weight
+table per field. All loops run on 1-D contiguous rows so that LLVM vectorizes them.
 """
 
 import numpy as np
@@ -130,10 +146,13 @@ def _forward_row_reacting(x, prev, piv, piv_prev, src, upt, vessel, t_lo, t_hi, 
 
 
 @njit(cache=True, error_model="numpy")
-def _mass_row(mass_sum, x, upt, vessel, sink0, dt, vsink):
-    # mass_sum += (1 + dt K) x: the column totals that sweep 2 must reproduce
+def _backward_row_reacting(x, nxt, piv, t, w0, w1, w2, upt, vessel, sink0, dt, vsink,
+                           mass_sum):
+    # back substitution, accumulating (1 + dt K) x: the column totals sweep 2 must reproduce
     for k in range(x.shape[0]):
-        mass_sum[k] += (1.0 + sink0 + dt * upt[k] + (vsink if vessel[k] else 0.0)) * x[k]
+        v = x[k] + _weight(t[k], w0, w1, w2) * piv[k] * nxt[k]
+        x[k] = v
+        mass_sum[k] += (1.0 + sink0 + dt * upt[k] + (vsink if vessel[k] else 0.0)) * v
 
 
 @njit(cache=True, error_model="numpy")
@@ -291,10 +310,12 @@ def lod_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
                                           vessel[i], fy[i], fy[i + 1], v0, v1, v2, sink, dt,
                                           vsink, vgain, rhs_sum)
         # sweep 2 back substitution, bottom to top
-        _mass_row(mass_sum, c[rows - 1], u[rows - 1], vessel[rows - 1], sink, dt, vsink)
+        last = rows - 1
+        _backward_row_reacting(c[last], c[last], piv[last], fy[rows], 0.0, 0.0, 0.0, u[last],
+                               vessel[last], sink, dt, vsink, mass_sum)
         for i in range(rows - 2, -1, -1):
-            _backward_row(c[i], c[i + 1], piv[i], fy[i + 1], v0, v1, v2)
-            _mass_row(mass_sum, c[i], u[i], vessel[i], sink, dt, vsink)
+            _backward_row_reacting(c[i], c[i + 1], piv[i], fy[i + 1], v0, v1, v2, u[i],
+                                   vessel[i], sink, dt, vsink, mass_sum)
         # conservative correction of rounding, as in sweep 1: each column's sum of
         # (1 + dt K) c must equal the sum of its right-hand side exactly
         for j in range(cols):
@@ -398,19 +419,13 @@ def explicit_reference(conc, source, uptake, vessel, vessel_rate, serum, decay, 
 
 # ---------------------------------------------------------------------------------------------
 # Unsplit backward Euler: (I + dt K - dt A) c^{n+1} = c^n + dt (s + v serum), solved by
-# conjugate gradients preconditioned with an aggregation multigrid V-cycle.
-#
-# Why: at day-long steps every field is far past the explicit limit (dt D / h^2 ~ 1e4-1e5), and
-# any splitting of the 2-D operator (LOD above, in any arrangement of the reaction terms) then
-# has an O(1) error near localized sources and sinks: a point source smeared along one grid
-# direction, the quasi-steady profile c ~ K0(r / lambda) lost. The unsplit system is a
-# symmetric M-matrix (harmonic-mean faces are symmetric, K is diagonal and >= 0), so it is
-# solved by preconditioned conjugate gradients. Preconditioner: one V-cycle of multigrid with
-# 2 x 2 aggregation and Galerkin coarse operators (coarse face conductance = sum of the fine
-# faces it covers, coarse mass = sum of the four fine masses: exactly P^T B P for piecewise-
-# constant P), damped-Jacobi smoothing (vectorizes; Gauss-Seidel on the coarsest level), and an over-corrected coarse update (x OMEGA,
-# the standard remedy for the too-weak coarse operators of plain aggregation). The previous
-# field is the initial guess: fields change little from one day to the next.
+# conjugate gradients preconditioned with an aggregation multigrid V-cycle: 2 x 2 aggregation
+# with Galerkin coarse operators (coarse face conductance = sum of the fine faces it covers,
+# coarse mass = sum of the four fine masses: exactly P^T B P for piecewise-constant P),
+# damped-Jacobi smoothing (vectorizes; Gauss-Seidel on the coarsest level), and an
+# over-corrected coarse update (x OMEGA, the standard remedy for the too-weak coarse operators
+# of plain aggregation). The previous field is the initial guess: fields change little from
+# one day to the next, so a few iterations suffice.
 # ---------------------------------------------------------------------------------------------
 
 OMEGA = 1.8        # coarse-correction over-relaxation of the aggregation V-cycle

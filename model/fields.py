@@ -9,9 +9,13 @@ t ng/dL, igf1 ng/mL), so a tissue level can be read against the serum level dire
 Mesa. `property_layers(conc)` wraps each field as a `mesa.discrete_space.PropertyLayer` whose
 `.data` is a view of `conc[f]` (no copy): a cell reads `cell.rankl`, a kernel writes `conc`.
 
-Solver. `FieldSolver(shape, spacing_um, dt_day)` advances all fields one tissue step with the
-backward-Euler LOD scheme of `bonesim.model.diffusion` (unconditionally stable at day-long
-steps, conservative, positive). Two modelling choices, and why:
+Solver. `FieldSolver(shape, spacing_um, dt_day)` advances all fields one tissue step by
+backward Euler, unsplit by default (`method="implicit"`: multigrid-preconditioned conjugate
+gradients, accurate at day-long steps) or split (`method="lod"`: Thomas sweeps along rows then
+columns, ~10-50x cheaper per step but with an O(1) splitting error around point sources once
+dt D / h^2 >> 1: accurate only for steps of seconds at 10 um spacing). Both are unconditionally stable,
+conservative and positive; see `bonesim.model.diffusion` for the numerics and the measured
+errors. Two modelling choices, and why:
 
 * Vessels exchange through a permeability term, not a Dirichlet value. A vessel cell gains
   P (4/h) (serum - c) per unit time (P the wall permeability [um/s], 4/h the wall area per
@@ -19,8 +23,8 @@ steps, conservative, positive). Two modelling choices, and why:
   level whatever the solute, which is right for lipid-soluble steroids (P >= 1 um/s, Michel &
   Curry 1999, exchange ~3e4/day at 10 um spacing: within 0.1% of Dirichlet, which is its
   limit) but wrong for proteins, which cross vessel walls ~100x more slowly (P ~0.01 um/s).
-  The term is implicit (in the sweep-1 diagonal), so even the stiff steroid exchange costs
-  nothing in stability. Fields without a blood level (serum NaN or 0) see the blood as a sink:
+  The term is implicit (in the diagonal of the backward-Euler system), so even the stiff
+  steroid exchange costs nothing in stability. Fields without a blood level (serum NaN or 0) see the blood as a sink:
   the vessel washes them out at the same rate, as circulation does.
 * Bone matrix is a low-D region, not an obstacle. Mineralized matrix is crossed by the
   lacunar-canalicular system, where small proteins still diffuse at 55-80% of their free
@@ -133,12 +137,14 @@ def free_rankl(conc: np.ndarray, denosumab_ng_ml: float = 0.0,
 
 
 class FieldSolver:
-    """Backward-Euler LOD solver of all fields on a (rows, cols) grid of spacing_um [um].
+    """Backward-Euler solver of all fields on a (rows, cols) grid of spacing_um [um].
 
     dt_day [day] is the tissue step. `fields` defaults to the registry; any tuple of FieldSpec
-    may be given (tests, benchmarks). Call `set_matrix` whenever the bone-matrix map may have
-    changed (coefficients are rebuilt only if it did), `step` once per tissue step, and `react`
-    for the local reactions.
+    may be given (tests, benchmarks). method: "implicit" (unsplit, default) or "lod" (split);
+    tol, max_iter: stopping rule of the implicit solve (relative residual and pointwise
+    correction, see `diffusion.implicit_step`); `iterations` holds the last step's count per
+    field. Call `set_matrix` whenever the bone-matrix map may have changed (coefficients are
+    rebuilt only if it did), `step` once per tissue step, and `react` for the local reactions.
     """
 
     def __init__(self, shape: tuple[int, int], spacing_um: float, dt_day: float,
