@@ -504,25 +504,57 @@ def _weight_row(out, t, w0, w1, w2):
         out[k] = _weight(t[k], w0, w1, w2)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _bx(x, xu, xd, m, gx, gu, gd, k, n):
+    # (B x)[k] on one row; xu, xd the rows above and below (the row itself at a wall, where gu
+    # or gd is zero); the branches are on k only, so interior loops stay vectorizable
+    v = x[k]
+    acc = m[k] * v + gu[k] * (v - xu[k]) + gd[k] * (v - xd[k])
+    if k > 0:
+        acc += gx[k] * (v - x[k - 1])
+    if k < n - 1:
+        acc += gx[k + 1] * (v - x[k + 1])
+    return acc
+
+
 @njit(cache=True, error_model="numpy")
 def _apply_row(out, x, xu, xd, m, gx, gu, gd):
-    # out = B x on one row; xu, xd the rows above and below (the row itself at a wall, where
-    # gu or gd is zero); interior loop branch-free so that it vectorizes
     n = x.shape[0]
+    out[0] = _bx(x, xu, xd, m, gx, gu, gd, 0, n)
     for k in range(1, n - 1):
         v = x[k]
         out[k] = (m[k] * v + gx[k] * (v - x[k - 1]) + gx[k + 1] * (v - x[k + 1])
                   + gu[k] * (v - xu[k]) + gd[k] * (v - xd[k]))
-    for k in (0, n - 1):
+    if n > 1:
+        out[n - 1] = _bx(x, xu, xd, m, gx, gu, gd, n - 1, n)
+
+
+@njit(cache=True, error_model="numpy")
+def _residual_row(r, x, xu, xd, b, m, gx, gu, gd):
+    # r = b - B x on one row
+    n = x.shape[0]
+    r[0] = b[0] - _bx(x, xu, xd, m, gx, gu, gd, 0, n)
+    for k in range(1, n - 1):
         v = x[k]
-        acc = m[k] * v + gu[k] * (v - xu[k]) + gd[k] * (v - xd[k])
-        if k > 0:
-            acc += gx[k] * (v - x[k - 1])
-        if k < n - 1:
-            acc += gx[k + 1] * (v - x[k + 1])
-        out[k] = acc
-        if n == 1:
-            break
+        r[k] = b[k] - (m[k] * v + gx[k] * (v - x[k - 1]) + gx[k + 1] * (v - x[k + 1])
+                       + gu[k] * (v - xu[k]) + gd[k] * (v - xd[k]))
+    if n > 1:
+        r[n - 1] = b[n - 1] - _bx(x, xu, xd, m, gx, gu, gd, n - 1, n)
+
+
+@njit(cache=True, error_model="numpy")
+def _jacobi_row(out, x, xu, xd, b, m, gx, gu, gd, d):
+    # out = x + JACOBI d (b - B x) on one row (out must not alias x, xu, xd)
+    n = x.shape[0]
+    out[0] = x[0] + JACOBI * d[0] * (b[0] - _bx(x, xu, xd, m, gx, gu, gd, 0, n))
+    for k in range(1, n - 1):
+        v = x[k]
+        out[k] = v + JACOBI * d[k] * (b[k] - (m[k] * v + gx[k] * (v - x[k - 1])
+                                              + gx[k + 1] * (v - x[k + 1])
+                                              + gu[k] * (v - xu[k]) + gd[k] * (v - xd[k])))
+    if n > 1:
+        out[n - 1] = x[n - 1] + JACOBI * d[n - 1] * (
+            b[n - 1] - _bx(x, xu, xd, m, gx, gu, gd, n - 1, n))
 
 
 @njit(cache=True, error_model="numpy")
@@ -537,9 +569,11 @@ def _apply(x, mass, gx, gy, out):
 @njit(cache=True, error_model="numpy")
 def _residual(x, b, mass, gx, gy, r):
     # r = b - B x
-    _apply(x, mass, gx, gy, r)
-    for i in range(r.shape[0]):
-        _axpby_row(r[i], b[i], -1.0)
+    rows = x.shape[0]
+    for i in range(rows):
+        _residual_row(r[i], x[i], x[i - 1] if i > 0 else x[i],
+                      x[i + 1] if i < rows - 1 else x[i], b[i], mass[i], gx[i], gy[i],
+                      gy[i + 1])
 
 
 @njit(cache=True, error_model="numpy")
@@ -550,28 +584,30 @@ def _axpby_row(y, x, a):
 
 
 @njit(cache=True, error_model="numpy")
-def _scaled_add_row(y, d, r, a):
-    # y += a d r
-    for k in range(y.shape[0]):
-        y[k] += a * d[k] * r[k]
-
-
-@njit(cache=True, error_model="numpy")
-def _jacobi(x, b, mass, gx, gy, inv_diag, r, sweeps, from_zero):
-    # damped Jacobi x += JACOBI d (b - B x), `sweeps` times; from_zero: x starts at 0
+def _jacobi(x, b, mass, gx, gy, inv_diag, sweeps, from_zero):
+    """Damped Jacobi x += JACOBI d (b - B x), `sweeps` times, in place in one pass per sweep
+    (the old values of the row above and of the current row are kept in two row buffers);
+    from_zero: x starts at 0, so the first sweep is x = JACOBI d b."""
+    rows, cols = x.shape
     start = 0
     if from_zero:
-        for i in range(x.shape[0]):
+        for i in range(rows):
             xi = x[i]
             bi = b[i]
             di = inv_diag[i]
-            for k in range(xi.shape[0]):
+            for k in range(cols):
                 xi[k] = JACOBI * di[k] * bi[k]
         start = 1
+    above = np.empty(cols)
+    here = np.empty(cols)
     for _ in range(start, sweeps):
-        _residual(x, b, mass, gx, gy, r)
-        for i in range(x.shape[0]):
-            _scaled_add_row(x[i], inv_diag[i], r[i], JACOBI)
+        for i in range(rows):
+            here[:] = x[i]
+            up = above if i > 0 else here
+            down = x[i + 1] if i < rows - 1 else here
+            _jacobi_row(x[i], here, up, down, b[i], mass[i], gx[i], gy[i], gy[i + 1],
+                        inv_diag[i])
+            above, here = here, above
 
 
 @njit(cache=True, error_model="numpy")
@@ -655,7 +691,7 @@ def _vcycle(rhs, out, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels):
                 _gauss_seidel(x, b, gx, gy, d, True)
                 _gauss_seidel(x, b, gx, gy, d, False)
         else:
-            _jacobi(x, b, m, gx, gy, d, r, SMOOTHING, True)
+            _jacobi(x, b, m, gx, gy, d, SMOOTHING, True)
             _residual(x, b, m, gx, gy, r)
             _restrict(r, _level(bs, levels, lv + 1))
     for lv in range(n_lev - 2, -1, -1):
@@ -663,7 +699,7 @@ def _vcycle(rhs, out, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels):
         gx, gy = _faces(gx_f, gy_f, levels, lv)
         _prolong_add(_level(xs, levels, lv + 1), x, OMEGA)
         _jacobi(x, _level(bs, levels, lv), _level(mass, levels, lv), gx, gy,
-                _level(inv_diag, levels, lv), _level(rs, levels, lv), SMOOTHING, False)
+                _level(inv_diag, levels, lv), SMOOTHING, False)
     out[:] = _level(xs, levels, 0)
 
 
