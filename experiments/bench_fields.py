@@ -129,8 +129,10 @@ def warm_start(method: str) -> float:
 def main() -> None:
     rng = np.random.default_rng(0)
     sizes = (128, 256) if CI else (256, 512)
+    load = os.getloadavg()[0]
     print(f"bonesim field engine benchmark: {N_FIELDS} fields float64, spacing {SPACING_UM} um,"
-          f" one simulated day per step, {numba.get_num_threads()} threads")
+          f" one simulated day per step, {numba.get_num_threads()} threads, "
+          f"{os.cpu_count()} cores, load average {load:.2f} at start")
     bw = triad()
     print(f"memory triad (numpy a = b + s*c, {24 * TRIAD_N / 1e9:.2f} GB): "
           f"{bw['gb_per_s']:.1f} GB/s")
@@ -177,6 +179,7 @@ def main() -> None:
             results[big]["lod"]["updates_per_s"] * LOD_BYTES_PER_FIELD_CELL / 1e9
             / bw["gb_per_s"], 3),
         "warm_start_s": {m: round(v, 3) for m, v in warm.items()},
+        "load_average_start": round(load, 2), "load_average_end": round(os.getloadavg()[0], 2),
         "goal_lod_500M_met": results[big]["lod"]["updates_per_s"] >= 500e6,
     }
     print(json.dumps(headline))
