@@ -264,7 +264,9 @@ class FieldSolver:
         names = [s.name for s in self.fields]
         if "t" not in names or "e2" not in names:
             raise ValueError("react needs the fields 't' and 'e2'")
-        activity = np.ascontiguousarray(aromatase, dtype=np.float64)
+        activity = np.ascontiguousarray(np.broadcast_to(aromatase, self.shape), dtype=np.float64)
         blocked = np.ascontiguousarray(np.broadcast_to(inhibition, self.shape), dtype=np.float64)
+        if activity.min() < 0 or blocked.min() < 0 or blocked.max() > 1:
+            raise ValueError("aromatase must be >= 0 and inhibition within 0..1")
         diffusion.aromatize(conc, names.index("t"), names.index("e2"), activity, blocked,
                             value("fields.reactions.aromatization_rate"), float(dt))
