@@ -55,6 +55,7 @@ direction (0: two free cells, 1: free|matrix, 2: matrix|matrix, 3: wall) plus a 
 table per field. All loops run on 1-D contiguous rows so that LLVM vectorizes them.
 """
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -245,9 +246,14 @@ def x_pivots(fx_tiles, wx, out):
             _pivot_row(p[j], p[j - 1], ft[j], ft[j + 1], w0, w1, w2)
 
 
+def lod_work(shape: tuple[int, int]) -> np.ndarray:
+    """Sweep-2 pivot buffers of `lod_step`, one per worker thread, reused between steps."""
+    return np.empty((numba.config.NUMBA_NUM_THREADS, shape[0], shape[1]))
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def lod_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
-             fx_tiles, wx, piv_x, fy, wy):
+             fx_tiles, wx, piv_x, fy, wy, work):
     """Advance every field one backward-Euler LOD step of dt [day], in place.
 
     conc (n_fields, rows, cols) [field units]; source (same shape) [units/day]; uptake (same
@@ -255,7 +261,7 @@ def lod_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
     serum (n_fields,) blood level [units] (0 where the blood is a pure sink); decay_dt
     (n_fields,) = dt x decay [-]; fx_tiles (`x_face_tiles`) and fy (rows + 1, cols) face
     types, wx, wy (n_fields, 4) weight tables (`face_weights`); piv_x the sweep-1 pivots
-    from `x_pivots`.
+    from `x_pivots`; work the buffers from `lod_work`.
 
     Sweep 1 (along rows) is pure diffusion: tiles of TILE rows are copied transposed into a
     cache-resident buffer, solved with the precomputed pivots (vectorized across the tile's
@@ -277,7 +283,7 @@ def lod_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
         vgain = vessel_dt[f] * serum[f]
         tile = np.empty((cols, TILE))
         before = np.empty(TILE)
-        piv = np.empty((rows, cols))
+        piv = work[numba.get_thread_id()]
         zero = np.zeros(cols)
         rhs_sum = np.zeros(cols)
         mass_sum = np.zeros(cols)
@@ -750,15 +756,24 @@ def _converged(c, r, d, bnorm, tol):
     return np.sqrt(rr) <= tol * bnorm and emax <= tol * cmax
 
 
+def implicit_work(shape: tuple[int, int], levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Work buffers of `implicit_step`, one set per worker thread (reused from step to step:
+    allocating them afresh costs ~20% of a step in page faults)."""
+    threads = numba.config.NUMBA_NUM_THREADS
+    return (np.empty((threads, 5, int(levels[-1, 2]))),
+            np.empty((threads, 5, shape[0], shape[1])))
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
-                  gx_all, gy_all, levels, tol, max_iter, iterations):
+                  gx_all, gy_all, levels, tol, max_iter, iterations, work_levels, work_grid):
     """One unsplit backward-Euler step of dt [day] for every field, in place.
 
     Arguments as in `lod_step`, plus gx_all, gy_all and levels from `mg_conductances` and
     `mg_levels`; conjugate gradients stop when ||b - B c||_2 <= tol ||b||_2 (this bounds the
     mass error) and max |(b - B c) / diag(B)| <= tol max |c| (this bounds the pointwise error);
-    max_iter their limit; iterations (n_fields,) int64 receives the count per field.
+    max_iter their limit; iterations (n_fields,) int64 receives the count per field;
+    work_levels, work_grid the buffers from `implicit_work`.
     Values below zero left by the finite tolerance (of order tol x max) are set to zero.
     """
     n_fields, rows, cols = conc.shape
@@ -767,14 +782,15 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
     for f in prange(n_fields):
         gx_f = gx_all[f]
         gy_f = gy_all[f]
-        mass = np.empty(n_cells)
-        inv_diag = np.empty(n_cells)
-        xs = np.empty(n_cells)
-        bs = np.empty(n_cells)
-        rs = np.empty(n_cells)
+        tid = numba.get_thread_id()
+        mass = work_levels[tid, 0]
+        inv_diag = work_levels[tid, 1]
+        xs = work_levels[tid, 2]
+        bs = work_levels[tid, 3]
+        rs = work_levels[tid, 4]
         c = conc[f]
         m0 = _level(mass, levels, 0)
-        b = np.empty((rows, cols))
+        b = work_grid[tid, 0]
         for i in range(rows):
             for j in range(cols):
                 v = vessel_dt[f] if vessel[i, j] else 0.0
@@ -790,16 +806,17 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
                 for j in range(m.shape[1]):
                     d[i, j] = 1.0 / (m[i, j] + gx[i, j] + gx[i, j + 1] + gy[i, j] + gy[i + 1, j])
         gx, gy = _faces(gx_f, gy_f, levels, 0)
-        r = np.empty((rows, cols))
-        z = np.empty((rows, cols))
-        q = np.empty((rows, cols))
+        r = work_grid[tid, 1]
+        z = work_grid[tid, 2]
+        q = work_grid[tid, 3]
+        p = work_grid[tid, 4]
         _residual(c, b, m0, gx, gy, r)
         bnorm = np.sqrt(_dot(b, b))
         d0 = _level(inv_diag, levels, 0)
         it = 0
         if not _converged(c, r, d0, bnorm, tol):
             _vcycle(r, z, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels)
-            p = z.copy()
+            p[:] = z
             rz = _dot(r, z)
             while it < max_iter:
                 it += 1

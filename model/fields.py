@@ -177,6 +177,8 @@ class FieldSolver:
         self._levels = diffusion.mg_levels(self.shape)
         self._gx = np.empty((self.n_fields, self._levels[-1, 3]))
         self._gy = np.empty((self.n_fields, self._levels[-1, 4]))
+        self._work = (diffusion.implicit_work(self.shape, self._levels) if method == "implicit"
+                      else (diffusion.lod_work(self.shape),))
         self.iterations = np.zeros(self.n_fields, dtype=np.int64)
         self._zeros = None
         self.matrix = None
@@ -244,11 +246,11 @@ class FieldSolver:
         if self.method == "lod":
             diffusion.lod_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
                                dt * self.decay, dt, self._fx_tiles, self._weights,
-                               self._pivots_x, self._fy, self._weights)
+                               self._pivots_x, self._fy, self._weights, *self._work)
         else:
             diffusion.implicit_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
                                     dt * self.decay, dt, self._gx, self._gy, self._levels,
-                                    self.tol, self.max_iter, self.iterations)
+                                    self.tol, self.max_iter, self.iterations, *self._work)
             if self.iterations.max() >= self.max_iter:
                 raise RuntimeError(f"field solver did not converge in {self.max_iter} "
                                    f"iterations (fields {np.flatnonzero(self.iterations >= self.max_iter)})")
