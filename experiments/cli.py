@@ -82,7 +82,7 @@ def cmd_validate(args) -> int:
 
     try:
         table = validate(Path(args.out), quick=args.quick, seeds=args.seeds, workers=args.workers,
-                         only=args.only)
+                         only=args.only, size=args.size)
     except BadRequest as err:
         print(f"bonesim: error: {err}", file=sys.stderr)
         return 2
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--workers", type=int, help="processes (default: number of CPUs)")
     check.add_argument("--out", default="runs/validation", help="output directory (default runs/validation)")
     check.add_argument("--only", nargs="+", metavar="ID", help="only these targets or rows, e.g. V1 V3f")
+    check.add_argument("--size", type=int, metavar="N", help="N x N grid cells of tissue for every arm")
     check.set_defaults(handler=cmd_validate)
     return parser
 

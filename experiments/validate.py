@@ -18,7 +18,8 @@ Written atomically into OUT (default runs/validation):
 
 Finished (arm, seed) runs wait in OUT/.partial (named by a digest of the resolved scenario and
 the seed); restarting the same validation reuses them. `--quick` (for CI) uses 3 seeds, a
-96x96 tissue and shorter arms where a target allows it (`targets.QUICK_YEARS`).
+96x96 tissue and shorter arms where a target allows it (`targets.QUICK_YEARS`); `--size N`
+sets an N x N tissue for every arm (e.g. for a convergence check at a finer section).
 """
 
 import hashlib
@@ -39,7 +40,7 @@ from scipy import stats
 
 from bonesim.experiments import targets as tg
 from bonesim.experiments.run import Progress, atomic_path, git_revision, replicate_seeds, write_parquet
-from bonesim.model.scenario import Scenario, load_scenario
+from bonesim.model.scenario import Scenario, ScenarioError, load_scenario
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_SEEDS = 8
@@ -75,8 +76,9 @@ class Settings:
     quick: bool
 
 
-def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool) -> Settings:
-    """Load each arm's scenario file with `seeds` replicates (and the --quick reductions)."""
+def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool, size: int | None = None) -> Settings:
+    """Load each arm's scenario file with `seeds` replicates, the --quick reductions, and a
+    square tissue of side `size` grid cells when given."""
     scenarios = {}
     for arm in arms:
         overrides: dict = {"simulation.replicates": seeds}
@@ -84,6 +86,8 @@ def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool) -> Settings:
             overrides["tissue.size"] = list(QUICK_SIZE)
             if arm in tg.QUICK_YEARS:
                 overrides["simulation.duration"] = f"{tg.QUICK_YEARS[arm]} years"
+        if size is not None:
+            overrides["tissue.size"] = [size, size]
         scenarios[arm] = load_scenario(SCENARIO_DIR / f"{arm}.toml", overrides)
     return Settings(scenarios, seeds, quick)
 
@@ -277,12 +281,13 @@ def _diagnosis(t: tg.Target, row: pd.Series, arms: pd.DataFrame) -> str:
 
 
 def _settings_text(settings: Settings) -> str:
+    rows, cols = next(iter(settings.scenarios.values())).tissue.size
+    text = f"tissue {rows}x{cols}"
     if not settings.quick:
-        return "tissue and durations as in the scenario files"
+        return text + ", durations as in the scenario files"
     shortened = ", ".join(f"{arm} {years:g} yr" for arm, years in tg.QUICK_YEARS.items()
                           if arm in settings.scenarios)
-    return (f"--quick: {QUICK_SIZE[0]}x{QUICK_SIZE[1]} tissue"
-            + (f", shortened arms: {shortened}" if shortened else ""))
+    return f"--quick: {text}" + (f", shortened arms: {shortened}" if shortened else "")
 
 
 def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settings,
@@ -325,11 +330,14 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
 
 
 def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: int | None = None,
-             only: list[str] | None = None, show_progress: bool | None = None) -> pd.DataFrame:
+             only: list[str] | None = None, size: int | None = None,
+             show_progress: bool | None = None) -> pd.DataFrame:
     """Run the validation into `out`; return the table written to validation.parquet.
 
     `seeds` defaults to 8 (3 with `quick`), `workers` to os.cpu_count(); `only` restricts it to
-    some target ids or rows (e.g. ["V1", "V3f"]). BadRequest for unknown ids or counts < 1.
+    some target ids or rows (e.g. ["V1", "V3f"]); `size` sets a square tissue of that many grid
+    cells a side (default: the scenario files', 96 with `quick`). BadRequest for unknown ids,
+    counts < 1 or a size the scenario schema refuses.
     """
     out = Path(out)
     try:
@@ -340,7 +348,10 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
     workers = (os.cpu_count() or 1) if workers is None else workers
     if seeds < 1 or workers < 1:
         raise BadRequest(f"--seeds and --workers must be >= 1 (got {seeds} and {workers})")
-    settings = arm_scenarios(tg.arms_of(targets), seeds, quick)
+    try:
+        settings = arm_scenarios(tg.arms_of(targets), seeds, quick, size)
+    except ScenarioError as err:
+        raise BadRequest(str(err)) from None
     started = time.perf_counter()
     results = run_arms(settings, out, workers, show_progress)
     table = evaluate(targets, settings, results)

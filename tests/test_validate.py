@@ -22,7 +22,14 @@ from bonesim.model.parameters import Parameter
 from bonesim.model.units import DAYS_PER_YEAR
 
 TARGETS_MD = Path(__file__).resolve().parents[2] / "shared" / "TARGETS.md"
-QUICK_SEEDS = 2 if os.environ.get("BONESIM_CI") == "1" else v.QUICK_SEEDS
+CI = os.environ.get("BONESIM_CI") == "1"
+QUICK_SEEDS = 2 if CI else v.QUICK_SEEDS
+SIZE = 64 if CI else None  # under CI an even smaller section than --quick's
+
+
+def quick(seeds: int = QUICK_SEEDS) -> list[str]:
+    """Options of the quick validation runs of these tests."""
+    return ["--quick", "--seeds", str(seeds)] + (["--size", str(SIZE)] if SIZE else [])
 
 
 def published_rows() -> list[str]:
@@ -59,8 +66,8 @@ def test_every_arm_loads_and_trials_share_seeds_patient_and_tissue():
         assert len({s.simulation.seed for s in scenarios}) == 1, t.id
         assert len({s.tissue for s in scenarios}) == 1, t.id
         assert len({s.patient for s in scenarios}) == 1, t.id
-    quick = v.arm_scenarios(tg.ARMS, seeds=3, quick=True)
-    for arm, s in quick.scenarios.items():
+    reduced = v.arm_scenarios(tg.ARMS, seeds=3, quick=True)
+    for arm, s in reduced.scenarios.items():
         assert s.tissue.size == v.QUICK_SIZE
         full = settings.scenarios[arm].simulation.duration
         assert s.simulation.duration == pytest.approx(tg.QUICK_YEARS.get(arm, full))
@@ -204,6 +211,9 @@ def test_bad_requests_exit_2(tmp_path, capsys):
     assert main(["validate", "--only", "V99", "--out", str(tmp_path)]) == 2
     assert "V99" in capsys.readouterr().err
     assert main(["validate", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert main(["validate", "--size", "8", "--out", str(tmp_path)]) == 2
+    assert "tissue.size" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before anything ran or was written
 
 
 # ---------------------------------------------------------------- bonesim validate --quick
@@ -212,7 +222,7 @@ def test_bad_requests_exit_2(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("validation")
-    rc = main(["validate", "--quick", "--seeds", str(QUICK_SEEDS), "--out", str(out)])
+    rc = main(["validate", *quick(), "--out", str(out)])
     return out, rc
 
 
@@ -290,7 +300,7 @@ def test_per_seed_values_recomputed_from_series(quick_run):
 
 def plant(out: Path, frames: dict[int, pd.DataFrame]) -> None:
     """Put finished V7 runs into OUT/.partial, as an interrupted validation would leave them."""
-    scenario = v.arm_scenarios([tg.V7], QUICK_SEEDS, quick=True).scenarios[tg.V7]
+    scenario = v.arm_scenarios([tg.V7], QUICK_SEEDS, quick=True, size=SIZE).scenarios[tg.V7]
     seeds = replicate_seeds(scenario.simulation.seed, QUICK_SEEDS)
     for index, frame in frames.items():
         write_parquet(v.partial_path(out, tg.V7, index, scenario, seeds[index]), frame)
@@ -306,7 +316,7 @@ def v7_frames(quick_run) -> dict[int, pd.DataFrame]:
 def test_resume_reuses_finished_runs(quick_run, tmp_path):
     frames = v7_frames(quick_run)
     plant(tmp_path, {0: frames[0].assign(**{tg.BMD: frames[0][tg.BMD] + 100.0})})
-    assert main(["validate", "--quick", "--seeds", "2", "--only", "V7", "--out", str(tmp_path)]) == 0
+    assert main(["validate", *quick(2), "--only", "V7", "--out", str(tmp_path)]) == 0
     before = pd.read_parquet(quick_run[0] / "validation.parquet").query("id == 'V7'")
     after = pd.read_parquet(tmp_path / "validation.parquet").query("id == 'V7'")
     old, new = before.set_index("seed")["value"], after.set_index("seed")["value"]
@@ -321,7 +331,7 @@ def test_strict_exit_code(quick_run, tmp_path, bmd, strict, rc):
     """V7 (<= +2%) passes with BMD unchanged and fails at +100%; only --strict turns a failure
     into exit status 1. Every run is planted, so nothing is simulated."""
     plant(tmp_path, {s: f.assign(**{tg.BMD: bmd}) for s, f in v7_frames(quick_run).items()})
-    args = ["validate", "--quick", "--seeds", str(QUICK_SEEDS), "--only", "V7", "--out", str(tmp_path)]
+    args = ["validate", *quick(), "--only", "V7", "--out", str(tmp_path)]
     assert main(args + ["--strict"] * strict) == rc
     report = (tmp_path / "validation.md").read_text()
     assert ("| V7 |" in report) and (("| pass |" in report) == (bmd == 0.0))
