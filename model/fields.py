@@ -13,8 +13,8 @@ Solver. `FieldSolver(shape, spacing_um, dt_day)` advances all fields one tissue 
 backward Euler, unsplit by default (`method="implicit"`: multigrid-preconditioned conjugate
 gradients, accurate at day-long steps) or split (`method="lod"`: Thomas sweeps along rows then
 columns, ~10-50x cheaper per step but with an O(1) splitting error around point sources once
-dt D / h^2 >> 1: accurate only for steps of seconds at 10 um spacing). Both are unconditionally stable,
-conservative and positive; see `bonesim.model.diffusion` for the numerics and the measured
+dt D / h^2 >> 1: accurate only for steps of seconds at 10 um spacing). Both are
+unconditionally stable, conservative and positive; see `bonesim.model.diffusion` for the numerics and the measured
 errors. Two modelling choices, and why:
 
 * Vessels exchange through a permeability term, not a Dirichlet value. A vessel cell gains
@@ -164,7 +164,8 @@ class FieldSolver:
         self.dt_day = float(dt_day)
         self.fields = tuple(fields)
         self.n_fields = len(self.fields)
-        self.d_um2_day = np.array([s.diffusion_um2_s for s in self.fields]) * diffusion.SECONDS_PER_DAY
+        self.d_um2_day = (np.array([s.diffusion_um2_s for s in self.fields])
+                          * diffusion.SECONDS_PER_DAY)
         self.decay = np.array([s.decay_per_day for s in self.fields])
         self.matrix_factor = np.array([s.matrix_factor for s in self.fields])
         # vessel exchange rate [1/day]: P [um/s] x wall area per volume 4/h [1/um] x s/day
@@ -252,8 +253,9 @@ class FieldSolver:
                                     dt * self.decay, dt, self._gx, self._gy, self._levels,
                                     self.tol, self.max_iter, self.iterations, *self._work)
             if self.iterations.max() >= self.max_iter:
+                stuck = np.flatnonzero(self.iterations >= self.max_iter)
                 raise RuntimeError(f"field solver did not converge in {self.max_iter} "
-                                   f"iterations (fields {np.flatnonzero(self.iterations >= self.max_iter)})")
+                                   f"iterations (fields {stuck})")
 
     def react(self, conc: np.ndarray, aromatase: np.ndarray, inhibition, dt: float) -> None:
         """Local reactions over dt [day], in place: aromatization of T into E2.
