@@ -564,12 +564,15 @@ def _jacobi_row(out, x, xu, xd, b, m, gx, gu, gd, d):
 
 
 @njit(cache=True, error_model="numpy")
-def _apply(x, mass, gx, gy, out):
-    # out = B x = mass x + sum over faces g (x - x_neighbour)
+def _apply_dot(x, mass, gx, gy, out):
+    # out = B x and returns x . B x, each row's dot taken while the row is in cache
     rows = x.shape[0]
+    s = 0.0
     for i in range(rows):
         _apply_row(out[i], x[i], x[i - 1] if i > 0 else x[i], x[i + 1] if i < rows - 1 else x[i],
                    mass[i], gx[i], gy[i], gy[i + 1])
+        s += _dot_row(x[i], out[i])
+    return s
 
 
 @njit(cache=True, error_model="numpy")
@@ -681,13 +684,12 @@ def _faces(gx_f, gy_f, levels, lv):
 
 @njit(cache=True, error_model="numpy")
 def _vcycle(rhs, out, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels):
-    """out = M^{-1} rhs: one symmetric V-cycle (all levels' work buffers in xs, bs, rs)."""
+    """out = M^{-1} rhs: one symmetric V-cycle. Level 0 works directly on rhs and out; the
+    coarser levels' unknowns and right-hand sides live in xs and bs, residuals in rs."""
     n_lev = levels.shape[0] - 1
-    _level(bs, levels, 0)[:] = rhs
     for lv in range(n_lev):
-        x = _level(xs, levels, lv)
-        b = _level(bs, levels, lv)
-        r = _level(rs, levels, lv)
+        x = out if lv == 0 else _level(xs, levels, lv)
+        b = rhs if lv == 0 else _level(bs, levels, lv)
         gx, gy = _faces(gx_f, gy_f, levels, lv)
         m = _level(mass, levels, lv)
         d = _level(inv_diag, levels, lv)
@@ -697,16 +699,17 @@ def _vcycle(rhs, out, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels):
                 _gauss_seidel(x, b, gx, gy, d, True)
                 _gauss_seidel(x, b, gx, gy, d, False)
         else:
+            r = _level(rs, levels, lv)
             _jacobi(x, b, m, gx, gy, d, SMOOTHING, True)
             _residual(x, b, m, gx, gy, r)
             _restrict(r, _level(bs, levels, lv + 1))
     for lv in range(n_lev - 2, -1, -1):
-        x = _level(xs, levels, lv)
+        x = out if lv == 0 else _level(xs, levels, lv)
+        b = rhs if lv == 0 else _level(bs, levels, lv)
         gx, gy = _faces(gx_f, gy_f, levels, lv)
         _prolong_add(_level(xs, levels, lv + 1), x, OMEGA)
-        _jacobi(x, _level(bs, levels, lv), _level(mass, levels, lv), gx, gy,
-                _level(inv_diag, levels, lv), SMOOTHING, False)
-    out[:] = _level(xs, levels, 0)
+        _jacobi(x, b, _level(mass, levels, lv), gx, gy, _level(inv_diag, levels, lv),
+                SMOOTHING, False)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
@@ -820,8 +823,7 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
             rz = _dot(r, z)
             while it < max_iter:
                 it += 1
-                _apply(p, m0, gx, gy, q)
-                alpha = rz / _dot(p, q)
+                alpha = rz / _apply_dot(p, m0, gx, gy, q)
                 cmax = 0.0
                 emax = 0.0
                 rr = 0.0
