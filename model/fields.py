@@ -151,7 +151,7 @@ class FieldSolver:
 
     def __init__(self, shape: tuple[int, int], spacing_um: float, dt_day: float,
                  fields: tuple[FieldSpec, ...] = FIELDS, method: str = "implicit",
-                 tol: float = 1e-6, max_iter: int = 200):
+                 tol: float = 1e-5, max_iter: int = 200):
         if dt_day <= 0 or spacing_um <= 0:
             raise ValueError("dt_day and spacing_um must be positive")
         if method not in ("implicit", "lod"):
