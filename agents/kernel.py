@@ -80,8 +80,8 @@ def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
         here = dist[r, c]
         if here == 0:
             return True
-        if here > 0:
-            best_k, best_d = -1, here
+        if here > 0:      # downhill; sideways around a cell in the way
+            best_k, best_d = -1, here + 1
             start = np.random.randint(8)
             for j in range(8):
                 k = (start + j) % 8
@@ -316,219 +316,261 @@ def place_cells(seed, kind, cells, random_age, prm, occ, ints, flts, free, count
 
 
 @njit(cache=True)
-def step_cells(seed, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
-               mineral_p, mineral_s, vessel, vessel_cells, site_bmu, eroded_day, occ, ints,
-               flts, moved, free, counters, events, tally, bmu_stats, seeds, dist, queue):
-    """Advance every cell one tissue step (see the module doc). All arrays are updated in
-    place: source [field units/day] (added to), the matrix pools, the eroded-surface memory,
-    occupancy `occ`, the cell state, events, tallies and BMU records. Work arrays: seeds
-    (3, rows*cols, 2), dist (3, rows, cols), queue (rows*cols,) int64."""
+def prepare_step(seed, sysv, prm, fi, conc, source, osteoid, matrix, vessel, vessel_cells,
+                 site_bmu, eroded_day, occ, ints, flts, free, counters, events, seeds, dist, queue):
+    """The tissue-level part of a step, before the cells act: seed the generator, count the
+    step, forget stale eroded surface, marrow cytokine sources, precursor recruitment at
+    vessels, and the distance maps to the precursors' targets (dist[0] fusion sites, dist[1]
+    bare quiescent surface, dist[2] eroded surface). Returns the step id."""
     np.random.seed(seed)
     counters[C_STEP] += 1
-    step_id = counters[C_STEP]
+    dt, dx = sysv[S_DT], sysv[S_DX]
+    expire_memory(sysv[S_DAY], prm[R.MAT_ERODED_MEMORY], site_bmu, eroded_day)
+    marrow_sources(conc, fi, source, osteoid, matrix, prm)
+    _recruit(OC_PRECURSOR, vessel_cells, sysv[S_OCP_RATE] * dt, conc, fi, prm, osteoid, matrix,
+             occ, ints, flts, free, counters, events)
+    _recruit(OB_PRECURSOR, vessel_cells, sysv[S_OBP_RATE] * dt, conc, fi, prm, osteoid, matrix,
+             occ, ints, flts, free, counters, events)
+    n = targets(osteoid, matrix, vessel, occ, ints, site_bmu, sysv[S_OSTEOID_BLOCK],
+                prm[R.OC_MAX_NUC], seeds)
+    n_ocp, n_obp = 0, 0
+    for s in range(counters[C_NHI]):
+        n_ocp += ints[I_KIND, s] == OC_PRECURSOR
+        n_obp += ints[I_KIND, s] == OB_PRECURSOR
+    for i in range(3):
+        if (i < 2 and n_ocp == 0) or (i == 2 and n_obp == 0):
+            continue      # no precursor of that lineage to guide
+        radius = prm[R.OBP_RADIUS] if i == 2 else prm[R.OCP_RADIUS]
+        distance_map(seeds[i], n[i], radius / dx, osteoid, matrix, dist[i], queue)
+    return counters[C_STEP]
+
+
+@njit(cache=True)
+def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
+              mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts, moved, free,
+              counters, events, tally, bmu_stats, dist):
+    """The rules of one cell (slot s) for one step: ageing, receptor occupancies at its grid
+    cell, secretion, work (resorption, formation, migration) and transitions. Cells placed in
+    this step (stamp == step_id) and free slots are skipped."""
+    kind = ints[I_KIND, s]
+    if kind < 0 or ints[I_STAMP, s] == step_id:
+        return
     day, dt, dx = sysv[S_DAY], sysv[S_DT], sysv[S_DX]
     block = sysv[S_OSTEOID_BLOCK]
     mol_pm, patch = sysv[S_MOL_PM], sysv[S_PATCH]
     bp = sysv[S_BP]
     pth_occ = hill(sysv[S_PTH], prm[R.PTH_EC50], 1.0)
     rows, cols = matrix.shape
+    r, c = ints[I_ROW, s], ints[I_COL, s]
+    flts[X_AGE, s] += dt
+    fr = rankl_free[r, c]
+    tgfb = conc[fi[F_TGFB], r, c]
+    er = hill(conc[fi[F_E2], r, c], prm[R.ER_EC50], 1.0)
+    infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
+                        prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
+    pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
+                     prm[R.PR_EC50_MPA], 1.0)
+    ar = hill(conc[fi[F_T], r, c], prm[R.AR_EC50], 1.0)
+    igf = hill(conc[fi[F_IGF1], r, c], prm[R.IGF1R_EC50], 1.0)
+    scl = hill(conc[fi[F_SCL], r, c], prm[R.SCL_EC50], 1.0)
+    tg_occ = hill(tgfb, prm[R.TGFBR_EC50], 1.0)
+    rankl_expr = ((1.0 - prm[R.EX_E2_RANKL] * er) * (1.0 + prm[R.EX_PTH_RANKL] * pth_occ)
+                  * (1.0 + prm[R.EX_INF_RANKL] * infl))
+    opg_expr = (1.0 + prm[R.EX_E2_OPG] * er) * (1.0 - prm[R.EX_PTH_OPG] * pth_occ)
 
-    expire_memory(day, prm[R.MAT_ERODED_MEMORY], site_bmu, eroded_day)
-    marrow_sources(conc, fi, source, osteoid, matrix, prm)
-    _recruit(OC_PRECURSOR, vessel_cells, sysv[S_OCP_RATE] * dt, conc, fi, prm, osteoid, matrix,
-             occ, ints, flts, free, counters, events)
-    _recruit(OB_PRECURSOR, vessel_cells, sysv[S_OBP_RATE] * dt, conc, fi, prm, osteoid, matrix,
-             occ, ints, flts, free, counters, events)
-    n = targets(osteoid, matrix, vessel, occ, ints, site_bmu, block, prm[R.OC_MAX_NUC], seeds)
-    for i in range(3):
-        radius = prm[R.OBP_RADIUS] if i == 2 else prm[R.OCP_RADIUS]
-        distance_map(seeds[i], n[i], radius / dx, osteoid, matrix, dist[i], queue)
+    if kind == OC_PRECURSOR:
+        flts[X_CLOCK, s] += dt
+        if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+            kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+            return
+        target = 0 if dist[0, r, c] >= 0 else 1      # an osteoclast in range first
+        if dist[target, r, c] != 0:
+            migrate(s, dist[target], _hops(prm[R.OCP_SPEED], dt, dx), osteoid, matrix, occ,
+                    ints, moved)
+            r, c = ints[I_ROW, s], ints[I_COL, s]
+        partner = _fusion_partner(r, c, occ, ints, prm[R.OC_MAX_NUC])
+        # a new osteoclast forms on bare bone that is either quiescent surface exposed by
+        # lining-cell retraction (an activation) or the cutting front next to an
+        # osteoclast; eroded surface behind the front is left to the reversal/formation
+        if partner < 0 and not (not is_bone(osteoid, matrix, r, c)
+                                and touches_resorbable(osteoid, matrix, r, c, block)
+                                and (site_bmu[r, c] < 0 or _next_to_osteoclast(r, c, occ, ints))):
+            return
+        hazard = osteoclasts.differentiation_hazard(rankl_free[r, c], conc[fi[F_TGFB], r, c],
+                                                    infl, pr, prm)
+        if partner >= 0:
+            hazard *= prm[R.OCP_FUSION] / prm[R.OCP_DIFF]
+        flts[X_TRANS, s] += dt * hazard
+        if flts[X_TRANS, s] < flts[X_TRANS_THR, s]:
+            return
+        if partner >= 0:
+            ints[I_NUCLEI, partner] += 1
+            kill(s, DEATH_FUSED, ints, occ, free, counters, events)
+            tally[T_FUSED] += 1.0
+            return
+        b = _bmu_of_new_osteoclast(r, c, day, site_bmu, ints, occ, counters, bmu_stats, tally)
+        ints[I_BMU, s] = b
+        ints[I_NUCLEI, s] = 1
+        flts[X_HEADING, s] = osteoclasts.surface_tangent(r, c, osteoid, matrix)
+        if b >= 0:
+            bmu_stats[b, B_OSTEOCLASTS] += 1.0
+        become(s, OSTEOCLAST, ints, flts, prm, counters, events)
 
-    order = np.random.permutation(counters[C_NHI])
-    for s in order:
-        kind = ints[I_KIND, s]
-        if kind < 0 or ints[I_STAMP, s] == step_id:
-            continue
-        r, c = ints[I_ROW, s], ints[I_COL, s]
-        flts[X_AGE, s] += dt
-        fr = rankl_free[r, c]
-        tgfb = conc[fi[F_TGFB], r, c]
-        er = hill(conc[fi[F_E2], r, c], prm[R.ER_EC50], 1.0)
-        infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
-                            prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
-        pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
-                         prm[R.PR_EC50_MPA], 1.0)
-        ar = hill(conc[fi[F_T], r, c], prm[R.AR_EC50], 1.0)
-        igf = hill(conc[fi[F_IGF1], r, c], prm[R.IGF1R_EC50], 1.0)
-        scl = hill(conc[fi[F_SCL], r, c], prm[R.SCL_EC50], 1.0)
-        tg_occ = hill(tgfb, prm[R.TGFBR_EC50], 1.0)
-        rankl_expr = ((1.0 - prm[R.EX_E2_RANKL] * er) * (1.0 + prm[R.EX_PTH_RANKL] * pth_occ)
-                      * (1.0 + prm[R.EX_INF_RANKL] * infl))
-        opg_expr = (1.0 + prm[R.EX_E2_OPG] * er) * (1.0 - prm[R.EX_PTH_OPG] * pth_occ)
+    elif kind == OSTEOCLAST:
+        flts[X_CLOCK, s] += dt * osteoclasts.clock_rate(er, tgfb, fr, bp, prm)
+        if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+            tally[T_OC_DEATHS] += 1.0
+            tally[T_OC_LIFE_SUM] += flts[X_AGE, s]
+            kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+            return
+        capacity = osteoclasts.resorption_capacity(ints[I_NUCLEI, s], fr, bp, prm, dt, dx)
+        moves = _hops(prm[R.OC_SPEED], dt, dx)
+        for _ in range(64):
+            capacity = osteoclasts.resorb(r, c, capacity, ints[I_BMU, s], day, dt, osteoid,
+                                          matrix, mineral_p, mineral_s, site_bmu, eroded_day,
+                                          occ, ints, free, counters, events, source,
+                                          fi[F_TGFB], fi[F_IGF1], prm, block, tally, bmu_stats)
+            if capacity <= 1e-12 or moves == 0:
+                break
+            k = osteoclasts.choose_move(r, c, flts[X_HEADING, s], osteoid, matrix, occ,
+                                        vessel, prm, block)
+            if k < 0:
+                break
+            _move(s, r, c, r + DR[k], c + DC[k], occ, ints, moved)
+            r, c = r + DR[k], c + DC[k]
+            flts[X_HEADING, s] = np.arctan2(DR[k], DC[k])
+            moves -= 1
 
-        if kind == OC_PRECURSOR:
-            flts[X_CLOCK, s] += dt
-            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
-                kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
-                continue
-            target = 0 if dist[0, r, c] >= 0 else 1      # an osteoclast in range first
-            if dist[target, r, c] != 0:
-                migrate(s, dist[target], _hops(prm[R.OCP_SPEED], dt, dx), osteoid, matrix, occ,
-                        ints, moved)
-                r, c = ints[I_ROW, s], ints[I_COL, s]
-            partner = _fusion_partner(r, c, occ, ints, prm[R.OC_MAX_NUC])
-            # a new osteoclast forms on bare bone that is either quiescent surface exposed by
-            # lining-cell retraction (an activation) or the cutting front next to an
-            # osteoclast; eroded surface behind the front is left to the reversal/formation
-            if partner < 0 and not (not is_bone(osteoid, matrix, r, c)
-                                    and touches_resorbable(osteoid, matrix, r, c, block)
-                                    and (site_bmu[r, c] < 0 or _next_to_osteoclast(r, c, occ, ints))):
-                continue
-            hazard = osteoclasts.differentiation_hazard(rankl_free[r, c], conc[fi[F_TGFB], r, c],
-                                                        infl, pr, prm)
-            if partner >= 0:
-                hazard *= prm[R.OCP_FUSION] / prm[R.OCP_DIFF]
-            flts[X_TRANS, s] += dt * hazard
-            if flts[X_TRANS, s] < flts[X_TRANS_THR, s]:
-                continue
-            if partner >= 0:
-                ints[I_NUCLEI, partner] += 1
-                kill(s, DEATH_FUSED, ints, occ, free, counters, events)
-                tally[T_FUSED] += 1.0
-                continue
-            b = _bmu_of_new_osteoclast(r, c, day, site_bmu, ints, occ, counters, bmu_stats, tally)
-            ints[I_BMU, s] = b
-            ints[I_NUCLEI, s] = 1
-            flts[X_HEADING, s] = osteoclasts.surface_tangent(r, c, osteoid, matrix)
-            if b >= 0:
-                bmu_stats[b, B_OSTEOCLASTS] += 1.0
-            become(s, OSTEOCLAST, ints, flts, prm, counters, events)
+    elif kind == OB_PRECURSOR:
+        flts[X_CLOCK, s] += dt
+        if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+            kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+            return
+        d = osteoblasts.drive(tg_occ, pr, ar, igf, infl, scl, prm)
+        source[fi[F_RANKL], r, c] += prm[R.OBP_RANKL] * rankl_expr * mol_pm * patch
+        source[fi[F_OPG], r, c] += prm[R.OBP_OPG] * opg_expr * mol_pm * patch
+        if ints[I_GEN, s] < prm[R.OBP_MAX_DIV] and 0 <= dist[2, r, c] <= 2:  # in the canopy
+            flts[X_AUX, s] += dt * prm[R.OBP_DIV] * d
+            if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
+                k = _free_neighbour(r, c, osteoid, matrix, occ)
+                if k >= 0:
+                    ints[I_GEN, s] += 1
+                    spawn(OB_PRECURSOR, r + DR[k], c + DC[k], -1, ints[I_GEN, s], ints, flts,
+                          prm, occ, free, counters, events)
+                flts[X_AUX, s] = 0.0
+                flts[X_AUX_THR, s] = np.random.exponential(1.0)
+        on_site = dist[2, r, c] == 0
+        if not on_site:
+            on_site = migrate(s, dist[2], _hops(prm[R.OBP_SPEED], dt, dx), osteoid, matrix,
+                              occ, ints, moved)
+            r, c = ints[I_ROW, s], ints[I_COL, s]
+        if not on_site:
+            return
+        flts[X_TRANS, s] += dt * prm[R.OBP_COMMIT] * d
+        if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+            ints[I_BMU, s] = site_bmu[r, c]
+            tally[T_OBP_COMMITTED] += 1.0
+            become(s, OSTEOBLAST, ints, flts, prm, counters, events)
 
-        elif kind == OSTEOCLAST:
-            flts[X_CLOCK, s] += dt * osteoclasts.clock_rate(er, tgfb, fr, bp, prm)
-            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
-                tally[T_OC_DEATHS] += 1.0
-                tally[T_OC_LIFE_SUM] += flts[X_AGE, s]
-                kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
-                continue
-            capacity = osteoclasts.resorption_capacity(ints[I_NUCLEI, s], fr, bp, prm, dt, dx)
-            moves = _hops(prm[R.OC_SPEED], dt, dx)
-            for _ in range(64):
-                capacity = osteoclasts.resorb(r, c, capacity, ints[I_BMU, s], day, dt, osteoid,
-                                              matrix, mineral_p, mineral_s, site_bmu, eroded_day,
-                                              occ, ints, free, counters, events, source,
-                                              fi[F_TGFB], fi[F_IGF1], prm, block, tally, bmu_stats)
-                if capacity <= 1e-12 or moves == 0:
-                    break
-                k = osteoclasts.choose_move(r, c, flts[X_HEADING, s], osteoid, matrix, occ,
-                                            vessel, prm, block)
-                if k < 0:
-                    break
-                _move(s, r, c, r + DR[k], c + DC[k], occ, ints, moved)
-                r, c = r + DR[k], c + DC[k]
-                flts[X_HEADING, s] = np.arctan2(DR[k], DC[k])
-                moves -= 1
+    elif kind == OSTEOBLAST:
+        source[fi[F_RANKL], r, c] += prm[R.OB_RANKL] * rankl_expr * mol_pm * patch
+        source[fi[F_OPG], r, c] += prm[R.OB_OPG] * opg_expr * mol_pm * patch
+        flts[X_CLOCK, s] += dt * osteoblasts.clock_rate(er, igf, infl, scl, prm)
+        if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+            _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counters,
+                            events, tally)
+            return
+        amount = prm[R.OB_MAR] * osteoblasts.vigor(pr, ar, igf, infl, scl, prm) * dt / dx
+        if not _eroded_work(r, c, osteoid, matrix, site_bmu):
+            amount *= prm[R.OB_FLAT]
+            flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
+            if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+                _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free,
+                                counters, events, tally)
+                return
+        if not touches_bone(osteoid, matrix, r, c) and osteoid[r, c] + matrix[r, c] <= 0.0:
+            return
+        osteoblasts.form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats)
+        if osteoid[r, c] + matrix[r, c] < 1.0 - 1e-9:
+            return
+        if flts[X_AUX, s] == 0.0 and np.random.random() < sysv[S_EMBED]:   # once per filled cell
+            tally[T_OB_ENDS] += 1.0
+            tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
+            tally[T_OB_TO_OSTEOCYTE] += 1.0
+            ints[I_BMU, s] = -1
+            become(s, OSTEOCYTE, ints, flts, prm, counters, events)
+            return
+        flts[X_AUX, s] = 1.0
+        k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, True)
+        if k < 0:
+            k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, False)
+        if k >= 0:    # else it waits, crowded, until a neighbour frees
+            _move(s, r, c, r + DR[k], c + DC[k], occ, ints, moved)
+            flts[X_AUX, s] = 0.0
 
-        elif kind == OB_PRECURSOR:
-            flts[X_CLOCK, s] += dt
-            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
-                kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
-                continue
-            d = osteoblasts.drive(tg_occ, pr, ar, igf, infl, scl, prm)
-            source[fi[F_RANKL], r, c] += prm[R.OBP_RANKL] * rankl_expr * mol_pm * patch
-            source[fi[F_OPG], r, c] += prm[R.OBP_OPG] * opg_expr * mol_pm * patch
-            if ints[I_GEN, s] < prm[R.OBP_MAX_DIV]:
-                flts[X_AUX, s] += dt * prm[R.OBP_DIV] * d
+    elif kind == OSTEOCYTE:
+        stim = stimulus[r, c]
+        flts[X_CLOCK, s] += dt * osteocytes.clock_rate(stim, er, prm)
+        if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
+            tally[T_OCY_DEATHS] += 1.0
+            kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
+            return
+        u = osteocytes.disuse_factor(stim, prm)
+        source[fi[F_SCL], r, c] += (prm[R.OCY_SCL] * u * (1.0 - prm[R.OCY_E2_SCL] * er)
+                                    * mol_pm)
+        source[fi[F_RANKL], r, c] += prm[R.OCY_RANKL] * u * rankl_expr * mol_pm
+        source[fi[F_OPG], r, c] += prm[R.OCY_OPG] * opg_expr * mol_pm
+
+    elif kind == LINING:
+        if not touches_bone(osteoid, matrix, r, c):
+            kill(s, DEATH_DETACHED, ints, occ, free, counters, events)
+            return
+        source[fi[F_RANKL], r, c] += prm[R.LIN_RANKL] * rankl_expr * mol_pm * patch
+        source[fi[F_OPG], r, c] += prm[R.LIN_OPG] * opg_expr * mol_pm * patch
+        flts[X_TRANS, s] += dt * lining.activation_hazard(fr, stimulus[r, c], pth_occ, patch, prm)
+        if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+            tally[T_ACTIVATED] += 1.0
+            kill(s, DEATH_RETRACTED, ints, occ, free, counters, events)
+            return
+        # spread into bare quiescent surface next to it
+        start = np.random.randint(8)
+        for j in range(8):
+            k = (start + j) % 8
+            rr, cc = r + DR[k], c + DC[k]
+            if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and not vessel[rr, cc] and \
+                    site_bmu[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc) and \
+                    touches_resorbable(osteoid, matrix, rr, cc, block):
+                flts[X_AUX, s] += dt * prm[R.LIN_SPREAD] / dx
                 if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
-                    k = _free_neighbour(r, c, osteoid, matrix, occ)
-                    if k >= 0:
-                        ints[I_GEN, s] += 1
-                        spawn(OB_PRECURSOR, r + DR[k], c + DC[k], -1, ints[I_GEN, s], ints, flts,
-                              prm, occ, free, counters, events)
+                    spawn(LINING, rr, cc, -1, 0, ints, flts, prm, occ, free, counters, events)
                     flts[X_AUX, s] = 0.0
                     flts[X_AUX_THR, s] = np.random.exponential(1.0)
-            on_site = dist[2, r, c] == 0
-            if not on_site:
-                on_site = migrate(s, dist[2], _hops(prm[R.OBP_SPEED], dt, dx), osteoid, matrix,
-                                  occ, ints, moved)
-                r, c = ints[I_ROW, s], ints[I_COL, s]
-            if not on_site:
-                continue
-            flts[X_TRANS, s] += dt * prm[R.OBP_COMMIT] * d
-            if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
-                ints[I_BMU, s] = site_bmu[r, c]
-                tally[T_OBP_COMMITTED] += 1.0
-                become(s, OSTEOBLAST, ints, flts, prm, counters, events)
+                break
 
-        elif kind == OSTEOBLAST:
-            source[fi[F_RANKL], r, c] += prm[R.OB_RANKL] * rankl_expr * mol_pm * patch
-            source[fi[F_OPG], r, c] += prm[R.OB_OPG] * opg_expr * mol_pm * patch
-            flts[X_CLOCK, s] += dt * osteoblasts.clock_rate(er, igf, infl, scl, prm)
-            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
-                _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counters,
-                                events, tally)
-                continue
-            amount = prm[R.OB_MAR] * osteoblasts.vigor(pr, ar, igf, infl, scl, prm) * dt / dx
-            if not _eroded_work(r, c, osteoid, matrix, site_bmu):
-                amount *= prm[R.OB_FLAT]
-                flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
-                if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
-                    _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free,
-                                    counters, events, tally)
-                    continue
-            if not touches_bone(osteoid, matrix, r, c) and osteoid[r, c] + matrix[r, c] <= 0.0:
-                continue
-            osteoblasts.form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats)
-            if osteoid[r, c] + matrix[r, c] < 1.0 - 1e-9:
-                continue
-            if np.random.random() < sysv[S_EMBED]:
-                tally[T_OB_ENDS] += 1.0
-                tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
-                tally[T_OB_TO_OSTEOCYTE] += 1.0
-                ints[I_BMU, s] = -1
-                become(s, OSTEOCYTE, ints, flts, prm, counters, events)
-                continue
-            k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, True)
-            if k < 0:
-                k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, False)
-            if k >= 0:    # else it waits, crowded, until a neighbour frees
-                _move(s, r, c, r + DR[k], c + DC[k], occ, ints, moved)
 
-        elif kind == OSTEOCYTE:
-            stim = stimulus[r, c]
-            flts[X_CLOCK, s] += dt * osteocytes.clock_rate(stim, er, prm)
-            if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
-                tally[T_OCY_DEATHS] += 1.0
-                kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
-                continue
-            u = osteocytes.disuse_factor(stim, prm)
-            source[fi[F_SCL], r, c] += (prm[R.OCY_SCL] * u * (1.0 - prm[R.OCY_E2_SCL] * er)
-                                        * mol_pm)
-            source[fi[F_RANKL], r, c] += prm[R.OCY_RANKL] * u * rankl_expr * mol_pm
-            source[fi[F_OPG], r, c] += prm[R.OCY_OPG] * opg_expr * mol_pm
+@njit(cache=True)
+def loop_cells(seed, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid,
+               matrix, mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts, moved,
+               free, counters, events, tally, bmu_stats, dist):
+    """`step_cell` for every slot, in a random order drawn from `seed`."""
+    np.random.seed(seed)
+    for s in np.random.permutation(counters[C_NHI]):
+        step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
+                  mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts, moved,
+                  free, counters, events, tally, bmu_stats, dist)
 
-        elif kind == LINING:
-            if not touches_bone(osteoid, matrix, r, c):
-                kill(s, DEATH_DETACHED, ints, occ, free, counters, events)
-                continue
-            source[fi[F_RANKL], r, c] += prm[R.LIN_RANKL] * rankl_expr * mol_pm * patch
-            source[fi[F_OPG], r, c] += prm[R.LIN_OPG] * opg_expr * mol_pm * patch
-            flts[X_TRANS, s] += dt * lining.activation_hazard(fr, stimulus[r, c], pth_occ, patch, prm)
-            if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
-                tally[T_ACTIVATED] += 1.0
-                kill(s, DEATH_RETRACTED, ints, occ, free, counters, events)
-                continue
-            # spread into bare quiescent surface next to it
-            start = np.random.randint(8)
-            for j in range(8):
-                k = (start + j) % 8
-                rr, cc = r + DR[k], c + DC[k]
-                if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and not vessel[rr, cc] and \
-                        site_bmu[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc) and \
-                        touches_resorbable(osteoid, matrix, rr, cc, block):
-                    flts[X_AUX, s] += dt * prm[R.LIN_SPREAD] / dx
-                    if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
-                        spawn(LINING, rr, cc, -1, 0, ints, flts, prm, occ, free, counters, events)
-                        flts[X_AUX, s] = 0.0
-                        flts[X_AUX_THR, s] = np.random.exponential(1.0)
-                    break
+
+@njit(cache=True)
+def step_cells(seed, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
+               mineral_p, mineral_s, vessel, vessel_cells, site_bmu, eroded_day, occ, ints,
+               flts, moved, free, counters, events, tally, bmu_stats, seeds, dist, queue):
+    """Advance every cell one tissue step: `prepare_step`, then `loop_cells`. All arrays are
+    updated in place: source [field units/day] (added to), the matrix pools, the
+    eroded-surface memory, occupancy `occ`, the cell state, events, tallies and BMU records.
+    Work arrays: seeds (3, rows*cols, 2), dist (3, rows, cols), queue (rows*cols,) int64."""
+    step_id = prepare_step(seed, sysv, prm, fi, conc, source, osteoid, matrix, vessel,
+                           vessel_cells, site_bmu, eroded_day, occ, ints, flts, free, counters,
+                           events, seeds, dist, queue)
+    loop_cells(seed + 1, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid,
+               matrix, mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts, moved,
+               free, counters, events, tally, bmu_stats, dist)

@@ -69,6 +69,13 @@ class BoneCell(CellAgent):
         self.slot = int(slot)
         self.cell = cell
 
+    def step(self) -> None:
+        """This cell's rules for one step, run from Python (the plain Mesa path that
+        BoneModel.cell_phase(per_agent=True) and the benchmark use; production runs the same
+        rules for all cells in one numba call)."""
+        from bonesim.agents.kernel import step_cell   # kernel imports this module
+        step_cell(self.slot, self.model.step_id, *self.model.cell_arrays())
+
     @property
     def age(self) -> float:
         """Days since the cell entered its present type."""

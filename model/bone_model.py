@@ -42,10 +42,12 @@ from bonesim.agents.population import (
 from bonesim.agents.rates import KEYS
 from bonesim.model import readouts
 from bonesim.model.endocrine import serum_course
-from bonesim.model.fields import FIELD_INDEX, FIELDS, FieldLayer, FieldSolver, free_rankl, new_conc, property_layers
+from bonesim.model.fields import (
+    FIELD_INDEX, FIELDS, FieldSolver, FieldSpec, free_rankl, new_conc, property_layers,
+)
 from bonesim.model.parameters import value
 from bonesim.model.scenario import Scenario
-from bonesim.model.tissue import build_tissue, mineral_supply
+from bonesim.model.tissue import POOLS, build_tissue, mineral_supply
 from bonesim.model.units import DAYS_PER_YEAR
 
 CELL_CLASSES = (OsteoclastPrecursor, Osteoclast, OsteoblastPrecursor, Osteoblast, Osteocyte,
@@ -53,6 +55,9 @@ CELL_CLASSES = (OsteoclastPrecursor, Osteoclast, OsteoblastPrecursor, Osteoblast
 # blood levels the vessels exchange with: field -> serum name (exposure-equivalent levels)
 SERUM_OF_FIELD = {"e2": "e2_pmol_l", "p4": "p4_ng_ml", "mpa": "mpa_ng_ml", "t": "t_ng_dl",
                   "igf1": "igf1_ng_ml"}
+# the matrix pools shown as (non-diffusing) grid layers, for AgentSet queries and SolaraViz
+POOL_LAYERS = tuple(FieldSpec(name, "grid-cell volume fraction", 0.0, 0.0, 0.0, 0.0,
+                              "bone matrix pool (model/tissue.py)") for name in POOLS)
 MOLECULES_PER_PMOL = 6.02214076e11          # Avogadro / 1e12 (unit conversion)
 UM3_PER_LITRE = 1e15
 
@@ -86,8 +91,8 @@ class BoneModel(mesa.Model):
         self.conc = new_conc(shape)
         for layer in property_layers(self.conc, dimensions=self.grid.dimensions):
             self.grid.add_property_layer(layer)
-        for name in ("osteoid", "matrix", "mineral_p", "mineral_s"):
-            self.grid.add_property_layer(FieldLayer(name, getattr(self.tissue, name), self.grid.dimensions))
+        for layer in property_layers(self.tissue.pools, POOL_LAYERS, self.grid.dimensions):
+            self.grid.add_property_layer(layer)
         self.solver = FieldSolver(shape, self.dx, self.dt)
         self.solver.set_matrix(self.tissue.matrix_mask())
         self.source = np.zeros_like(self.conc)
@@ -208,18 +213,14 @@ class BoneModel(mesa.Model):
         if pop.events.shape[0] < need:
             pop.events = np.zeros((2 * need, 4), dtype=np.int64)
         self._systemic(course, i, day)
-        if self.steps_total % max(1, round(7.0 / self.dt)) == 0:
+        weekly = self.steps_total % max(1, round(value("tissue.numerics.refresh_days") / self.dt)) == 0
+        if weekly:
             self._mechanics(self.sysv[kernel.S_LOAD])
         self.source[:] = 0.0
         free_rankl(self.conc, course.mean["denosumab_ng_ml"][i], out=self.rankl_free)
         seed = int(self.rng.integers(2**62))
         t1 = time.perf_counter()
-        kernel.step_cells(seed, self.sysv, self.prm, self.fi, self.conc, self.rankl_free,
-                          self.stimulus, self.source, self.tissue.osteoid, self.tissue.matrix,
-                          self.tissue.mineral_p, self.tissue.mineral_s, self.tissue.vessel,
-                          self.vessel_cells, self.tissue.site_bmu, self.tissue.eroded_day, self.occ,
-                          pop.ints, pop.flts, pop.moved, pop.free, pop.counters, pop.events,
-                          self.tally, self.bmu_stats, self._seeds, self._dist, self._queue)
+        self.cell_phase(seed)
         t2 = time.perf_counter()
         self.solver.step(self.conc, self.source, self.uptake, self.tissue.vessel,
                          self._serum_vector(course, i))
@@ -230,13 +231,43 @@ class BoneModel(mesa.Model):
         t4 = time.perf_counter()
         self.tissue.mineralize(self.dt, mineral_supply(course.mean["calcium_rel"][i],
                                                        course.mean["vitd_ng_ml"][i]))
-        self.solver.set_matrix(self.tissue.matrix_mask())
+        if weekly:
+            self.solver.set_matrix(self.tissue.matrix_mask())
         t5 = time.perf_counter()
         self.timing["cells"] += (t2 - t1) + (t1 - t0)
         self.timing["fields"] += t3 - t2
         self.timing["events"] += t4 - t3
         self.timing["matrix"] += t5 - t4
         self.steps_total += 1
+
+    def cell_phase(self, seed: int, per_agent: bool = False) -> float:
+        """The cells' part of a step: the tissue-level preparation (kernel.prepare_step:
+        recruitment, marrow sources, targets), then every cell's rules. Production: one numba
+        call over all cells (kernel.loop_cells). per_agent=True: the same rules as a plain Mesa
+        loop, each agent's `step()` applying them to itself (the benchmark's reference path).
+        Returns the seconds spent in the per-cell part."""
+        pop = self.population
+        t = self.tissue
+        self.step_id = kernel.prepare_step(seed, self.sysv, self.prm, self.fi, self.conc,
+                                           self.source, t.osteoid, t.matrix, t.vessel,
+                                           self.vessel_cells, t.site_bmu, t.eroded_day, self.occ,
+                                           pop.ints, pop.flts, pop.free, pop.counters, pop.events,
+                                           self._seeds, self._dist, self._queue)
+        start = time.perf_counter()
+        if per_agent:
+            self.agents.shuffle_do("step")
+        else:
+            kernel.loop_cells(seed + 1, self.step_id, *self.cell_arrays())
+        return time.perf_counter() - start
+
+    def cell_arrays(self) -> tuple:
+        """Arguments of kernel.step_cell after (slot, step_id), for BoneCell.step."""
+        pop = self.population
+        t = self.tissue
+        return (self.sysv, self.prm, self.fi, self.conc, self.rankl_free, self.stimulus,
+                self.source, t.osteoid, t.matrix, t.mineral_p, t.mineral_s, t.vessel, t.site_bmu,
+                t.eroded_day, self.occ, pop.ints, pop.flts, pop.moved, pop.free, pop.counters,
+                pop.events, self.tally, self.bmu_stats, self._dist)
 
     def step(self) -> None:
         """Advance one tissue step of dt days; collect a row at each output interval."""

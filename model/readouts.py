@@ -61,7 +61,7 @@ class Recorder:
         """Baselines at day 0 (the end of the spin-up) and the day-0 row."""
         tissue = model.tissue
         mineral = tissue.mineral
-        self.mineral0_trab = float(mineral[self.trabecular].sum())
+        self.mineral0_trab = float(mineral[self.trabecular].sum()) or np.nan   # no trabecular part
         self.mineral0_all = float(mineral.sum())
         mark = getattr(model, "baseline_mark", None)
         if mark is not None and model.day - mark[0] > 0:

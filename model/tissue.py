@@ -140,7 +140,7 @@ def place_vessels(marrow: np.ndarray, spacing_um: float, seed: int, density_per_
     return vessel
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def mineralize(osteoid, matrix, mineral_p, mineral_s, dt, omt, primary_fraction,
                primary_rate, secondary_rate):
     """Advance matrix maturation and mineralization over dt [day], in place, exactly.
@@ -153,7 +153,7 @@ def mineralize(osteoid, matrix, mineral_p, mineral_s, dt, omt, primary_fraction,
     f_p = 1.0 - np.exp(-primary_rate * dt)
     f_s = 1.0 - np.exp(-secondary_rate * dt)
     rows, cols = osteoid.shape
-    for i in prange(rows):
+    for i in range(rows):
         for j in range(cols):
             o = osteoid[i, j]
             if o > 0.0:
@@ -166,12 +166,16 @@ def mineralize(osteoid, matrix, mineral_p, mineral_s, dt, omt, primary_fraction,
                 mineral_s[i, j] += ((1.0 - primary_fraction) * m - mineral_s[i, j]) * f_s
 
 
+POOLS = ("osteoid", "matrix", "mineral_p", "mineral_s")
+
+
 @dataclass
 class Tissue:
     """State of the section. Arrays are (rows, cols); fractions of a grid cell's volume.
 
-    osteoid, matrix [0..1]: unmineralized and mature collagen; mineral_p, mineral_s [0..1 of a
-    fully mineralized cell]: primary and secondary mineral; vessel: vessel lumen; cortical:
+    pools (4, rows, cols), one C-contiguous array whose planes are (views): osteoid, matrix
+    [0..1]: unmineralized and mature collagen; mineral_p, mineral_s [0..1 of a fully
+    mineralized cell]: primary and secondary mineral. vessel: vessel lumen; cortical:
     the cortical compartment (hip); site_bmu: id of the BMU that eroded the cell (-1: not on
     an eroded, unrefilled site); eroded_day [day]: when it was eroded; density0: local bone
     density at the start (the habitual-load set point of the mechanostat).
@@ -179,10 +183,7 @@ class Tissue:
 
     spacing_um: float
     site: str
-    osteoid: np.ndarray
-    matrix: np.ndarray
-    mineral_p: np.ndarray
-    mineral_s: np.ndarray
+    pools: np.ndarray
     vessel: np.ndarray
     cortical: np.ndarray
     site_bmu: np.ndarray
@@ -191,7 +192,23 @@ class Tissue:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.matrix.shape
+        return self.pools.shape[1:]
+
+    @property
+    def osteoid(self) -> np.ndarray:
+        return self.pools[0]
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return self.pools[1]
+
+    @property
+    def mineral_p(self) -> np.ndarray:
+        return self.pools[2]
+
+    @property
+    def mineral_s(self) -> np.ndarray:
+        return self.pools[3]
 
     @property
     def bone(self) -> np.ndarray:
@@ -257,8 +274,8 @@ def build_tissue(shape, spacing_um: float, site: str, geometry_seed: int) -> Tis
     f_p = value("tissue.matrix.primary_fraction")
     matrix = bone.astype(np.float64)
     mineral_s = matrix * (1 - f_p) * -np.expm1(-age_days / value("tissue.matrix.secondary_time"))
-    tissue = Tissue(spacing_um=float(spacing_um), site=site, osteoid=np.zeros(shape), matrix=matrix,
-                    mineral_p=matrix * f_p, mineral_s=mineral_s, vessel=vessel, cortical=cortical,
+    pools = np.stack([np.zeros(shape), matrix, matrix * f_p, mineral_s])
+    tissue = Tissue(spacing_um=float(spacing_um), site=site, pools=pools, vessel=vessel, cortical=cortical,
                     site_bmu=np.full(shape, -1, dtype=np.int64), eroded_day=np.zeros(shape),
                     density0=np.zeros(shape))
     tissue.density0[:] = tissue.local_density()

@@ -1,0 +1,142 @@
+"""Benchmark of the cells (DESIGN.md decision 2): plain Mesa per-agent step() vs the numba path.
+
+    python -m bonesim.experiments.bench_cells [--steps 5] [--years 10] [--sizes 1000 10000 100000]
+
+1. The same rules, two ways, at 10^3, 10^4 and 10^5 cells: each population is a BoneModel
+   section (lining cells, osteocytes and whatever the spin-up made) topped up with osteoclast
+   and osteoblast precursors in the marrow to the wanted number of cells. Two identical models
+   (same seed) then advance their cells `--steps` steps: one through `model.agents.shuffle_do`
+   (`BoneCell.step`, the rules of one cell called from Python per agent), one through
+   `kernel.step_cells` (one numba call for all cells). Both mirror events on the Mesa agents
+   the same way. Reported: agent-steps per second of the per-cell rules in each path and their
+   ratio, and the wall time of the whole cell phase per step (plus the shared tissue-level
+   preparation: recruitment, marrow sources, precursor target maps; and events).
+2. `--years` simulated years of the default scenario's 256 x 256 section (warm JIT cache),
+   wall time and the per-step split: fields, cells, events, matrix, readouts.
+The last line is one JSON object with the headline figures.
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from bonesim.agents import kernel
+from bonesim.agents.population import OB_PRECURSOR, OC_PRECURSOR, apply_events, sync_moves
+from bonesim.model.bone_model import CELL_CLASSES, BoneModel
+from bonesim.model.fields import free_rankl
+from bonesim.model.scenario import load_scenario
+from bonesim.experiments.run import PACKAGE_ROOT
+
+SCENARIO = PACKAGE_ROOT / "experiments" / "scenarios" / "default.toml"
+
+
+def populated_model(n_cells: int, seed: int = 0) -> BoneModel:
+    """A BoneModel whose section holds `n_cells` cells (precursors fill up the marrow)."""
+    side = int(max(64, np.ceil(np.sqrt(n_cells / 0.35))))
+    base = load_scenario(SCENARIO)
+    sc = base.model_copy(update={"tissue": base.tissue.model_copy(update={"size": (side, side)})})
+    model = BoneModel(sc, rng=seed, spinup_days=30)
+    missing = n_cells - len(model.agents)
+    if missing > 0:
+        free = np.argwhere((model.occ < 0) & (model.tissue.bone < 0.5))
+        rng = np.random.default_rng(seed)
+        cells = free[rng.choice(len(free), size=min(missing, len(free)), replace=False)]
+        pop = model.population
+        for kind, part in ((OC_PRECURSOR, cells[::2]), (OB_PRECURSOR, cells[1::2])):
+            pop.reserve(len(part) + 1)
+            if pop.events.shape[0] < len(part) + 1:
+                pop.events = np.zeros((len(part) + 1, 4), dtype=np.int64)
+            kernel.place_cells(seed + kind, kind, part.astype(np.int64), False, model.prm,
+                               model.occ, pop.ints, pop.flts, pop.free, pop.counters, pop.events)
+            apply_events(model, CELL_CLASSES)
+    return model
+
+
+def time_cells(model: BoneModel, steps: int, per_agent: bool) -> dict:
+    """Wall time of `steps` cell phases: the per-cell rules alone, and the whole phase (with
+    the tissue-level preparation and the Mesa mirroring of events and moves)."""
+    pop = model.population
+    agent_steps, rules, whole = 0, 0.0, 0.0
+    for i in range(steps):
+        model._systemic(model.course, i, float(i))
+        model.source[:] = 0.0
+        free_rankl(model.conc, 0.0, out=model.rankl_free)
+        pop.reserve(4096)
+        need = 8 * pop.n_hi + 4096
+        if pop.events.shape[0] < need:
+            pop.events = np.zeros((2 * need, 4), dtype=np.int64)
+        alive = len(model.agents)
+        t0 = time.perf_counter()
+        rules += model.cell_phase(1000 + 2 * i, per_agent=per_agent)
+        apply_events(model, CELL_CLASSES)
+        sync_moves(model)
+        whole += time.perf_counter() - t0
+        agent_steps += alive
+    return {"agent_steps": agent_steps, "rules_s": rules, "whole_s": whole}
+
+
+def compare(n_cells: int, steps: int) -> dict:
+    fast, slow = populated_model(n_cells), populated_model(n_cells)
+    time_cells(fast, 1, per_agent=False)          # JIT warm-up (cached kernels load here)
+    time_cells(slow, 1, per_agent=True)
+    f = time_cells(fast, steps, per_agent=False)
+    m = time_cells(slow, steps, per_agent=True)
+    return {"cells": len(fast.agents),
+            "numba_agent_steps_per_s": f["agent_steps"] / f["rules_s"],
+            "mesa_agent_steps_per_s": m["agent_steps"] / m["rules_s"],
+            "ratio": (f["agent_steps"] / f["rules_s"]) / (m["agent_steps"] / m["rules_s"]),
+            "numba_ms_per_step_whole_phase": 1e3 * f["whole_s"] / steps,
+            "mesa_ms_per_step_whole_phase": 1e3 * m["whole_s"] / steps}
+
+
+def long_run(years: float) -> dict:
+    base = load_scenario(SCENARIO)
+    sc = base.model_copy(update={"simulation": base.simulation.model_copy(update={"duration": years})})
+    t0 = time.perf_counter()
+    model = BoneModel(sc, rng=0)
+    t_init = time.perf_counter() - t0
+    spinup = dict(model.timing)
+    n = round(sc.days / sc.simulation.dt)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model.step()
+    wall = time.perf_counter() - t0
+    split = {k: (model.timing[k] - spinup.get(k, 0.0)) / n * 1e3 for k in model.timing}
+    return {"years": years, "steps": n, "wall_s": wall, "setup_and_spinup_s": t_init,
+            "ms_per_step": {k: round(v, 3) for k, v in split.items()}, "cells_at_end": len(model.agents)}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bonesim.experiments.bench_cells",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per population")
+    parser.add_argument("--years", type=float, default=10.0, help="simulated years of the long run")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    args = parser.parse_args(argv)
+    rows = []
+    print("cell rules per agent-step, and the whole cell phase per step (with recruitment,\n"
+          "target maps and the Mesa mirroring of events, which both paths share):")
+    print(f"{'cells':>8} {'plain Mesa agent-steps/s':>25} {'numba agent-steps/s':>20} {'ratio':>7}"
+          f" {'Mesa phase ms':>14} {'numba phase ms':>15}")
+    for n in args.sizes:
+        row = compare(n, args.steps)
+        rows.append(row)
+        print(f"{row['cells']:>8} {row['mesa_agent_steps_per_s']:>25,.0f} "
+              f"{row['numba_agent_steps_per_s']:>20,.0f} {row['ratio']:>7.1f} "
+              f"{row['mesa_ms_per_step_whole_phase']:>14.1f} {row['numba_ms_per_step_whole_phase']:>15.1f}")
+    run = long_run(args.years)
+    print(f"{args.years:g} simulated years of the default 256x256 section: {run['wall_s']:.1f} s "
+          f"({run['steps']} steps; set-up and spin-up {run['setup_and_spinup_s']:.1f} s)")
+    print("per step [ms]: " + ", ".join(f"{k} {v:.2f}" for k, v in run["ms_per_step"].items()))
+    at_1e4 = min(rows, key=lambda r: abs(np.log(r["cells"] / 1e4)))
+    summary = {"populations": rows, "long_run": run,
+               "agent_steps_per_s_at_1e4": at_1e4["numba_agent_steps_per_s"],
+               "ratio_at_1e4": at_1e4["ratio"], "ten_year_wall_s": run["wall_s"] * 10.0 / args.years}
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

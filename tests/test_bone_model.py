@@ -1,0 +1,205 @@
+"""BoneModel: Mesa integration, readouts, coupling, determinism; V1 baseline and convergence (slow).
+
+Fast tests use a 64 x 64 section and a short spin-up. The slow ones run the V1 scenario
+(TARGETS.md) and the dt / dx convergence check; BONESIM_CI=1 gives them a smaller setting.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from bonesim.agents.lining import LiningCell
+from bonesim.agents.osteoblasts import Osteoblast
+from bonesim.agents.osteoclasts import Osteoclast
+from bonesim.agents.osteocytes import Osteocyte
+from bonesim.agents.population import (
+    I_COL, I_ROW, LINING, OSTEOBLAST, OSTEOCYTE, T_FORMED, X_CLOCK, X_CLOCK_END,
+)
+from bonesim.model.bone_model import BoneModel
+from bonesim.model.parameters import all_parameters
+from bonesim.model.readouts import remodeling_summary
+from bonesim.model.scenario import load_scenario, parse_scenario
+from bonesim.model.units import DAYS_PER_YEAR
+
+CI = os.environ.get("BONESIM_CI") == "1"
+SCENARIOS = __import__("pathlib").Path(__file__).resolve().parent.parent / "experiments" / "scenarios"
+
+CONTRACT_COLUMNS = ["day", "bmd_pct_spine", "bv_tv", "ctx_rel", "p1np_rel", "serum_e2_pmol_l",
+                    "serum_p4_ng_ml", "serum_t_ng_dl", "n_oc_precursors", "n_osteoclasts",
+                    "n_ob_precursors", "n_osteoblasts", "n_osteocytes", "n_lining",
+                    "rankl_opg_ratio", "activation_frequency_per_yr", "remodeling_space_pct",
+                    "turnover_pct_per_yr"]
+
+
+def scenario(site="spine", size=64, years=0.2, dt=1.0, spacing=10.0, age=35, **patient):
+    return parse_scenario({
+        "name": "t", "patient": {"sex": "female", "age": f"{age} years", **patient},
+        "tissue": {"size": [size, size], "spacing": f"{spacing} um", "site": site, "geometry_seed": 1},
+        "simulation": {"duration": f"{years} years", "dt": f"{dt} d", "output_every": "7 d"}})
+
+
+def run(model, days):
+    for _ in range(round(days / model.dt)):
+        model.step()
+    return model
+
+
+@pytest.fixture
+def overrides():
+    """Set parameter values for one test; restored afterwards."""
+    table = all_parameters()
+    saved = {}
+
+    def set_values(**values):
+        for key, v in values.items():
+            key = key.replace("__", ".")
+            saved.setdefault(key, table[key])
+            table[key] = dataclasses.replace(table[key], value=float(v))
+    yield set_values
+    table.update(saved)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return run(BoneModel(scenario(), rng=3, spinup_days=150), 60)
+
+
+def test_every_cell_is_a_mesa_agent_on_its_grid_cell(small):
+    pop = small.population
+    for kind, cls in ((OSTEOBLAST, Osteoblast), (OSTEOCYTE, Osteocyte), (LINING, LiningCell)):
+        assert len(small.agents_by_type.get(cls, [])) == pop.count(kind)
+    assert len(small.agents) == sum(pop.count(k) for k in range(6))
+    for agent in list(small.agents)[:200]:
+        r, c = pop.ints[I_ROW, agent.slot], pop.ints[I_COL, agent.slot]
+        assert agent.cell is small.grid[(int(r), int(c))]
+        assert agent in agent.cell.agents
+
+
+def test_agentset_queries_work(small):
+    old = small.agents.select(lambda a: a.age > 30)
+    assert 0 < len(old) < len(small.agents)
+    assert all(a.age > 30 for a in old)
+
+
+def test_fields_and_matrix_are_grid_property_layers(small):
+    cell = small.grid[(5, 5)]
+    assert cell.rankl == small.conc[0, 5, 5]
+    assert cell.matrix == small.tissue.matrix[5, 5]
+
+
+def test_a_dead_cell_leaves_the_grid_and_the_agentset(small):
+    agent = next(iter(small.agents_by_type[Osteocyte]))
+    cell = agent.cell
+    pop = small.population
+    pop.flts[X_CLOCK, agent.slot] = pop.flts[X_CLOCK_END, agent.slot] + 1.0
+    small.step()
+    assert agent not in small.agents
+    assert agent not in small.agents_by_type[Osteocyte]
+    assert agent.cell is None and agent not in cell.agents
+
+
+def test_timeseries_has_the_contract_columns(small):
+    ts = small.timeseries()
+    assert list(ts.columns) == CONTRACT_COLUMNS
+    assert ts.day.iloc[0] == 0 and ts.bmd_pct_spine.iloc[0] == 0
+    assert np.all(np.diff(ts.day) == 7)
+    assert (ts[[c for c in ts.columns if c.startswith("n_")]] >= 0).all().all()
+    assert ts.serum_e2_pmol_l.between(20, 3000).all()
+
+
+def test_hip_site_reports_hip_bmd():
+    model = run(BoneModel(scenario(site="hip", size=128), rng=1, spinup_days=30), 14)
+    ts = model.timeseries()
+    assert "bmd_pct_hip" in ts.columns
+    assert ts.bv_tv.iloc[0] < model.tissue.bone.mean()     # BV/TV of the trabecular part
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    a = run(BoneModel(scenario(), rng=7, spinup_days=60), 30).timeseries()
+    b = run(BoneModel(scenario(), rng=7, spinup_days=60), 30).timeseries()
+    c = run(BoneModel(scenario(), rng=8, spinup_days=60), 30).timeseries()
+    assert a.equals(b)
+    assert not a.equals(c)
+
+
+def test_no_tgfb_release_no_coupled_formation(overrides):
+    """Formation follows resorption only through matrix TGF-beta: without its release (and
+    without TGF-beta-independent recruitment) no osteoblast lineage reaches the bone."""
+    overrides(cells__matrix__tgfb_content=0.0, cells__ob_precursor__recruitment_basal=0.0)
+    model = BoneModel(scenario(), rng=2, spinup_days=150)
+    assert model.population.count(OSTEOBLAST) == 0
+    assert model.tally[T_FORMED] == 0.0
+
+
+def test_with_tgfb_release_formation_follows_resorption(small):
+    assert small.timeseries().n_osteoblasts.max() > 0
+    assert small.tally[T_FORMED] > 0
+
+
+def test_estrogen_loss_raises_resorption_and_activation():
+    """Quick mechanism check: the same woman pre- and postmenopausal (same tissue and seed)."""
+    pre = run(BoneModel(scenario(size=96, years=0.6), rng=4, spinup_days=150), 200)
+    post = run(BoneModel(scenario(size=96, years=0.6, age=60), rng=4, spinup_days=150), 200)
+    a, b = pre.timeseries().iloc[1:], post.timeseries().iloc[1:]
+    assert b.rankl_opg_ratio.mean() > 1.5 * a.rankl_opg_ratio.mean()
+    assert b.turnover_pct_per_yr.mean() > a.turnover_pct_per_yr.mean()
+
+
+# -------------------------------------------------------------------------- slow checks
+def v1_setting():
+    """V1 scenario; CI: 2 years on a 160 x 160 section, full: the scenario's 5 years."""
+    sc = load_scenario(SCENARIOS / "v1_premenopausal.toml")
+    if CI:
+        sc = sc.model_copy(update={
+            "simulation": sc.simulation.model_copy(update={"duration": 2.0}),
+            "tissue": sc.tissue.model_copy(update={"size": (160, 160)})})
+    return sc
+
+
+@pytest.mark.slow
+def test_v1_premenopausal_baseline_is_stable():
+    sc = v1_setting()
+    seeds = (1, 2) if CI else (1, 2, 3)
+    slopes, turnover, summaries = [], [], []
+    for seed in seeds:
+        model = run(BoneModel(sc, rng=seed), sc.days)
+        ts = model.timeseries()
+        slopes.append(np.polyfit(ts.day / DAYS_PER_YEAR, ts.bmd_pct_spine, 1)[0])
+        turnover.append(ts.turnover_pct_per_yr.iloc[1:].mean())
+        summaries.append(remodeling_summary(model))
+    mean = {k: np.nanmean([s[k] for s in summaries]) for k in summaries[0]}
+    assert abs(np.mean(slopes)) <= 0.5 + (0.5 if CI else 0.0)         # %/yr (TARGETS V1)
+    assert 15 <= np.mean(turnover) <= 35                                # %/yr
+    assert 7 <= mean["osteoclast_lifespan_days"] <= 21                  # ~2 weeks
+    assert 46 <= mean["osteoblast_lifespan_days"] <= 137                # ~3 months
+    assert 10 <= mean["resorption_days"] <= 35                          # 2-4 weeks
+    assert 60 <= mean["formation_days"] <= 180                          # 3-5 months
+
+
+def bmd_after(sc, seeds):
+    out = []
+    for seed in seeds:
+        model = run(BoneModel(sc, rng=seed), sc.days)
+        out.append(model.timeseries().bmd_pct_spine.iloc[-1])
+    return np.array(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("refine", ["dt", "dx"])
+def test_converged_in_dt_and_dx(refine):
+    """Halving dt or dx changes the 3-year spine BMD (menopausal loss, mean over seeds) by less
+    than 0.3 percentage points (DESIGN.md decision 4). CI: 1 year, a smaller section."""
+    years, size, seeds = (1.0, 96, (1, 2)) if CI else (3.0, 192, (1, 2, 3, 4))
+    base = scenario(size=size, years=years, age=51, fmp_age="50 years")
+    if refine == "dt":
+        fine = scenario(size=size, years=years, age=51, fmp_age="50 years", dt=0.5)
+    else:
+        fine = scenario(size=2 * size, years=years, age=51, fmp_age="50 years", spacing=5.0)
+    coarse_bmd, fine_bmd = bmd_after(base, seeds), bmd_after(fine, seeds)
+    difference = abs(coarse_bmd.mean() - fine_bmd.mean())
+    noise = np.sqrt(coarse_bmd.var(ddof=1) / len(seeds) + fine_bmd.var(ddof=1) / len(seeds))
+    print(f"{refine}: coarse {coarse_bmd.mean():+.2f}, fine {fine_bmd.mean():+.2f}, "
+          f"difference {difference:.2f} pp (standard error {noise:.2f})")
+    assert difference < 0.3 + (2 * noise if CI else 0.0)

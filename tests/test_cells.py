@@ -1,0 +1,377 @@
+"""Cell rules, driven through the numba kernel on small hand-built tissues and fields.
+
+`World` is a 16 x 16 grid whose upper rows are bone; tests put cells where they want them, set
+the fields, run `kernel.step_cells` and read the state. No BoneModel, no field solver, except
+where a rule needs the field engine's RANKL-OPG equilibrium (free_rankl).
+"""
+
+import numpy as np
+import pytest
+
+from bonesim.agents import kernel as K
+from bonesim.agents import rates as R
+from bonesim.agents.lining import activation_hazard
+from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
+from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
+from bonesim.agents.osteocytes import disuse_factor
+from bonesim.agents.population import (
+    C_NEV, EV_BECOME, EV_DIE, I_BMU, I_KIND, I_NUCLEI, LINING, OB_PRECURSOR, OC_PRECURSOR,
+    OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_FORMED, T_RESORBED, X_CLOCK, X_CLOCK_END, Population,
+)
+from bonesim.agents.receptors import competitive, hill
+from bonesim.model.fields import FIELD_INDEX, free_rankl, new_conc
+from bonesim.model.parameters import value
+
+F = {name: i for i, name in enumerate(K.FIELD_ORDER)}
+
+
+class World:
+    """A small tissue: bone in rows < `surface`, marrow below; fields uniform and settable."""
+
+    def __init__(self, rows=16, cols=16, surface=8, **overrides):
+        self.shape = (rows, cols)
+        self.matrix = np.zeros(self.shape)
+        self.matrix[:surface] = 1.0
+        self.osteoid = np.zeros(self.shape)
+        self.mineral_p = 0.65 * self.matrix
+        self.mineral_s = 0.35 * self.matrix
+        self.vessel = np.zeros(self.shape, dtype=bool)
+        self.vessel_cells = np.zeros((0, 2), dtype=np.int64)
+        self.site_bmu = np.full(self.shape, -1, dtype=np.int64)
+        self.eroded_day = np.zeros(self.shape)
+        self.occ = np.full(self.shape, -1, dtype=np.int64)
+        self.pop = Population(512)
+        self.conc = np.zeros((len(K.FIELD_ORDER), rows, cols))
+        self.fi = np.arange(len(K.FIELD_ORDER), dtype=np.int64)
+        self.rankl_free = np.zeros(self.shape)
+        self.stimulus = np.ones(self.shape)
+        self.source = np.zeros_like(self.conc)
+        self.prm = np.array([value(k) for k in R.KEYS])
+        for name, v in overrides.items():
+            self.prm[R.INDEX[name]] = v
+        self.sysv = np.zeros(K.N_SYS)
+        self.sysv[K.S_DT], self.sysv[K.S_DX], self.sysv[K.S_LOAD] = 1.0, 10.0, 1.0
+        self.sysv[K.S_MOL_PM] = 1.66
+        self.sysv[K.S_PATCH] = 1.0
+        self.sysv[K.S_EMBED] = 0.0
+        self.sysv[K.S_OSTEOID_BLOCK] = value("tissue.matrix.osteoid_block")
+        self.tally = np.zeros(32)
+        self.bmu_stats = np.zeros((256, 8))
+        n = rows * cols
+        self.seeds = np.zeros((3, n, 2), dtype=np.int64)
+        self.dist = np.zeros((3, rows, cols), dtype=np.int64)
+        self.queue = np.zeros(n, dtype=np.int64)
+        self.events = []
+        self.seed = 0
+        self.placed = 0
+
+    def add(self, kind, r, c):
+        """Place a cell of `kind` at (r, c); returns its slot."""
+        pop = self.pop
+        before = pop.counters[C_NEV]
+        self.placed += 1
+        K.place_cells(10_000 + self.placed, kind, np.array([[r, c]], dtype=np.int64), False, self.prm,
+                      self.occ, pop.ints, pop.flts, pop.free, pop.counters, pop.events)
+        slot = int(pop.events[before, 1])
+        pop.counters[C_NEV] = 0
+        pop.ints[6, slot] = -1      # not 'born this step'
+        return slot
+
+    def set(self, **levels):
+        for name, v in levels.items():
+            self.conc[F[name]] = v
+
+    def step(self, n=1):
+        pop = self.pop
+        for _ in range(n):
+            self.seed += 1
+            self.source[:] = 0.0
+            K.step_cells(self.seed, self.sysv, self.prm, self.fi, self.conc, self.rankl_free,
+                         self.stimulus, self.source, self.osteoid, self.matrix, self.mineral_p,
+                         self.mineral_s, self.vessel, self.vessel_cells, self.site_bmu,
+                         self.eroded_day, self.occ, pop.ints, pop.flts, pop.moved, pop.free,
+                         pop.counters, pop.events, self.tally, self.bmu_stats, self.seeds,
+                         self.dist, self.queue)
+            self.events.extend(map(tuple, pop.events[: pop.counters[C_NEV]]))
+            pop.counters[C_NEV] = 0
+            self.sysv[K.S_DAY] += self.sysv[K.S_DT]
+
+    def count(self, kind):
+        return self.pop.count(kind)
+
+    @property
+    def bone(self):
+        return self.osteoid + self.matrix
+
+
+def precursors_on_bare_bone(world, n=12):
+    return [world.add(OC_PRECURSOR, 8, c) for c in range(2, 2 + n)]
+
+
+# ---------------------------------------------------------------------------------- receptors
+def test_hill_is_half_at_ec50_and_monotone():
+    assert hill(5.0, 5.0, 1.0) == pytest.approx(0.5)
+    assert hill(0.0, 5.0, 2.0) == 0.0
+    assert hill(50.0, 5.0, 2.0) > hill(10.0, 5.0, 2.0) > hill(5.0, 5.0, 2.0)
+
+
+def test_competitive_agonists_add_in_units_of_their_ec50():
+    # P4 at its EC50 plus MPA at its EC50 occupy like either at twice its EC50
+    assert competitive(5.0, 5.0, 0.25, 0.25, 1.0) == pytest.approx(hill(10.0, 5.0, 1.0))
+    assert competitive(0.0, 5.0, 0.0, 0.25, 1.0) == 0.0
+
+
+# ------------------------------------------------------------------------ osteoclast lineage
+def test_no_rankl_no_new_osteoclasts():
+    world = World()
+    precursors_on_bare_bone(world)
+    world.rankl_free[:] = 0.0
+    world.step(20)
+    assert world.count(OSTEOCLAST) == 0
+
+
+def test_rankl_makes_osteoclasts_from_precursors_on_bare_bone():
+    world = World()
+    precursors_on_bare_bone(world)
+    world.rankl_free[:] = 10 * value("cells.receptors.rank_ec50")
+    world.step(20)
+    assert world.count(OSTEOCLAST) >= 1
+    # they fused: fewer osteoclasts than precursors that became osteoclast nuclei
+    oc = world.pop.slots(OSTEOCLAST)
+    assert world.pop.ints[I_NUCLEI, oc].sum() > len(oc)
+
+
+def test_opg_excess_blocks_osteoclastogenesis():
+    conc = new_conc((16, 16))
+    conc[FIELD_INDEX["rankl"]] = 100.0                    # plenty of total RANKL
+    free_plain = free_rankl(conc).copy()
+    conc[FIELD_INDEX["opg"]] = 1e7                        # 10 uM OPG decoy
+    free_blocked = free_rankl(conc)
+    assert free_blocked.max() < 0.01 * free_plain.min()
+    runs = {}
+    for label, free in (("plain", free_plain), ("opg", free_blocked)):
+        world = World()
+        precursors_on_bare_bone(world)
+        world.rankl_free[:] = free
+        world.step(20)
+        runs[label] = world.count(OSTEOCLAST)
+    assert runs["plain"] >= 1 and runs["opg"] == 0
+
+
+def test_precursors_off_bone_do_not_differentiate():
+    world = World(surface=2)
+    world.add(OC_PRECURSOR, 12, 8)   # deep in marrow, far beyond the search radius? no: 10 rows
+    world.prm[R.OCP_SPEED] = 0.0     # it cannot reach the bone
+    world.rankl_free[:] = 1e3
+    world.step(10)
+    assert world.count(OSTEOCLAST) == 0
+
+
+def test_osteoclast_resorbs_mineralized_bone_and_releases_tgfb():
+    world = World()
+    world.rankl_free[:] = value("cells.receptors.rank_ec50")
+    oc = world.add(OSTEOCLAST, 8, 8)
+    world.pop.ints[I_NUCLEI, oc] = 5
+    world.pop.ints[I_BMU, oc] = 0
+    bone0 = world.bone.sum()
+    world.step()
+    resorbed = bone0 - world.bone.sum()
+    assert resorbed == pytest.approx(world.tally[T_RESORBED])
+    expected = (value("cells.osteoclast.resorption_rate") * 5 * (0.5 + 0.5 * 0.5) / 100.0)
+    assert resorbed == pytest.approx(expected, rel=1e-9)
+    release = value("cells.matrix.tgfb_content") * value("cells.matrix.tgfb_activation")
+    assert world.source[F["tgfb"]].sum() == pytest.approx(resorbed * release, rel=1e-9)
+    assert (world.site_bmu[:8] >= 0).any()             # the eroded surface is marked
+
+
+def test_osteoclasts_do_not_resorb_osteoid():
+    world = World()
+    world.osteoid[:8] = world.matrix[:8]
+    world.matrix[:8] = 0.0
+    world.rankl_free[:] = 100.0
+    oc = world.add(OSTEOCLAST, 8, 8)
+    world.pop.ints[I_NUCLEI, oc] = 5
+    world.step(3)
+    assert world.tally[T_RESORBED] == 0.0
+
+
+def test_estrogen_shortens_osteoclast_life():
+    assert oc_clock_rate(1.0, 0.0, 0.0, 0.0, World().prm) > oc_clock_rate(0.0, 0.0, 0.0, 0.0, World().prm)
+    lifespans = {}
+    for label, e2 in (("high", 2000.0), ("none", 0.0)):
+        world = World(rows=40, cols=40, surface=20)
+        world.set(e2=e2)
+        world.prm[R.OC_RES_RATE] = 0.0            # keep the bone, watch the clocks
+        slots = [world.add(OSTEOCLAST, 20, c) for c in range(0, 40, 2)]
+        slots += [world.add(OSTEOCLAST, 22, c) for c in range(0, 40, 2)]
+        ages = np.zeros(len(slots))
+        for day in range(1, 200):
+            world.step()
+            for i, s in enumerate(slots):
+                if ages[i] == 0 and world.pop.ints[I_KIND, s] != OSTEOCLAST:
+                    ages[i] = day
+        lifespans[label] = ages.mean()
+    assert lifespans["high"] < 0.75 * lifespans["none"]
+
+
+def test_dead_cells_report_die_events():
+    world = World()
+    oc = world.add(OSTEOCLAST, 8, 8)
+    world.pop.flts[X_CLOCK, oc] = world.pop.flts[X_CLOCK_END, oc]
+    world.step()
+    assert (EV_DIE, oc) in [(e[0], e[1]) for e in world.events]
+    assert world.occ[8, 8] == -1 and world.pop.ints[I_KIND, oc] == -1
+
+
+# ------------------------------------------------------------------------ osteoblast lineage
+def eroded_pit(world, bmu=0):
+    """A pit of eroded marrow cells at the surface (rows 6-7, cols 6-9)."""
+    world.matrix[6:8, 6:10] = 0.0
+    world.mineral_p[6:8, 6:10] = 0.0
+    world.mineral_s[6:8, 6:10] = 0.0
+    world.site_bmu[6:8, 6:10] = bmu
+    world.bmu_stats[bmu] = -1.0
+    world.bmu_stats[bmu, [3, 6]] = 0.0
+
+
+def test_osteoblast_lays_osteoid_at_the_apposition_rate():
+    world = World()
+    eroded_pit(world)
+    ob = world.add(OSTEOBLAST, 6, 7)          # on the pit floor (bone above, row 5)
+    world.step()
+    vigor = (1 + 0) * (1 - 0) * (1 - 0)       # no PR, AR, IGF-1, sclerostin, cytokines
+    laid = world.tally[T_FORMED]
+    assert laid == pytest.approx(value("cells.osteoblast.apposition_rate") * vigor / 10.0, rel=1e-9)
+    assert world.osteoid[6, 7] == pytest.approx(laid)
+    assert world.pop.ints[I_KIND, ob] == OSTEOBLAST
+
+
+def test_osteoblast_refills_a_pit_then_leaves_it_quiescent():
+    world = World()
+    eroded_pit(world)
+    for c in range(6, 10):
+        world.add(OSTEOBLAST, 6, c)
+    world.prm[R.OB_MAR] = 2.0
+    world.step(200)
+    assert world.bone[6:8, 6:10].min() > 0.999       # refilled to the original surface
+    assert (world.site_bmu[6:8, 6:10] < 0).all()     # the reversal memory is cleared
+    assert world.count(OSTEOBLAST) == 0              # the team retired (lining, apoptosis)
+    # beyond the pit only the slow flat formation of the retiring cells: a fraction of the pit
+    assert 0 < world.bone[8:].sum() < 0.5 * 8
+
+
+def test_no_tgfb_no_osteoblast_commitment_drive_from_coupling():
+    prm = World().prm
+    from bonesim.agents.osteoblasts import drive
+    assert drive(1.0, 0, 0, 0, 0, 0, prm) - drive(0.0, 0, 0, 0, 0, 0, prm) == pytest.approx(
+        value("cells.ob_precursor.tgfb_drive"))
+
+
+def test_precursors_commit_on_eroded_surface_only():
+    for eroded in (True, False):
+        world = World()
+        if eroded:
+            eroded_pit(world)
+        else:
+            world.matrix[6:8, 6:10] = 0.0
+        world.prm[R.OBP_SPEED] = 0.0
+        world.prm[R.OBP_LIFE] = 1e6
+        world.prm[R.OBP_MAX_DIV] = 0.0
+        world.add(OB_PRECURSOR, 6, 7)
+        world.set(tgfb=10.0)
+        world.step(40)
+        assert (world.count(OSTEOBLAST) == 1) == eroded
+
+
+def test_estrogen_and_igf1_support_osteoblast_survival_cytokines_shorten_it():
+    prm = World().prm
+    base = ob_clock_rate(0.0, 0.0, 0.0, 0.0, prm)
+    assert ob_clock_rate(1.0, 0.0, 0.0, 0.0, prm) < base
+    assert ob_clock_rate(0.0, 1.0, 0.0, 0.0, prm) < base
+    assert ob_clock_rate(0.0, 0.0, 1.0, 0.0, prm) > base
+
+
+def test_progesterone_and_androgen_raise_commitment_inflammation_lowers_it():
+    from bonesim.agents.osteoblasts import drive, vigor
+    prm = World().prm
+    d0 = drive(0.5, 0, 0, 0, 0, 0, prm)
+    assert drive(0.5, 1, 0, 0, 0, 0, prm) > d0 and drive(0.5, 0, 1, 0, 0, 0, prm) > d0
+    assert drive(0.5, 0, 0, 0, 1, 0, prm) < d0 and drive(0.5, 0, 0, 0, 0, 1, prm) < d0
+    assert vigor(1, 0, 0, 0, 0, prm) > vigor(0, 0, 0, 0, 0, prm)
+
+
+def test_buried_osteoblast_becomes_osteocyte_with_the_density_probability():
+    world = World(rows=40, cols=40, surface=20)
+    world.sysv[K.S_EMBED] = 1.0
+    world.osteoid[20, 10] = 0.999
+    ob = world.add(OSTEOBLAST, 20, 10)
+    world.step()
+    assert world.pop.ints[I_KIND, ob] == OSTEOCYTE
+    assert (EV_BECOME, ob, OSTEOCYTE) in [tuple(e[:3]) for e in world.events]
+
+
+# ------------------------------------------------------------------ osteocytes, lining cells
+def test_disuse_factor_is_one_at_habitual_load():
+    prm = World().prm
+    assert disuse_factor(1.0, prm) == pytest.approx(1.0)
+    assert disuse_factor(0.2, prm) > 1.5 and disuse_factor(3.0, prm) < 0.5
+
+
+def test_osteocytes_secrete_more_sclerostin_in_disuse():
+    out = {}
+    for label, stimulus in (("loaded", 1.0), ("disuse", 0.1)):
+        world = World()
+        world.add(OSTEOCYTE, 3, 3)
+        world.stimulus[:] = stimulus
+        world.step()
+        out[label] = world.source[F["sclerostin"], 3, 3]
+    assert out["disuse"] > 1.5 * out["loaded"] > 0
+
+
+def test_estrogen_raises_opg_and_lowers_rankl_expression():
+    out = {}
+    for label, e2 in (("e2", 1000.0), ("none", 0.0)):
+        world = World()
+        world.add(LINING, 8, 3)
+        world.set(e2=e2)
+        world.prm[R.LIN_ACT] = 0.0
+        world.step()
+        out[label] = (world.source[F["rankl"], 8, 3], world.source[F["opg"], 8, 3])
+    assert out["e2"][0] < out["none"][0] and out["e2"][1] > out["none"][1]
+
+
+def test_lining_activation_rises_with_rankl_disuse_and_pth():
+    prm = World().prm
+    base = activation_hazard(0.0, 1.0, 0.0, 1.0, prm)
+    assert base > 0                                              # basal (stochastic) remodeling
+    assert activation_hazard(100.0, 1.0, 0.0, 1.0, prm) > base
+    assert activation_hazard(0.0, 0.2, 0.0, 1.0, prm) > base
+    assert activation_hazard(0.0, 1.0, 1.0, 1.0, prm) > base
+
+
+def test_retracted_lining_cell_exposes_bone_to_precursors():
+    world = World()
+    lining = [world.add(LINING, 8, c) for c in range(16)]
+    world.prm[R.LIN_ACT] = 1e3                # retract at once
+    world.prm[R.LIN_SPREAD] = 0.0
+    world.step()
+    assert all(world.pop.ints[I_KIND, s] == -1 for s in lining)
+    world.prm[R.LIN_ACT] = 0.0
+    precursors_on_bare_bone(world)
+    world.rankl_free[:] = 100.0
+    world.step(15)
+    assert world.count(OSTEOCLAST) >= 1
+
+
+def test_same_seed_same_cells():
+    runs = []
+    for _ in range(2):
+        world = World()
+        precursors_on_bare_bone(world)
+        eroded_pit(world)
+        world.add(OB_PRECURSOR, 12, 3)
+        world.rankl_free[:] = 20.0
+        world.set(tgfb=1.0, e2=300.0)
+        world.step(30)
+        runs.append((world.pop.ints.copy(), world.bone.copy()))
+    assert (runs[0][0] == runs[1][0]).all() and (runs[0][1] == runs[1][1]).all()
