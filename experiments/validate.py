@@ -96,14 +96,19 @@ def partial_path(out: Path, arm: str, index: int, scenario: Scenario,
                  seed: np.random.SeedSequence) -> Path:
     """Where the finished run of `arm` with replicate seed number `index` is kept until the end.
 
-    The name carries a digest of the resolved scenario (without the replicate count) and the
-    seed, so a changed scenario or seed is never mistaken for a finished run.
+    The name carries a digest of the resolved scenario (without the replicate count), the seed
+    and the git revision of the code, so a changed scenario, seed or committed model is never
+    mistaken for a finished run.
     """
     resolved = scenario.model_dump(mode="json")
     resolved["simulation"].pop("replicates")
-    identity = {"scenario": resolved, "entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
+    identity = {"scenario": resolved, "entropy": seed.entropy, "spawn_key": list(seed.spawn_key),
+                "git": _REVISION}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     return Path(out) / ".partial" / f"{arm}-{index:03d}-{digest[:16]}.parquet"
+
+
+_REVISION = git_revision()
 
 
 def _single_threaded() -> None:
