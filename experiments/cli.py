@@ -82,7 +82,7 @@ def cmd_validate(args) -> int:
 
     try:
         table = validate(Path(args.out), quick=args.quick, seeds=args.seeds, workers=args.workers,
-                         only=args.only, size=args.size)
+                         only=args.only, size=args.size, dt=args.dt)
     except BadRequest as err:
         print(f"bonesim: error: {err}", file=sys.stderr)
         return 2
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--out", default="runs/validation", help="output directory (default runs/validation)")
     check.add_argument("--only", nargs="+", metavar="ID", help="only these targets or rows, e.g. V1 V3f")
     check.add_argument("--size", type=int, metavar="N", help="N x N grid cells of tissue for every arm")
+    check.add_argument("--dt", type=float, metavar="DAYS", help="tissue time step for every arm, days")
     check.set_defaults(handler=cmd_validate)
     return parser
 

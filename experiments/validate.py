@@ -19,7 +19,8 @@ Written atomically into OUT (default runs/validation):
 Finished (arm, seed) runs wait in OUT/.partial (named by a digest of the resolved scenario and
 the seed); restarting the same validation reuses them. `--quick` (for CI) uses 3 seeds, a
 96x96 tissue and shorter arms where a target allows it (`targets.QUICK_YEARS`); `--size N`
-sets an N x N tissue for every arm (e.g. for a convergence check at a finer section).
+and `--dt D` set an N x N tissue and a D-day step for every arm (a convergence check of the
+table, or an even cheaper CI run).
 """
 
 import hashlib
@@ -76,9 +77,10 @@ class Settings:
     quick: bool
 
 
-def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool, size: int | None = None) -> Settings:
-    """Load each arm's scenario file with `seeds` replicates, the --quick reductions, and a
-    square tissue of side `size` grid cells when given."""
+def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool, size: int | None = None,
+                  dt: float | None = None) -> Settings:
+    """Load each arm's scenario file with `seeds` replicates, the --quick reductions, and when
+    given a square tissue of side `size` grid cells and a tissue step of `dt` days."""
     scenarios = {}
     for arm in arms:
         overrides: dict = {"simulation.replicates": seeds}
@@ -88,6 +90,8 @@ def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool, size: int | None
                 overrides["simulation.duration"] = f"{tg.QUICK_YEARS[arm]} years"
         if size is not None:
             overrides["tissue.size"] = [size, size]
+        if dt is not None:
+            overrides["simulation.dt"] = f"{dt} d"
         scenarios[arm] = load_scenario(SCENARIO_DIR / f"{arm}.toml", overrides)
     return Settings(scenarios, seeds, quick)
 
@@ -286,8 +290,9 @@ def _diagnosis(t: tg.Target, row: pd.Series, arms: pd.DataFrame) -> str:
 
 
 def _settings_text(settings: Settings) -> str:
-    rows, cols = next(iter(settings.scenarios.values())).tissue.size
-    text = f"tissue {rows}x{cols}"
+    first = next(iter(settings.scenarios.values()))
+    rows, cols = first.tissue.size
+    text = f"tissue {rows}x{cols}, dt {first.simulation.dt:g} d"
     if not settings.quick:
         return text + ", durations as in the scenario files"
     shortened = ", ".join(f"{arm} {years:g} yr" for arm, years in tg.QUICK_YEARS.items()
@@ -335,14 +340,15 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
 
 
 def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: int | None = None,
-             only: list[str] | None = None, size: int | None = None,
+             only: list[str] | None = None, size: int | None = None, dt: float | None = None,
              show_progress: bool | None = None) -> pd.DataFrame:
     """Run the validation into `out`; return the table written to validation.parquet.
 
     `seeds` defaults to 8 (3 with `quick`), `workers` to os.cpu_count(); `only` restricts it to
     some target ids or rows (e.g. ["V1", "V3f"]); `size` sets a square tissue of that many grid
-    cells a side (default: the scenario files', 96 with `quick`). BadRequest for unknown ids,
-    counts < 1 or a size the scenario schema refuses.
+    cells a side (default: the scenario files', 96 with `quick`) and `dt` the tissue step in days
+    (default: the scenario files'); with both, the whole table can be checked for convergence.
+    BadRequest for unknown ids, counts < 1 or a size or dt the scenario schema refuses.
     """
     out = Path(out)
     try:
@@ -354,7 +360,7 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
     if seeds < 1 or workers < 1:
         raise BadRequest(f"--seeds and --workers must be >= 1 (got {seeds} and {workers})")
     try:
-        settings = arm_scenarios(tg.arms_of(targets), seeds, quick, size)
+        settings = arm_scenarios(tg.arms_of(targets), seeds, quick, size, dt)
     except ScenarioError as err:
         raise BadRequest(str(err)) from None
     started = time.perf_counter()
