@@ -23,7 +23,7 @@ from bonesim.agents import lining, osteoblasts, osteoclasts, osteocytes
 from bonesim.agents import rates as R
 from bonesim.agents.lifecycle import become, kill, spawn
 from bonesim.agents.neighborhood import (
-    DC, DR, EMPTY, inside, is_bone, touches_bone, touches_resorbable,
+    ACTIVATED, DC, DR, EMPTY, QUIESCENT, inside, is_bone, touches_bone, touches_resorbable,
 )
 from bonesim.agents.population import (
     B_FORMED, B_FOUNDED, B_OSTEOCLASTS, B_RESORBED, C_NBMU, C_NHI, C_STEP, DEATH_APOPTOSIS, DEATH_DETACHED, DEATH_FUSED,
@@ -140,7 +140,7 @@ def _hops(speed, dt, dx):
 def targets(osteoid, matrix, vessel, occ, ints, site_bmu, osteoid_block, max_nuclei, seeds):
     """Marrow cells where precursors can work (empty, or held by a precursor of that
     lineage), written to seeds[i] (n, 2): i = 0 cells next to an osteoclast that can take a
-    nucleus (fusion), 1 bare resorbable quiescent surface (osteoclast precursors), 2 eroded, not yet
+    nucleus (fusion), 1 bare surface activated by lining retraction (osteoclast precursors), 2 eroded, not yet
     refilled surface (osteoblast precursors). Returns the three counts."""
     rows, cols = matrix.shape
     n = np.zeros(3, dtype=np.int64)
@@ -159,7 +159,7 @@ def targets(osteoid, matrix, vessel, occ, ints, site_bmu, osteoid_block, max_nuc
                             seeds[0, n[0], 1] = c
                             n[0] += 1
                             break
-                if touches_resorbable(osteoid, matrix, r, c, osteoid_block) and site_bmu[r, c] < 0:
+                if site_bmu[r, c] == ACTIVATED and touches_resorbable(osteoid, matrix, r, c, osteoid_block):
                     seeds[1, n[1], 0] = r
                     seeds[1, n[1], 1] = c
                     n[1] += 1
@@ -172,13 +172,16 @@ def targets(osteoid, matrix, vessel, occ, ints, site_bmu, osteoid_block, max_nuc
 
 
 @njit(cache=True)
-def expire_memory(day, memory, site_bmu, eroded_day):
-    """Forget eroded surface that no osteoblast refilled within `memory` days."""
+def expire_memory(day, memory, window, site_bmu, eroded_day):
+    """Forget eroded surface that no osteoblast refilled within `memory` days, and activated
+    surface no osteoclast took within `window` days (both become quiescent surface)."""
     rows, cols = site_bmu.shape
     for r in range(rows):
         for c in range(cols):
-            if site_bmu[r, c] >= 0 and day - eroded_day[r, c] > memory:
-                site_bmu[r, c] = -1
+            b = site_bmu[r, c]
+            if (b >= 0 and day - eroded_day[r, c] > memory) or \
+                    (b == ACTIVATED and day - eroded_day[r, c] > window):
+                site_bmu[r, c] = QUIESCENT
 
 
 @njit(cache=True)
@@ -274,6 +277,29 @@ def _next_to_osteoclast(r, c, occ, ints):
 
 
 @njit(cache=True)
+def _lift_canopy(r, c, day, osteoid, matrix, site_bmu, eroded_day, occ, ints, free, counters,
+                 events, osteoid_block):
+    """An osteoclast lifts the lining off the quiescent bone around it: the surrounding
+    surface cells become ACTIVATED (their lining cells retract), so the BMU's cutting front
+    can recruit new osteoclasts there for the activation window (the BMU canopy, Andersen
+    2009; lining retraction ahead of resorption, Everts 2002)."""
+    rows, cols = matrix.shape
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if not inside(rr, cc, rows, cols) or site_bmu[rr, cc] == ACTIVATED or site_bmu[rr, cc] >= 0:
+            continue
+        if is_bone(osteoid, matrix, rr, cc) or not touches_resorbable(osteoid, matrix, rr, cc, osteoid_block):
+            continue
+        o = occ[rr, cc]
+        if o >= 0:
+            if ints[I_KIND, o] != LINING:
+                continue
+            kill(o, DEATH_RETRACTED, ints, occ, free, counters, events)
+        site_bmu[rr, cc] = ACTIVATED
+        eroded_day[rr, cc] = day
+
+
+@njit(cache=True)
 def _eroded_work(r, c, osteoid, matrix, site_bmu):
     """An osteoblast at (r, c) has eroded surface to refill (its own cell or a partly
     resorbed bone cell on its faces)."""
@@ -325,7 +351,7 @@ def prepare_step(seed, sysv, prm, fi, conc, source, osteoid, matrix, vessel, ves
     np.random.seed(seed)
     counters[C_STEP] += 1
     dt, dx = sysv[S_DT], sysv[S_DX]
-    expire_memory(sysv[S_DAY], prm[R.MAT_ERODED_MEMORY], site_bmu, eroded_day)
+    expire_memory(sysv[S_DAY], prm[R.MAT_ERODED_MEMORY], prm[R.LIN_WINDOW], site_bmu, eroded_day)
     marrow_sources(conc, fi, source, osteoid, matrix, prm)
     _recruit(OC_PRECURSOR, vessel_cells, sysv[S_OCP_RATE] * dt, conc, fi, prm, osteoid, matrix,
              occ, ints, flts, free, counters, events)
@@ -389,12 +415,13 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                     ints, moved)
             r, c = ints[I_ROW, s], ints[I_COL, s]
         partner = _fusion_partner(r, c, occ, ints, prm[R.OC_MAX_NUC])
-        # a new osteoclast forms on bare bone that is either quiescent surface exposed by
-        # lining-cell retraction (an activation) or the cutting front next to an
-        # osteoclast; eroded surface behind the front is left to the reversal/formation
+        # a new osteoclast forms on bare bone that is either surface activated by lining-cell
+        # retraction or the cutting front next to an osteoclast; eroded surface behind the
+        # front is left to reversal and formation, other bare surface to the lining cells
         if partner < 0 and not (not is_bone(osteoid, matrix, r, c)
                                 and touches_resorbable(osteoid, matrix, r, c, block)
-                                and (site_bmu[r, c] < 0 or _next_to_osteoclast(r, c, occ, ints))):
+                                and (site_bmu[r, c] == ACTIVATED
+                                     or _next_to_osteoclast(r, c, occ, ints))):
             return
         hazard = osteoclasts.differentiation_hazard(rankl_free[r, c], conc[fi[F_TGFB], r, c],
                                                     infl, pr, prm)
@@ -423,6 +450,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             tally[T_OC_LIFE_SUM] += flts[X_AGE, s]
             kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
             return
+        _lift_canopy(r, c, day, osteoid, matrix, site_bmu, eroded_day, occ, ints, free,
+                     counters, events, block)
         capacity = osteoclasts.resorption_capacity(ints[I_NUCLEI, s], fr, bp, prm, dt, dx)
         moves = _hops(prm[R.OC_SPEED], dt, dx)
         for _ in range(64):
@@ -480,33 +509,43 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counters,
                             events, tally)
             return
-        amount = prm[R.OB_MAR] * osteoblasts.vigor(pr, ar, igf, infl, scl, prm) * dt / dx
+        rate = prm[R.OB_MAR] * osteoblasts.vigor(pr, ar, igf, infl, scl, prm) / dx   # cells/day
         if not _eroded_work(r, c, osteoid, matrix, site_bmu):
-            amount *= prm[R.OB_FLAT]
             flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
             if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
                 _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free,
                                 counters, events, tally)
                 return
-        if not touches_bone(osteoid, matrix, r, c) and osteoid[r, c] + matrix[r, c] <= 0.0:
-            return
-        osteoblasts.form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats)
-        if osteoid[r, c] + matrix[r, c] < 1.0 - 1e-9:
-            return
-        if flts[X_AUX, s] == 0.0 and np.random.random() < sysv[S_EMBED]:   # once per filled cell
-            tally[T_OB_ENDS] += 1.0
-            tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
-            tally[T_OB_TO_OSTEOCYTE] += 1.0
-            ints[I_BMU, s] = -1
-            become(s, OSTEOCYTE, ints, flts, prm, counters, events)
-            return
-        flts[X_AUX, s] = 1.0
-        k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, True)
-        if k < 0:
-            k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, False)
-        if k >= 0:    # else it waits, crowded, until a neighbour frees
+        left = dt                 # days of work left in this step (carried to the next site)
+        for _ in range(4):
+            if not touches_bone(osteoid, matrix, r, c) and osteoid[r, c] + matrix[r, c] <= 0.0:
+                return
+            here = rate if _eroded_work(r, c, osteoid, matrix, site_bmu) else rate * prm[R.OB_FLAT]
+            if here <= 0.0:
+                return
+            laid = osteoblasts.form(r, c, here * left, day, dt, osteoid, matrix, site_bmu, tally,
+                                    bmu_stats)
+            left -= laid / here
+            if osteoid[r, c] + matrix[r, c] < 1.0 - 1e-9:
+                return
+            if flts[X_AUX, s] == 0.0 and np.random.random() < sysv[S_EMBED]:   # once per cell
+                tally[T_OB_ENDS] += 1.0
+                tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
+                tally[T_OB_TO_OSTEOCYTE] += 1.0
+                ints[I_BMU, s] = -1
+                become(s, OSTEOCYTE, ints, flts, prm, counters, events)
+                return
+            flts[X_AUX, s] = 1.0
+            k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, True)
+            if k < 0:
+                k = osteoblasts.next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, False)
+            if k < 0:     # it waits, crowded, until a neighbour frees
+                return
             _move(s, r, c, r + DR[k], c + DC[k], occ, ints, moved)
+            r, c = r + DR[k], c + DC[k]
             flts[X_AUX, s] = 0.0
+            if left <= 1e-12:
+                return
 
     elif kind == OSTEOCYTE:
         stim = stimulus[r, c]
@@ -531,6 +570,9 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
         if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
             tally[T_ACTIVATED] += 1.0
             kill(s, DEATH_RETRACTED, ints, occ, free, counters, events)
+            if site_bmu[r, c] == QUIESCENT:
+                site_bmu[r, c] = ACTIVATED
+                eroded_day[r, c] = day
             return
         # spread into bare quiescent surface next to it
         start = np.random.randint(8)
@@ -538,7 +580,7 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             k = (start + j) % 8
             rr, cc = r + DR[k], c + DC[k]
             if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and not vessel[rr, cc] and \
-                    site_bmu[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc) and \
+                    site_bmu[rr, cc] == QUIESCENT and not is_bone(osteoid, matrix, rr, cc) and \
                     touches_resorbable(osteoid, matrix, rr, cc, block):
                 flts[X_AUX, s] += dt * prm[R.LIN_SPREAD] / dx
                 if flts[X_AUX, s] >= flts[X_AUX_THR, s]:

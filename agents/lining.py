@@ -5,9 +5,11 @@ mineralized surface to osteoclast precursors) with hazard activation_rate x (pat
 fraction) x (activation_basal + occ(free RANKL)) x (1 + disuse_gain max(0, 1 - s)) x
 (1 + pth_gain occ(PTH1R)): a basal rate, the osteocyte-derived RANKL signal, disuse (s the
 local mechanical stimulus) and PTH (Parfitt 1982; Nakashima 2011; Everts 2002: lining cells
-retract and clear the surface before resorption). A retracted site that no osteoclast takes is
-re-covered: neighbouring lining cells spread into bare quiescent surface at spread_speed.
-Lining cells make little RANKL and OPG.
+retract and clear the surface before resorption). The exposed site is marked ACTIVATED: for
+activation_window days it is where osteoclast precursors may form a new osteoclast (a BMU
+starts only there, or next to an osteoclast at a cutting front); then it is quiescent again.
+Bare quiescent surface (e.g. where an osteoblast died) is re-covered by neighbouring lining
+cells spreading at spread_speed. Lining cells make little RANKL and OPG.
 """
 
 from numba import njit

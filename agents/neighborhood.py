@@ -4,7 +4,9 @@ A grid cell is *bone* when its bone fraction (osteoid + matrix) is >= 1/2, *marr
 A bone cell is *resorbable* when it is mostly mature matrix: its osteoid is below
 `osteoid_block` of its bone (osteoclasts do not resorb unmineralized osteoid). A marrow cell
 is a *surface* cell when one of its 4 neighbours is bone. `occ` holds the slot of the cell
-occupying a grid cell (-1 empty, -2 reserved for a cell being placed this step).
+occupying a grid cell (-1 empty). The surface memory `site_bmu` of a grid cell is the id
+(>= 0) of the BMU that eroded it and has not yet refilled it, QUIESCENT, or ACTIVATED: bare
+surface exposed by a retracting lining cell, open to osteoclast precursors for a while.
 """
 
 import numpy as np
@@ -14,7 +16,8 @@ from numba import njit
 DR = np.array([-1, 1, 0, 0, -1, -1, 1, 1], dtype=np.int64)
 DC = np.array([0, 0, -1, 1, -1, 1, -1, 1], dtype=np.int64)
 EMPTY = -1
-RESERVED = -2
+QUIESCENT = -1
+ACTIVATED = -2
 
 
 @njit(cache=True, inline="always")

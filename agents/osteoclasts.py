@@ -10,7 +10,8 @@ is a competitive decoy. Next to an osteoclast the precursor fuses into it (one m
 Osteoclast (multinucleated): resorbs the resorbable bone on its faces (diagonals if none) at
 resorption_rate [um^2/day per nucleus of the 2D section] x (floor + (1 - floor) occ(RANKL)) x
 (1 - bisphosphonate effect), releasing the matrix's TGF-beta and IGF-1 into its grid cell; moves
-along the surface (persistent heading, preference for concave sites) when no bone is in reach.
+along the surface (persistent heading, preference for concave sites) when no bone is in reach;
+lifts the lining cells around it (the canopy), so new osteoclasts can join its BMU there.
 Apoptosis: its biological clock runs at (1 + e2_apoptosis occ(ER) + tgfb_apoptosis occ(TGF-beta)
 + bisphosphonate_apoptosis x BP) / (1 + rankl_survival occ(RANK)), so estrogen shortens its life.
 """

@@ -49,7 +49,8 @@ RATES = (
     "osteocyte.opg_secretion", "osteocyte.mechano_hill", "osteocyte.e2_sclerostin_suppression",
     # lining cells
     "lining.activation_rate", "lining.activation_basal", "lining.disuse_gain", "lining.pth_gain",
-    "lining.spread_speed", "lining.rankl_secretion", "lining.opg_secretion",
+    "lining.spread_speed", "lining.activation_window", "lining.rankl_secretion",
+    "lining.opg_secretion",
     # marrow (non-agent immune and stromal cells)
     "marrow.il1_secretion", "marrow.il6_secretion", "marrow.tnf_secretion",
     "marrow.e2_cytokine_suppression",
@@ -159,6 +160,7 @@ LIN_ACT_BASAL = INDEX["lining.activation_basal"]
 LIN_DISUSE = INDEX["lining.disuse_gain"]
 LIN_PTH = INDEX["lining.pth_gain"]
 LIN_SPREAD = INDEX["lining.spread_speed"]
+LIN_WINDOW = INDEX["lining.activation_window"]
 LIN_RANKL = INDEX["lining.rankl_secretion"]
 LIN_OPG = INDEX["lining.opg_secretion"]
 

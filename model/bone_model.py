@@ -15,12 +15,20 @@ One `step()` = one tissue step of scenario.simulation.dt days:
      rest) become the vessels' blood levels and the systemic inputs;
   2. cells: the numba kernel (agents/kernel.py) ages every cell, writes secretion sources,
      resorbs, forms, migrates, and draws transitions, returning events;
-  3. fields: FieldSolver.step (diffusion, decay, vessel exchange) and react (aromatization);
+  3. fields: FieldSolver.react (aromatization of T into E2), then FieldSolver.step
+     (diffusion, decay, vessel exchange; the implicit step also carries off the local E2);
   4. events: births, deaths, changes of type mirrored on the Mesa agents, moved agents placed;
   5. matrix: osteoid maturation and primary/secondary mineralization;
   6. readouts: every output interval a DataCollector row (model/readouts.py).
 `timeseries()` returns the rows as a DataFrame. `model.timing` holds the wall time of each
 part [s]. BMUs are not scripted: resorption, reversal and formation follow from the cells.
+
+Calibration (cells.toml entries marked "calibrated"), against V1 only (TARGETS.md): the
+osteoclast and osteoblast reference lifespans to the measured lifespans (~2 weeks, ~3 months);
+lining.activation_rate with oc_precursor.recruitment (one factor) to trabecular turnover
+~25 %/yr; ob_precursor.recruitment to zero BMD drift (BMU balance). Done by hand on 256 x 256
+V1 runs (2 seeds x 2 years per evaluation), in that order; `experiments/calibrate.py` is the
+re-runnable procedure for the same knobs and targets.
 """
 
 import time
@@ -222,9 +230,11 @@ class BoneModel(mesa.Model):
         t1 = time.perf_counter()
         self.cell_phase(seed)
         t2 = time.perf_counter()
+        # local reactions first, so that the estradiol made by aromatase is carried off by the
+        # same implicit transport step (diffusion to vessels) before cells read it
+        self.solver.react(self.conc, self.aromatase, course.mean["aromatase_inhibition"][i], self.dt)
         self.solver.step(self.conc, self.source, self.uptake, self.tissue.vessel,
                          self._serum_vector(course, i))
-        self.solver.react(self.conc, self.aromatase, course.mean["aromatase_inhibition"][i], self.dt)
         t3 = time.perf_counter()
         apply_events(self, CELL_CLASSES)
         sync_moves(self)

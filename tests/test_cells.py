@@ -11,6 +11,7 @@ import pytest
 from bonesim.agents import kernel as K
 from bonesim.agents import rates as R
 from bonesim.agents.lining import activation_hazard
+from bonesim.agents.neighborhood import ACTIVATED
 from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
 from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
 from bonesim.agents.osteocytes import disuse_factor
@@ -105,6 +106,9 @@ class World:
 
 
 def precursors_on_bare_bone(world, n=12):
+    """Osteoclast precursors on surface just activated by lining-cell retraction."""
+    world.site_bmu[8, 2:2 + n] = ACTIVATED
+    world.eroded_day[8, 2:2 + n] = world.sysv[K.S_DAY]
     return [world.add(OC_PRECURSOR, 8, c) for c in range(2, 2 + n)]
 
 
@@ -356,11 +360,30 @@ def test_retracted_lining_cell_exposes_bone_to_precursors():
     world.prm[R.LIN_SPREAD] = 0.0
     world.step()
     assert all(world.pop.ints[I_KIND, s] == -1 for s in lining)
+    assert (world.site_bmu[8] == ACTIVATED).all()
     world.prm[R.LIN_ACT] = 0.0
-    precursors_on_bare_bone(world)
+    for c in range(2, 14):
+        world.add(OC_PRECURSOR, 8, c)
     world.rankl_free[:] = 100.0
     world.step(15)
     assert world.count(OSTEOCLAST) >= 1
+
+
+def test_bare_surface_that_was_not_activated_starts_no_bmu():
+    world = World()
+    for c in range(2, 14):
+        world.add(OC_PRECURSOR, 8, c)     # bare, but no lining cell retracted here
+    world.prm[R.OCP_SPEED] = 0.0
+    world.rankl_free[:] = 100.0
+    world.step(15)
+    assert world.count(OSTEOCLAST) == 0
+
+
+def test_activated_surface_closes_after_the_window():
+    world = World()
+    world.site_bmu[8, 3] = ACTIVATED
+    world.step(int(value("cells.lining.activation_window")) + 2)
+    assert world.site_bmu[8, 3] == -1
 
 
 def test_same_seed_same_cells():
