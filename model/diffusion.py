@@ -779,6 +779,8 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
     max_iter their limit; iterations (n_fields,) int64 receives the count per field;
     work_levels, work_grid the buffers from `implicit_work`.
     Values below zero left by the finite tolerance (of order tol x max) are set to zero.
+    Each field is solved in units of its own largest value, so the result scales exactly
+    with the data (a field of 1e-200 is solved like one of 1).
     """
     n_fields, rows, cols = conc.shape
     n_lev = levels.shape[0] - 1
@@ -795,11 +797,22 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
         c = conc[f]
         m0 = _level(mass, levels, 0)
         b = work_grid[tid, 0]
+        scale = 0.0
         for i in range(rows):
             for j in range(cols):
                 v = vessel_dt[f] if vessel[i, j] else 0.0
                 m0[i, j] = 1.0 + decay_dt[f] + dt * uptake[f, i, j] + v
                 b[i, j] = c[i, j] + dt * source[f, i, j] + v * serum[f]
+                scale = max(scale, abs(b[i, j]), abs(c[i, j]))
+        iterations[f] = 0
+        if scale == 0.0:
+            continue    # nothing in the field and nothing entering it: it stays zero
+        # solve for c / scale: the dot products of conjugate gradients square the values and
+        # would underflow for fields below ~1e-150 (a cytokine long without a source)
+        for i in range(rows):
+            for j in range(cols):
+                b[i, j] /= scale
+                c[i, j] /= scale
         for lv in range(n_lev):
             if lv > 0:
                 _restrict(_level(mass, levels, lv - 1), _level(mass, levels, lv))
@@ -853,8 +866,8 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
                 total_b += b[i, j]
                 total_mc += m0[i, j] * c[i, j]
         if total_mc > 0.0:
-            scale = total_b / total_mc
-            for i in range(rows):
-                for j in range(cols):
-                    c[i, j] *= scale
+            scale *= total_b / total_mc
+        for i in range(rows):
+            for j in range(cols):
+                c[i, j] *= scale
         iterations[f] = it

@@ -263,6 +263,25 @@ def test_positivity_under_sharp_data_and_strong_sinks(method):
         assert conc.min() >= 0.0
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_the_step_is_linear_in_the_data_down_to_tiny_fields(method):
+    """A cytokine long without a source decays towards 1e-300; the step must still converge
+    and scale exactly (conjugate gradients' dot products square the values and underflow)."""
+    n = 48
+    matrix, vessel, source, uptake, conc = reference_problem(n)
+    solver = FieldSolver((n, n), 10.0, 3.0, method=method, fields=(spec(decay=1.0),))
+    solver.set_matrix(matrix)
+    unit = conc.copy()
+    solver.step(unit, source, uptake, vessel, np.array([0.0]))
+    for scale in (1e-200, 1e-300):
+        tiny = conc * scale
+        solver.step(tiny, source * scale, uptake, vessel, np.array([0.0]))
+        np.testing.assert_allclose(tiny / scale, unit, rtol=1e-9, atol=0.0)
+    zero = np.zeros_like(conc)
+    solver.step(zero, None, uptake, vessel, np.array([0.0]))
+    assert not zero.any()
+
+
 # ---- convergence and references -------------------------------------------------------------
 
 def reference_problem(n=32):
