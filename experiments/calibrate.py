@@ -1,7 +1,7 @@
 """The calibration of bonesim, as a procedure anyone can re-run.
 
     python -m bonesim.experiments.calibrate [--seeds 4] [--years 5] [--size 256] [--workers W]
-                                            [--passes 2] [--write]
+                                            [--passes 2] [--only TARGET ...] [--write]
 
 What is calibrated, and on what (nothing else is: every other parameter is taken from the
 literature or assumed, as its `source` says):
@@ -158,12 +158,13 @@ def solve(knob: Knob, values: dict[str, float], evaluate: Evaluator, log=print) 
     return {**values, **{k: base[k] * math.exp(best[0]) for k in knob.keys}}
 
 
-def calibrate(evaluate: Evaluator, passes: int, log=print) -> dict[str, float]:
+def calibrate(evaluate: Evaluator, passes: int, knobs: tuple[Knob, ...] = KNOBS,
+              log=print) -> dict[str, float]:
     """Solve every knob in order, `passes` times; return the calibrated values."""
-    values = {k: all_parameters()[k].value for knob in KNOBS for k in knob.keys}
+    values = {k: all_parameters()[k].value for knob in knobs for k in knob.keys}
     for n in range(passes):
         log(f"pass {n + 1} of {passes}")
-        for knob in KNOBS:
+        for knob in knobs:
             values = solve(knob, values, evaluate, log)
     final = evaluate(values)
     log("calibrated V1 statistics: " + ", ".join(f"{k} {v:.4g}" for k, v in final.items()))
@@ -197,11 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, help="tissue side in grid cells (default: the scenario's)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--passes", type=int, default=2, help="sweeps over the knobs")
+    parser.add_argument("--only", nargs="+", metavar="TARGET",
+                        choices=[k.target for k in KNOBS],
+                        help="solve only the knobs of these targets (default: all, in order)")
     parser.add_argument("--write", action="store_true", help="write the values into model/parameters")
     args = parser.parse_args(argv)
+    knobs = tuple(k for k in KNOBS if args.only is None or k.target in args.only)
     evaluate = Evaluator(args.seeds, args.years, args.size, args.workers)
     try:
-        values = calibrate(evaluate, args.passes)
+        values = calibrate(evaluate, args.passes, knobs)
     finally:
         evaluate.close()
     for key, new in values.items():

@@ -26,9 +26,10 @@ part [s]. BMUs are not scripted: resorption, reversal and formation follow from 
 Calibration (cells.toml entries marked "calibrated"), against V1 only (TARGETS.md): the
 osteoclast and osteoblast reference lifespans to the measured lifespans (~2 weeks, ~3 months);
 lining.activation_rate with oc_precursor.recruitment (one factor) to trabecular turnover
-~25 %/yr; ob_precursor.recruitment to zero BMD drift (BMU balance). Done by hand on 256 x 256
-V1 runs (2 seeds x 2 years per evaluation), in that order; `experiments/calibrate.py` is the
-re-runnable procedure for the same knobs and targets.
+~25 %/yr; ob_precursor.recruitment to zero BMD drift (BMU balance). The lifespans and the
+balance were set by hand on 256 x 256 V1 runs (2 seeds x 2 years per evaluation); the turnover
+factor by `experiments/calibrate.py --only V1.turnover` (the re-runnable procedure for all four
+knobs; the parameter sources say which run set each value).
 """
 
 import time

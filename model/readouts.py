@@ -67,8 +67,10 @@ class Recorder:
         if mark is not None and model.day - mark[0] > 0:
             days = model.day - mark[0]
             delta = model.tally - mark[1]
-            self.ctx0 = delta[T_RESORBED_MINERAL] / days
-            self.p1np0 = delta[T_FORMED] / days
+            # a section too small to hold a BMU during the baseline window has no marker
+            # baseline: its relative markers are undefined (NaN), not infinite
+            self.ctx0 = delta[T_RESORBED_MINERAL] / days or np.nan
+            self.p1np0 = delta[T_FORMED] / days or np.nan
         else:
             self.ctx0 = self.p1np0 = np.nan
         self.tally0 = model.tally.copy()

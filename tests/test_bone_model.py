@@ -138,6 +138,16 @@ def test_with_tgfb_release_formation_follows_resorption(small):
     assert small.tally[T_FORMED] > 0
 
 
+def test_markers_without_a_baseline_are_undefined_not_infinite(overrides):
+    """A section with no resorption in the baseline window has no CTX baseline: its relative
+    marker is NaN (undefined), never inf."""
+    overrides(cells__oc_precursor__recruitment=0.0)
+    ts = run(BoneModel(scenario(), rng=2, spinup_days=60), 28).timeseries()
+    assert ts.n_osteoclasts.max() == 0
+    assert ts.ctx_rel.iloc[1:].isna().all()
+    assert np.isfinite(ts.p1np_rel.dropna()).all()
+
+
 def test_estrogen_loss_raises_rankl_over_opg():
     """Quick mechanism check: the same woman pre- and postmenopausal (same tissue and seed):
     estrogen lowers RANKL and raises OPG expression, so RANKL/OPG rises without it."""

@@ -394,3 +394,22 @@ def test_write_values_changes_only_the_values(tmp_path):
     for a, b in changed:
         assert re.sub(r"value = [^,]+", "", a) == re.sub(r"value = [^,]+", "", b)
         assert "value = 1.234," in b or "value = 1.235," in b
+
+
+def test_calibrate_only_the_chosen_knobs():
+    """`--only V1.turnover` moves the turnover knob's parameters and nothing else."""
+    from bonesim.experiments import calibrate as cal
+
+    turnover = next(k for k in cal.KNOBS if k.target == "V1.turnover")
+    base = {k: cal.all_parameters()[k].value for k in turnover.keys}
+
+    def evaluate(trial):  # turnover ~ the knob's factor, 20 %/yr at the current values
+        factor = trial[turnover.keys[0]] / base[turnover.keys[0]]
+        return {k.target: k.goal for k in cal.KNOBS} | {turnover.target: 20.0 * factor}
+
+    out = cal.calibrate(evaluate, passes=1, knobs=(turnover,), log=lambda *_: None)
+    assert set(out) == set(turnover.keys)
+    factor = out[turnover.keys[0]] / base[turnover.keys[0]]
+    assert 20.0 * factor == pytest.approx(turnover.goal, abs=turnover.tolerance)
+    with pytest.raises(SystemExit):
+        cal.main(["--only", "V9.nothing"])
