@@ -4,9 +4,9 @@ OsteoblastPrecursor (committed mesenchymal osteoprogenitor): recruited from the 
 niche at a rate raised by TGF-beta released from resorbed matrix (Tang 2009: TGF-beta1 couples
 resorption to formation by recruiting progenitors), migrates toward free eroded (reversal)
 surface within the communication range, proliferates a few times next to it (the reversal
-canopy), and commits on it to an osteoblast. Proliferation and commitment share one drive: basal + TGF-beta + PR (progesterone,
-MPA) + AR + IGF-1 occupancies, times (1 - inhibition by IL-1/IL-6/TNF) x (1 - inhibition by
-sclerostin, a Wnt antagonist).
+canopy), and commits on it to an osteoblast. Proliferation and commitment share one drive:
+basal + TGF-beta + PR (progesterone, MPA) + AR + IGF-1 occupancies, times (1 - inhibition by
+IL-1/IL-6/TNF) x (1 - inhibition by sclerostin, a Wnt antagonist).
 
 Osteoblast: lays osteoid on the eroded surface it sits on (first the partly resorbed cells of
 the cavity floor on its faces, then its own grid cell) at the apposition rate x vigor, where

@@ -92,6 +92,8 @@ class BoneModel(mesa.Model):
         self.day = 0.0
         self.steps_done = 0      # steps of the record (after the spin-up)
         self.steps_total = 0     # all steps, spin-up included
+        # steps between refreshes of the slow tissue maps (matrix map, mechanical stimulus)
+        self.refresh_steps = max(1, round(value("tissue.numerics.refresh_days") / self.dt))
         self.timing = {"fields": 0.0, "cells": 0.0, "events": 0.0, "matrix": 0.0, "readouts": 0.0}
 
         self.tissue = build_tissue(tissue_spec.size, self.dx, tissue_spec.site, tissue_spec.geometry_seed)
@@ -222,8 +224,8 @@ class BoneModel(mesa.Model):
         if pop.events.shape[0] < need:
             pop.events = np.zeros((2 * need, 4), dtype=np.int64)
         self._systemic(course, i, day)
-        weekly = self.steps_total % max(1, round(value("tissue.numerics.refresh_days") / self.dt)) == 0
-        if weekly:
+        refresh = self.steps_total % self.refresh_steps == 0
+        if refresh:
             self._mechanics(self.sysv[kernel.S_LOAD])
         self.source[:] = 0.0
         free_rankl(self.conc, course.mean["denosumab_ng_ml"][i], out=self.rankl_free)
@@ -242,7 +244,7 @@ class BoneModel(mesa.Model):
         t4 = time.perf_counter()
         self.tissue.mineralize(self.dt, mineral_supply(course.mean["calcium_rel"][i],
                                                        course.mean["vitd_ng_ml"][i]))
-        if weekly:
+        if refresh:
             self.solver.set_matrix(self.tissue.matrix_mask())
         t5 = time.perf_counter()
         self.timing["cells"] += (t2 - t1) + (t1 - t0)

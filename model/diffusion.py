@@ -784,7 +784,6 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
     """
     n_fields, rows, cols = conc.shape
     n_lev = levels.shape[0] - 1
-    n_cells = levels[n_lev, 2]
     for f in prange(n_fields):
         gx_f = gx_all[f]
         gy_f = gy_all[f]

@@ -14,8 +14,8 @@ backward Euler, unsplit by default (`method="implicit"`: multigrid-preconditione
 gradients, accurate at day-long steps) or split (`method="lod"`: Thomas sweeps along rows then
 columns, ~10-50x cheaper per step but with an O(1) splitting error around point sources once
 dt D / h^2 >> 1: accurate only for steps of seconds at 10 um spacing). Both are
-unconditionally stable, conservative and positive; see `bonesim.model.diffusion` for the numerics and the measured
-errors. Two modelling choices, and why:
+unconditionally stable, conservative and positive; see `bonesim.model.diffusion` for the
+numerics and the measured errors. Two modelling choices, and why:
 
 * Vessels exchange through a permeability term, not a Dirichlet value. A vessel cell gains
   P (4/h) (serum - c) per unit time (P the wall permeability [um/s], 4/h the wall area per
