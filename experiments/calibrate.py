@@ -11,7 +11,7 @@ literature or assumed, as its `source` says):
 | osteoclast.lifespan | V1.oc_lifespan: measured osteoclast lifespan | 14 days (~2 weeks) |
 | osteoblast.lifespan | V1.ob_lifespan: measured osteoblast lifespan | 91 days (~3 months) |
 | lining.activation_rate and oc_precursor.recruitment, one common factor | V1.turnover | 25 %/yr |
-| ob_precursor.recruitment | V1.drift: BMD slope of the premenopausal steady state | 0 %/yr |
+| ob_precursor.recruitment | V1.drift: spine DXA-like BMD slope of the premenopausal steady state | 0 %/yr |
 
 Only V1, the untreated premenopausal steady state, is used: the rows that judge hormone
 deficiency and therapy (V2-V7) are never seen by the calibration, and no per-drug or

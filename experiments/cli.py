@@ -55,7 +55,8 @@ def cmd_run(args) -> int:
     last = series[series["day"] == series["day"].max()]
     print(f"{scenario.name}: {scenario.simulation.duration:g} years, "
           f"{scenario.simulation.replicates} replicate(s); results in {out}/")
-    for column in ("bmd_pct_spine", "bmd_pct_hip", "bv_tv", "ctx_rel", "p1np_rel"):
+    for column in ("bmd_pct_spine", "vbmd_pct_trabecular", "bmd_pct_hip", "bv_tv", "ctx_rel",
+                   "p1np_rel"):
         if column in last:
             print(f"  final {column}: {last[column].mean():.3f}")
     return 0

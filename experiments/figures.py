@@ -7,18 +7,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 PANELS = (
-    ("BMD change (%)", ("bmd_pct_spine", "bmd_pct_hip")),
+    ("BMD change (%)", ("bmd_pct_spine", "vbmd_pct_trabecular", "bmd_pct_hip")),
     ("turnover markers (x baseline)", ("ctx_rel", "p1np_rel")),
     ("serum E2 (pmol/L) and T (ng/dL)", ("serum_e2_pmol_l", "serum_t_ng_dl")),
     ("serum P4 (ng/mL)", ("serum_p4_ng_ml",)),
 )
-LABELS = {"bmd_pct_spine": "spine", "bmd_pct_hip": "hip", "ctx_rel": "CTX (resorption)",
-          "p1np_rel": "P1NP (formation)", "serum_e2_pmol_l": "E2", "serum_t_ng_dl": "T",
-          "serum_p4_ng_ml": "P4"}
+LABELS = {"bmd_pct_spine": "spine (DXA-like)", "vbmd_pct_trabecular": "trabecular vBMD (QCT-like)",
+          "bmd_pct_hip": "hip", "ctx_rel": "CTX (resorption)", "p1np_rel": "P1NP (formation)",
+          "serum_e2_pmol_l": "E2", "serum_t_ng_dl": "T", "serum_p4_ng_ml": "P4"}
 
 
 def summary_figure(series: pd.DataFrame, title: str) -> plt.Figure:
-    """Four stacked panels over years: BMD change, CTX/P1NP, E2 and T, P4.
+    """Four stacked panels over years: BMD change (spine DXA-like, trabecular vBMD, and hip
+    at site = hip), CTX/P1NP, E2 and T, P4.
 
     With several replicates, each line is the replicate mean and the band spans min..max.
     """

@@ -14,7 +14,11 @@ decided here: `calibrated_ids()` reads it from the parameter table, where every 
 parameter's source names the targets it was fitted to.
 
 Times are in years from the start of the arm; BMD changes are percent of the simulated
-patient's own baseline (spine, the `bmd_pct_spine` column of `BoneModel.timeseries()`).
+patient's own baseline, read from the column of `BoneModel.timeseries()` that matches how the
+trial measured (`Target.measure`): `bmd_pct_spine`, the spine as DXA sees it (areal, the whole
+vertebra: trabecular core, cortical shell, posterior elements), for the DXA trials; and
+`vbmd_pct_trabecular`, the trabecular compartment as QCT trabecular vBMD sees it, for the QCT
+trials (V4: Prior 1990 and 1994; V6: TTrials). See model/readouts.py.
 """
 
 import re
@@ -28,7 +32,9 @@ from bonesim.model.parameters import all_parameters
 from bonesim.model.scenario import Scenario
 from bonesim.model.units import DAYS_PER_YEAR
 
-BMD = "bmd_pct_spine"
+BMD = "bmd_pct_spine"          # spine areal BMD, DXA-like [% change]
+VBMD = "vbmd_pct_trabecular"   # trabecular vBMD, QCT-like [% change]
+MEASURES = {BMD: "spine DXA-like BMD", VBMD: "trabecular vBMD (QCT-like)"}
 
 
 class NotMeasurable(ValueError):
@@ -62,10 +68,10 @@ class Arm:
         return self.series[name].to_numpy(dtype=float)
 
     def at(self, name: str, years: float) -> float:
-        """`name` at `years`, linearly interpolated between output rows (BMD is 0 at day 0);
-        up to one output interval past the last row gives the last row."""
+        """`name` at `years`, linearly interpolated between output rows (BMD columns are 0 at
+        day 0); up to one output interval past the last row gives the last row."""
         t, y = self.years, self.column(name)
-        if name == BMD and t[0] > 0:
+        if name in MEASURES and t[0] > 0:
             t, y = np.concatenate([[0.0], t]), np.concatenate([[0.0], y])
         if not t[0] - 1e-9 <= years <= t[-1] + self.scenario.simulation.output_every / DAYS_PER_YEAR:
             raise NotMeasurable(f"{name} is not recorded at {years:g} years (run covers "
@@ -81,13 +87,14 @@ class Arm:
             raise NotMeasurable(f"no output of {name} between {start:g} and {stop:g} years")
         return float(np.mean(y[inside]))
 
-    def slope(self, start: float, stop: float) -> float:
-        """Least-squares BMD slope over [start, stop], %/yr of the BMD at `start`."""
-        t, bmd = self.years, 1.0 + self.column(BMD) / 100.0
+    def slope(self, start: float, stop: float, measure: str = BMD) -> float:
+        """Least-squares slope of BMD column `measure` over [start, stop], %/yr of the BMD at
+        `start`."""
+        t, bmd = self.years, 1.0 + self.column(measure) / 100.0
         inside = (t >= start - 1e-9) & (t <= stop + 1e-9)
         if inside.sum() < 2:
             raise NotMeasurable(f"fewer than 2 BMD outputs between {start:g} and {stop:g} years")
-        relative = 100.0 * (bmd[inside] / (1.0 + self.at(BMD, start) / 100.0) - 1.0)
+        relative = 100.0 * (bmd[inside] / (1.0 + self.at(measure, start) / 100.0) - 1.0)
         return float(np.polyfit(t[inside], relative, 1)[0])
 
     def summary(self, name: str) -> float:
@@ -100,9 +107,9 @@ class Arm:
             raise NotMeasurable(f"remodeling summary '{name}' is undefined (no completed BMU?)")
         return float(value)
 
-    def change(self) -> float:
-        """BMD change from baseline at the end of the arm, %."""
-        return self.at(BMD, self.end)
+    def change(self, measure: str = BMD) -> float:
+        """Change of BMD column `measure` from baseline at the end of the arm, %."""
+        return self.at(measure, self.end)
 
 
 Arms = Mapping[str, Arm]
@@ -113,7 +120,9 @@ class Target:
     """One checked quantity of a TARGETS.md row.
 
     `compute(arms)` returns the statistic for one replicate seed from the arms named in
-    `arms` (scenario names); `band` = (low, high), None for an open side, in `units`.
+    `arms` (scenario names); `band` = (low, high), None for an open side, in `units`;
+    `measure` is the BMD column the statistic reads (BMD or VBMD, as the trial measured),
+    None when it reads none.
     """
 
     id: str
@@ -125,6 +134,7 @@ class Target:
     statistic: str
     compute: Callable[[Arms], float]
     note: str = ""
+    measure: str | None = None
 
     @property
     def row(self) -> str:
@@ -154,6 +164,7 @@ class Mark:
 
     kind "point": BMD change `value` (band lo..hi) at `years`; kind "slope": a BMD path of
     `value` %/yr (band lo..hi) from `years` to `until`, anchored on the simulated mean at `years`.
+    Values are in the measure of the arm's panel (`TRIALS`), that of its targets.
     `fmp=True`: times are years from the arm's final menstrual period.
     """
 
@@ -193,8 +204,9 @@ QUICK_YEARS: dict[str, float] = {V1: 2.0, V7: 1.0}
 
 TARGETS: tuple[Target, ...] = (
     Target("V1.drift", "premenopausal woman, ovulatory cycles: bone mass stable",
-           "stable", (-0.5, 0.5), "%/yr", (V1,), "least-squares spine BMD slope over the run",
-           lambda a: a[V1].slope(0.0, a[V1].end)),
+           "stable", (-0.5, 0.5), "%/yr", (V1,),
+           "least-squares spine DXA-like BMD slope over the run",
+           lambda a: a[V1].slope(0.0, a[V1].end), measure=BMD),
     Target("V1.turnover", "premenopausal trabecular turnover", "~25%/yr", (15.0, 35.0), "%/yr",
            (V1,), "mean of turnover_pct_per_yr over the run",
            lambda a: a[V1].mean("turnover_pct_per_yr", 0.0, a[V1].end)),
@@ -214,12 +226,12 @@ TARGETS: tuple[Target, ...] = (
            note="my reading: '~3 months' taken as 3 months +-50% (46-137 days)"),
     Target("V2.yr0-2", "natural menopause: spine loss in the 2 years after the FMP",
            "-3.3%/yr (Sowers 2010)", (-4.3, -2.3), "%/yr", (V2,),
-           "least-squares BMD slope from FMP to FMP+2 yr, % of BMD at FMP per yr",
-           lambda a: a[V2].slope(a[V2].fmp, a[V2].fmp + 2.0)),
+           "least-squares spine DXA-like BMD slope from FMP to FMP+2 yr, % of BMD at FMP per yr",
+           lambda a: a[V2].slope(a[V2].fmp, a[V2].fmp + 2.0), measure=BMD),
     Target("V2.yr2-7", "natural menopause: spine loss in years 2-7 after the FMP",
            "-1.1%/yr (Sowers 2010)", (-1.8, -0.6), "%/yr", (V2,),
-           "least-squares BMD slope from FMP+2 to FMP+7 yr, % of BMD at FMP+2 per yr",
-           lambda a: a[V2].slope(a[V2].fmp + 2.0, a[V2].fmp + 7.0)),
+           "least-squares spine DXA-like BMD slope from FMP+2 to FMP+7 yr, % of BMD at FMP+2 "
+           "per yr", lambda a: a[V2].slope(a[V2].fmp + 2.0, a[V2].fmp + 7.0), measure=BMD),
     Target("V2.activation", "activation frequency about one year after the FMP vs premenopausal",
            "~x2 (Recker 2004)", (1.5, 3.0), "x", (V2,),
            "mean activation_frequency_per_yr over FMP+0.5..FMP+1.5 yr / mean over the first "
@@ -227,56 +239,62 @@ TARGETS: tuple[Target, ...] = (
            lambda a: a[V2].mean("activation_frequency_per_yr", a[V2].fmp + 0.5, a[V2].fmp + 1.5)
            / a[V2].mean("activation_frequency_per_yr", 0.0, 1.0)),
     Target("V3a", "PEPI placebo, 3 years", "spine -1.8% (PEPI 1996)", (-2.8, -0.8), "%",
-           (PEPI[0],), "spine BMD change at 3 yr", lambda a: a[PEPI[0]].change()),
+           (PEPI[0],), "spine DXA-like BMD change at 3 yr", lambda a: a[PEPI[0]].change(),
+           measure=BMD),
     Target("V3b", "PEPI CEE 0.625 mg/d alone, 3 years", "spine +3.5 to +4% (PEPI 1996)",
-           (2.5, 4.8), "%", (PEPI[1],), "spine BMD change at 3 yr", lambda a: a[PEPI[1]].change()),
+           (2.5, 4.8), "%", (PEPI[1],), "spine DXA-like BMD change at 3 yr",
+           lambda a: a[PEPI[1]].change(), measure=BMD),
     Target("V3c", "PEPI CEE + MPA 2.5 mg/d continuous, 3 years", "spine +5.0% (PEPI 1996)",
-           (4.0, 6.0), "%", (PEPI[2],), "spine BMD change at 3 yr", lambda a: a[PEPI[2]].change()),
+           (4.0, 6.0), "%", (PEPI[2],), "spine DXA-like BMD change at 3 yr",
+           lambda a: a[PEPI[2]].change(), measure=BMD),
     Target("V3c.above_V3b", "PEPI CEE + continuous MPA gains more than CEE alone",
            "+5.0% vs +3.5-4% (PEPI 1996)", (0.0, None), "points", (PEPI[1], PEPI[2]),
-           "V3c minus V3b spine BMD change at 3 yr, paired by seed",
-           lambda a: a[PEPI[2]].change() - a[PEPI[1]].change()),
+           "V3c minus V3b spine DXA-like BMD change at 3 yr, paired by seed",
+           lambda a: a[PEPI[2]].change() - a[PEPI[1]].change(), measure=BMD),
     Target("V3d", "PEPI CEE + MPA 10 mg days 1-12 monthly, 3 years",
            "within the +3.8% mean of the cyclic arms (PEPI 1996)", (2.8, 4.8), "%", (PEPI[3],),
-           "spine BMD change at 3 yr", lambda a: a[PEPI[3]].change()),
+           "spine DXA-like BMD change at 3 yr", lambda a: a[PEPI[3]].change(), measure=BMD),
     Target("V3e", "PEPI CEE + micronized progesterone 200 mg days 1-12 monthly, 3 years",
            "within the +3.8% mean of the cyclic arms (PEPI 1996)", (2.8, 4.8), "%", (PEPI[4],),
-           "spine BMD change at 3 yr", lambda a: a[PEPI[4]].change()),
+           "spine DXA-like BMD change at 3 yr", lambda a: a[PEPI[4]].change(), measure=BMD),
     Target("V3f", "estrogen + progestin minus estrogen alone, per year",
            "+0.68%/yr, 95% CI 0.38-0.97 (Prior 2017 meta-analysis)", (0.2, 1.2), "%/yr", PEPI[1:],
-           "(mean of V3c, V3d, V3e minus V3b spine BMD change at 3 yr) / 3 yr, paired by seed",
+           "(mean of V3c, V3d, V3e minus V3b spine DXA-like BMD change at 3 yr) / 3 yr, paired "
+           "by seed",
            lambda a: (np.mean([a[arm].change() for arm in PEPI[2:]]) - a[PEPI[1]].change())
-           / a[PEPI[1]].end),
+           / a[PEPI[1]].end, measure=BMD),
     Target("V4a", "premenopausal, normal estrogen, anovulatory cycles, 1 year",
            "-4.2%/yr (Prior 1990, QCT trabecular spine)", (-6.0, -2.5), "%/yr", (V4A,),
-           "spine BMD change at the end / years", lambda a: a[V4A].change() / a[V4A].end),
+           "trabecular vBMD (QCT-like) change at the end / years",
+           lambda a: a[V4A].change(VBMD) / a[V4A].end, measure=VBMD),
     Target("V4b", "premenopausal, ~29% of cycles disturbed, 1 year", "-2.0%/yr (Prior 1990)",
-           (-3.2, -0.8), "%/yr", (V4B,), "spine BMD change at the end / years",
-           lambda a: a[V4B].change() / a[V4B].end),
+           (-3.2, -0.8), "%/yr", (V4B,), "trabecular vBMD (QCT-like) change at the end / years",
+           lambda a: a[V4B].change(VBMD) / a[V4B].end, measure=VBMD),
     Target("V4c", "V4b plus cyclic MPA 10 mg x 10 days/month: no loss", "+1.7% (Prior 1994)",
-           (0.0, None), "%", (V4C,), "spine BMD change at 1 yr, MPA arm",
-           lambda a: a[V4C].change()),
+           (0.0, None), "%", (V4C,), "trabecular vBMD (QCT-like) change at 1 yr, MPA arm",
+           lambda a: a[V4C].change(VBMD), measure=VBMD),
     Target("V4c.vs_placebo", "V4b plus cyclic MPA: gain over its placebo (V4b)",
            "+1.7% vs -2.0% (Prior 1994)", (2.0, None), "points", (V4B, V4C),
-           "V4c minus V4b spine BMD change at 1 yr, paired by seed",
-           lambda a: a[V4C].change() - a[V4B].change()),
+           "V4c minus V4b trabecular vBMD (QCT-like) change at 1 yr, paired by seed",
+           lambda a: a[V4C].change(VBMD) - a[V4B].change(VBMD), measure=VBMD),
     Target("V5.oral", "postmenopausal, oral micronized progesterone alone: no prevention of loss",
            "no prevention vs placebo (Seifert-Klauss & Prior 2010)", (70.0, None),
            "% of placebo loss", (V5P, V5O),
-           "100 x (BMD loss of the oral arm) / (BMD loss of placebo) at 1 yr, paired by seed",
-           lambda a: _loss_fraction(a, V5O, V5P)),
+           "100 x (spine DXA-like BMD loss of the oral arm) / (that of placebo) at 1 yr, "
+           "paired by seed", lambda a: _loss_fraction(a, V5O, V5P), measure=BMD),
     Target("V5.cream", "postmenopausal, progesterone cream 20 mg/d alone: no prevention of loss",
            "no difference vs placebo (Leonetti 1999)", (70.0, None), "% of placebo loss",
            (V5P, V5C),
-           "100 x (BMD loss of the cream arm) / (BMD loss of placebo) at 1 yr, paired by seed",
-           lambda a: _loss_fraction(a, V5C, V5P)),
+           "100 x (spine DXA-like BMD loss of the cream arm) / (that of placebo) at 1 yr, "
+           "paired by seed", lambda a: _loss_fraction(a, V5C, V5P), measure=BMD),
     Target("V6", "hypogonadal men >= 65, testosterone gel to mid-normal T, 1 year",
            "+7.5% vs +0.8%, trabecular spine vBMD (TTrials, Snyder 2017)", (4.0, 10.0), "points",
-           (V6U, V6T), "treated minus untreated spine BMD change at 1 yr, paired by seed",
-           lambda a: a[V6T].change() - a[V6U].change()),
+           (V6U, V6T),
+           "treated minus untreated trabecular vBMD (QCT-like) change at 1 yr, paired by seed",
+           lambda a: a[V6T].change(VBMD) - a[V6U].change(VBMD), measure=VBMD),
     Target("V7", "negative control: postmenopausal, progesterone cream alone, 3 years",
            "RCTs: no effect (Lee 1990 claimed +15.4%, uncontrolled)", (None, 2.0), "%", (V7,),
-           "spine BMD change at the end", lambda a: a[V7].change()),
+           "spine DXA-like BMD change at the end", lambda a: a[V7].change(), measure=BMD),
 )
 
 MARKS: tuple[Mark, ...] = (
@@ -296,15 +314,16 @@ MARKS: tuple[Mark, ...] = (
     Mark(V7, "point", 3.0, 15.4, None, 2.0, "Lee 1990 claim +15.4% (must stay <= +2%)"),
 )
 
-# Panels of the trajectory figure: a title and the arms drawn together.
-TRIALS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("V1 premenopausal", (V1,)),
-    ("V2 natural menopause (FMP at dashed line)", (V2,)),
-    ("V3 PEPI, 3 years", PEPI),
-    ("V4 ovulatory disturbances (Prior 1990, 1994)", (V4A, V4B, V4C)),
-    ("V5 progesterone alone after menopause", (V5P, V5O, V5C)),
-    ("V6 TTrials, men >= 65", (V6U, V6T)),
-    ("V7 progesterone cream, 3 years", (V7,)),
+# Panels of the trajectory figure: a title, the arms drawn together, and the BMD column drawn
+# (the measure of the arms' targets, in which their marks are given).
+TRIALS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("V1 premenopausal", (V1,), BMD),
+    ("V2 natural menopause (FMP at dashed line)", (V2,), BMD),
+    ("V3 PEPI, 3 years", PEPI, BMD),
+    ("V4 ovulatory disturbances (Prior 1990, 1994)", (V4A, V4B, V4C), VBMD),
+    ("V5 progesterone alone after menopause", (V5P, V5O, V5C), BMD),
+    ("V6 TTrials, men >= 65", (V6U, V6T), VBMD),
+    ("V7 progesterone cream, 3 years", (V7,), BMD),
 )
 
 

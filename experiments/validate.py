@@ -11,10 +11,10 @@ Written atomically into OUT (default runs/validation):
 
 | file | contents |
 |---|---|
-| validation.md | the table (id, target, published, band, simulated mean [95% CI], result, calibrated on / validated), a table of arms, and a diagnosis of every failing target |
+| validation.md | the table (id, target, published, measure, band, simulated mean [95% CI], result, calibrated on / validated), a table of arms, and a diagnosis of every failing target |
 | validation.parquet | one row per (target or arm quantity, seed): `value`, and the statistics over seeds (`mean`, `ci95_lo`, `ci95_hi`), band, `passed`, `basis` |
 | validation_series.parquet | every arm's time series per seed (`arm`, `seed`, then `BoneModel.timeseries()` columns) |
-| validation.png | BMD trajectories per arm (mean and range over seeds) with the published end points and bands |
+| validation.png | BMD trajectories per arm (mean and range over seeds; spine DXA-like or trabecular vBMD, as the trial measured) with the published end points and bands |
 
 Finished (arm, seed) runs wait in OUT/.partial (named by a digest of the resolved scenario and
 the seed); restarting the same validation reuses them. `--quick` (for CI) uses 3 seeds, a
@@ -53,6 +53,7 @@ CONFIDENCE = 0.95
 ARM_QUANTITIES: tuple[tuple[str, str, str], ...] = (
     # (name, units, how): "end" = value at the end of the arm, "mean" = time mean over the arm
     ("bmd_pct_spine", "%", "end"),
+    ("vbmd_pct_trabecular", "%", "end"),
     ("ctx_rel", "x baseline", "end"),
     ("p1np_rel", "x baseline", "end"),
     ("turnover_pct_per_yr", "%/yr", "mean"),
@@ -314,15 +315,19 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
              f"{header['workers']} worker(s), wall time {header['wall_s']:.0f} s.", "",
              f"**{passed} of {len(by_target)} targets pass.** Mean over seeds with the 95% "
              "confidence interval of that mean (t distribution); a target passes when the mean "
-             "lies inside the band. *calibrated on*: a parameter in model/parameters was fitted "
-             "to this row (its source says so); *validated*: none was.", "",
-             "| id | target | published | band | simulated mean [95% CI] | result | basis |",
-             "|---|---|---|---|---|---|---|"]
+             "lies inside the band. *measure*: the BMD the statistic reads, spine DXA-like "
+             "(areal, whole vertebra) or trabecular vBMD (QCT-like), as the trial measured. "
+             "*calibrated on*: a parameter in model/parameters was fitted to this row (its source "
+             "says so); *validated*: none was.", "",
+             "| id | target | published | measure | band | simulated mean [95% CI] | result | "
+             "basis |",
+             "|---|---|---|---|---|---|---|---|"]
     for t in targets:
         r = by_target.loc[t.id]
         value = f"{_fmt(r['mean'])} [{_fmt(r['ci95_lo'])}, {_fmt(r['ci95_hi'])}] {t.units}"
-        lines.append(f"| {t.id} | {t.description} | {t.published} | {t.band_text} | {value} | "
-                     f"{'pass' if r['passed'] else 'FAIL'} | {r['basis']} |")
+        measure = tg.MEASURES.get(t.measure, "")
+        lines.append(f"| {t.id} | {t.description} | {t.published} | {measure} | {t.band_text} | "
+                     f"{value} | {'pass' if r['passed'] else 'FAIL'} | {r['basis']} |")
     lines += ["", "## Arms", "",
               "Mean over seeds; *end* = at the end of the arm, *mean* = averaged over the arm.", "",
               "| arm | years | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES) + " |",
@@ -391,23 +396,25 @@ def _mark_years(mark: tg.Mark, scenario: Scenario) -> tuple[float, float | None]
 
 
 def figure(series: pd.DataFrame, scenarios: dict[str, Scenario]):
-    """BMD trajectories per arm (mean over seeds, shaded min..max) with the published marks."""
+    """BMD trajectories per arm (mean over seeds, shaded min..max) with the published marks;
+    each panel draws the BMD column its trial's targets read (`targets.TRIALS`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(title, [a for a in arms if a in scenarios]) for title, arms in tg.TRIALS]
-    panels = [(title, arms) for title, arms in panels if arms]
+    panels = [(title, [a for a in arms if a in scenarios], measure)
+              for title, arms, measure in tg.TRIALS]
+    panels = [(title, arms, measure) for title, arms, measure in panels if arms]
     ncols = 2
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(12, 3.3 * nrows), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    for ax, (title, arms) in zip(axes.flat, panels):
+    for ax, (title, arms, measure) in zip(axes.flat, panels):
         for arm in arms:
             frame = series[series["arm"] == arm].assign(years=lambda f: f["day"] / 365.25)
-            by_time = frame.groupby("years")[tg.BMD]
+            by_time = frame.groupby("years")[measure]
             mean = by_time.mean()
             line, = ax.plot(mean.index, mean.values, lw=1.5, label=arm)
             ax.fill_between(mean.index, by_time.min().values, by_time.max().values,
@@ -422,11 +429,12 @@ def figure(series: pd.DataFrame, scenarios: dict[str, Scenario]):
         ax.axhline(0.0, color="k", lw=0.5)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("years from start")
-        ax.set_ylabel("spine BMD change (%)")
+        ax.set_ylabel(f"{tg.MEASURES[measure]} change (%)", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle("bonesim validation: simulated spine BMD (mean, range over seeds) "
-                 "vs published results (markers, bands)")
+    fig.suptitle("bonesim validation: simulated BMD (mean, range over seeds) vs published results "
+                 "(markers, bands),\nin the measure each trial used (y axis): spine DXA-like or "
+                 "trabecular vBMD (QCT-like)")
     fig.tight_layout()
     return fig
 

@@ -2,7 +2,9 @@
 
 `Recorder` computes one row per output interval for the model's DataCollector:
   day                          end of the interval [day]
-  bmd_pct_spine                mineral of the trabecular compartment, % change from day 0
+  bmd_pct_spine                spine areal BMD as DXA sees it, % change from day 0 (see below)
+  vbmd_pct_trabecular          mineral of the trabecular compartment, % change from day 0 (what
+                               QCT trabecular vBMD of the spine sees)
   bmd_pct_hip                  (site = hip) mineral of the whole section incl. the cortex, %
   bv_tv                        bone volume fraction of the trabecular compartment [-]
   ctx_rel, p1np_rel            resorbed mineral / formed osteoid per day over the interval,
@@ -13,6 +15,15 @@
   activation_frequency_per_yr  bone surface newly eroded per year / bone surface [1/yr]
   remodeling_space_pct         eroded, not yet refilled volume, % of bone volume
   turnover_pct_per_yr          bone volume resorbed per year, % of bone volume
+
+DXA projects the whole vertebra. A share f of its mineral (tissue.dxa.spine_trabecular_fraction)
+is the trabecular core simulated here; the rest, cortical shell and posterior elements, is not
+simulated and changes by r (tissue.dxa.cortical_turnover_ratio, cortical / trabecular turnover)
+of the trabecular percent change, so bmd_pct_spine = vbmd_pct_trabecular x (f + (1 - f) r). At
+site = hip the trabecular part of the section (its cortex left out) stands in for the vertebral
+body's core by the same formula: bmd_pct_spine is the spine reading of the same trabecular
+response there, not a hip measure (that is bmd_pct_hip).
+
 `remodeling_summary(model)` gives the histomorphometry of the BMUs completed since day 0
 (resorption, reversal, formation periods, balance, erosion) and the cells' lifespans.
 """
@@ -27,6 +38,7 @@ from bonesim.agents.population import (
     T_RESORBED_MINERAL,
 )
 from bonesim.model.fields import FIELD_INDEX
+from bonesim.model.parameters import value
 from bonesim.model.units import DAYS_PER_YEAR
 
 COUNT_COLUMNS = {"n_oc_precursors": OC_PRECURSOR, "n_osteoclasts": OSTEOCLAST,
@@ -49,9 +61,13 @@ class Recorder:
         tissue = model.tissue
         self.hip = tissue.site == "hip"
         self.trabecular = ~tissue.cortical
-        self.columns = ["day", "bmd_pct_spine"] + (["bmd_pct_hip"] if self.hip else []) + [
-            "bv_tv", "ctx_rel", "p1np_rel", *SERUM_COLUMNS, *COUNT_COLUMNS, "rankl_opg_ratio",
-            "activation_frequency_per_yr", "remodeling_space_pct", "turnover_pct_per_yr"]
+        # bmd_pct_spine = dxa_scale x vbmd_pct_trabecular (see the module doc)
+        f = value("tissue.dxa.spine_trabecular_fraction")
+        self.dxa_scale = f + (1.0 - f) * value("tissue.dxa.cortical_turnover_ratio")
+        bmd = ["bmd_pct_spine", "vbmd_pct_trabecular"] + (["bmd_pct_hip"] if self.hip else [])
+        self.columns = ["day", *bmd, "bv_tv", "ctx_rel", "p1np_rel", *SERUM_COLUMNS,
+                        *COUNT_COLUMNS, "rankl_opg_ratio", "activation_frequency_per_yr",
+                        "remodeling_space_pct", "turnover_pct_per_yr"]
         self.row: dict[str, float] = {}
 
     def reporters(self) -> dict:
@@ -108,8 +124,9 @@ class Recorder:
         mineral = tissue.mineral
         trab = self.trabecular
         bone_volume = float(bone[trab].sum())
-        row = {"day": model.day,
-               "bmd_pct_spine": 100.0 * (mineral[trab].sum() / self.mineral0_trab - 1.0)}
+        trabecular_pct = 100.0 * (mineral[trab].sum() / self.mineral0_trab - 1.0)
+        row = {"day": model.day, "bmd_pct_spine": self.dxa_scale * trabecular_pct,
+               "vbmd_pct_trabecular": trabecular_pct}
         if self.hip:
             row["bmd_pct_hip"] = 100.0 * (mineral.sum() / self.mineral0_all - 1.0)
         row["bv_tv"] = bone_volume / max(1, int(trab.sum()))

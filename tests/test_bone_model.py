@@ -18,7 +18,7 @@ from bonesim.agents.population import (
     I_COL, I_ROW, LINING, OSTEOBLAST, OSTEOCYTE, T_FORMED, X_CLOCK, X_CLOCK_END,
 )
 from bonesim.model.bone_model import BoneModel
-from bonesim.model.parameters import all_parameters
+from bonesim.model.parameters import all_parameters, value
 from bonesim.model.readouts import remodeling_summary
 from bonesim.model.scenario import load_scenario, parse_scenario
 from bonesim.model.units import DAYS_PER_YEAR
@@ -26,9 +26,9 @@ from bonesim.model.units import DAYS_PER_YEAR
 CI = os.environ.get("BONESIM_CI") == "1"
 SCENARIOS = __import__("pathlib").Path(__file__).resolve().parent.parent / "experiments" / "scenarios"
 
-CONTRACT_COLUMNS = ["day", "bmd_pct_spine", "bv_tv", "ctx_rel", "p1np_rel", "serum_e2_pmol_l",
-                    "serum_p4_ng_ml", "serum_t_ng_dl", "n_oc_precursors", "n_osteoclasts",
-                    "n_ob_precursors", "n_osteoblasts", "n_osteocytes", "n_lining",
+CONTRACT_COLUMNS = ["day", "bmd_pct_spine", "vbmd_pct_trabecular", "bv_tv", "ctx_rel", "p1np_rel",
+                    "serum_e2_pmol_l", "serum_p4_ng_ml", "serum_t_ng_dl", "n_oc_precursors",
+                    "n_osteoclasts", "n_ob_precursors", "n_osteoblasts", "n_osteocytes", "n_lining",
                     "rankl_opg_ratio", "activation_frequency_per_yr", "remodeling_space_pct",
                     "turnover_pct_per_yr"]
 
@@ -109,11 +109,34 @@ def test_timeseries_has_the_contract_columns(small):
     assert ts.serum_e2_pmol_l.between(20, 3000).all()
 
 
+def dxa_scale() -> float:
+    """bmd_pct_spine / vbmd_pct_trabecular from the parameter table: f + (1 - f) r."""
+    f = value("tissue.dxa.spine_trabecular_fraction")
+    return f + (1.0 - f) * value("tissue.dxa.cortical_turnover_ratio")
+
+
+def test_spine_dxa_reading_is_the_trabecular_one_scaled(small):
+    """DXA-like spine BMD = trabecular vBMD x (f + (1 - f) r), row by row; both 0 at day 0."""
+    ts = small.timeseries()
+    assert ts.bmd_pct_spine.iloc[0] == 0 and ts.vbmd_pct_trabecular.iloc[0] == 0
+    assert (ts.vbmd_pct_trabecular.iloc[1:] != 0).all()   # the section's mineral moved
+    assert 0.3 < dxa_scale() < 0.6                         # the table: ~0.43
+    np.testing.assert_allclose(ts.bmd_pct_spine, dxa_scale() * ts.vbmd_pct_trabecular,
+                               rtol=1e-12, atol=0)
+
+
 def test_hip_site_reports_hip_bmd():
+    """At the hip the whole section (with its cortex) is bmd_pct_hip; the spine readings are
+    those of the section's trabecular part, by the same formula as at the spine."""
     model = run(BoneModel(scenario(site="hip", size=128), rng=1, spinup_days=30), 14)
     ts = model.timeseries()
     assert "bmd_pct_hip" in ts.columns
     assert ts.bv_tv.iloc[0] < model.tissue.bone.mean()     # BV/TV of the trabecular part
+    trabecular = ~model.tissue.cortical
+    last = 100.0 * (model.tissue.mineral[trabecular].sum() / model.recorder.mineral0_trab - 1.0)
+    assert ts.vbmd_pct_trabecular.iloc[-1] == pytest.approx(last, rel=1e-12)
+    assert ts.vbmd_pct_trabecular.iloc[-1] != pytest.approx(ts.bmd_pct_hip.iloc[-1])
+    np.testing.assert_allclose(ts.bmd_pct_spine, dxa_scale() * ts.vbmd_pct_trabecular, rtol=1e-12)
 
 
 def test_same_seed_same_run_other_seed_other_run():
@@ -193,10 +216,12 @@ def test_v1_premenopausal_baseline_is_stable():
 
 
 def bmd_after(sc, seeds):
+    """Trabecular vBMD change at the end: the simulated compartment itself (the DXA-like
+    reading scales it down, hence also any numerical error)."""
     out = []
     for seed in seeds:
         model = run(BoneModel(sc, rng=seed), sc.days)
-        out.append(model.timeseries().bmd_pct_spine.iloc[-1])
+        out.append(model.timeseries().vbmd_pct_trabecular.iloc[-1])
     return np.array(out)
 
 
@@ -206,8 +231,8 @@ def bmd_after(sc, seeds):
                           "target", strict=False)
 @pytest.mark.parametrize("refine", ["dt", "dx"])
 def test_converged_in_dt_and_dx(refine):
-    """Halving dt or dx changes the 3-year spine BMD (menopausal loss, mean over seeds) by less
-    than 0.3 percentage points (DESIGN.md decision 4). CI: 1 year, a smaller section."""
+    """Halving dt or dx changes the 3-year trabecular BMD (menopausal loss, mean over seeds) by
+    less than 0.3 percentage points (DESIGN.md decision 4). CI: 1 year, a smaller section."""
     years, size, seeds = (1.0, 96, (1, 2)) if CI else (3.0, 192, (1, 2, 3, 4))
     base = scenario(size=size, years=years, age=51, fmp_age="50 years")
     if refine == "dt":

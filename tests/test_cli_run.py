@@ -45,9 +45,9 @@ def test_run_writes_the_three_files(first_run):
     assert info["scenario"]["simulation"]["duration"] == pytest.approx(0.1)
     assert len(info["replicate_seeds"]) == 2 and info["wall_time_s"] > 0
     series = pd.read_parquet(first_run / "timeseries.parquet")
-    for column in ("replicate", "day", "bmd_pct_spine", "bv_tv", "ctx_rel", "p1np_rel",
-                   "serum_e2_pmol_l", "serum_p4_ng_ml", "serum_t_ng_dl", "n_osteoclasts",
-                   "n_osteoblasts"):
+    for column in ("replicate", "day", "bmd_pct_spine", "vbmd_pct_trabecular", "bv_tv",
+                   "ctx_rel", "p1np_rel", "serum_e2_pmol_l", "serum_p4_ng_ml", "serum_t_ng_dl",
+                   "n_osteoclasts", "n_osteoblasts"):
         assert column in series, column
     assert sorted(series["replicate"].unique()) == [0, 1]
     assert series["day"].max() <= 0.1 * 365.25 + 1

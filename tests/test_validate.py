@@ -140,12 +140,17 @@ def test_band_checks_bounds_inclusive_and_nan_fails():
     assert not tg.Target("X", "", "", (70.0, None), "%", (), "", lambda a: 0.0).passes(69.9)
 
 
+TRABECULAR = 2.0  # synthetic trabecular vBMD change / spine DXA-like change
+
+
 def synthetic(scenario, slope: float, offset: float = 0.0, **columns) -> pd.DataFrame:
-    """A time series like BoneModel.timeseries(): BMD = offset + slope x years (0 at day 0)."""
+    """A time series like BoneModel.timeseries(): spine DXA-like BMD = offset + slope x years
+    (0 at day 0), trabecular vBMD TRABECULAR times that."""
     day = np.arange(0.0, scenario.days + 1e-9, scenario.simulation.output_every)
     years = day / DAYS_PER_YEAR
     bmd = np.where(day > 0, offset + slope * years, 0.0)
-    return pd.DataFrame({"day": day, tg.BMD: bmd, **{k: f(years) for k, f in columns.items()}})
+    return pd.DataFrame({"day": day, tg.BMD: bmd, tg.VBMD: TRABECULAR * bmd,
+                         **{k: f(years) for k, f in columns.items()}})
 
 
 def test_arm_slope_change_and_window_mean():
@@ -158,6 +163,10 @@ def test_arm_slope_change_and_window_mean():
     assert arm.slope(5.0, 10.0) == pytest.approx(-3.0 / 0.85, rel=1e-9)
     assert arm.slope(0.0, 2.0) == pytest.approx(-3.0, rel=1e-9)
     assert arm.change() == pytest.approx(-3.0 * arm.end)
+    assert arm.change(tg.VBMD) == pytest.approx(-3.0 * TRABECULAR * arm.end)
+    assert arm.slope(0.0, 2.0, tg.VBMD) == pytest.approx(-3.0 * TRABECULAR, rel=1e-9)
+    without_day0 = tg.Arm(frame.iloc[1:], scenario)  # both BMD columns are 0 at day 0
+    assert without_day0.at(tg.BMD, 0.0) == without_day0.at(tg.VBMD, 0.0) == 0.0
     assert arm.end == pytest.approx(frame["day"].iloc[-1] / DAYS_PER_YEAR)
     assert arm.mean("activation_frequency_per_yr", 0.0, 1.0) == pytest.approx(0.2)
     with pytest.raises(tg.NotMeasurable, match="no column 'nope'"):
@@ -182,6 +191,7 @@ def test_every_statistic_on_synthetic_arms():
     values = table[table["level"] == "target"].set_index(["id", "seed"])["value"]
     end = {arm: results[arm, 0]["day"].iloc[-1] / DAYS_PER_YEAR for arm in tg.ARMS}
     change = {(arm, s): (rate[arm] + s) * end[arm] for arm in tg.ARMS for s in range(2)}
+    vbmd = {key: TRABECULAR * c for key, c in change.items()}  # QCT trials: V4, V6
     p = tg.PEPI
     for s in range(2):
         assert values["V1.drift", s] == pytest.approx(rate[tg.V1] + s)
@@ -194,10 +204,10 @@ def test_every_statistic_on_synthetic_arms():
         assert values["V3c.above_V3b", s] == pytest.approx(change[p[2], s] - change[p[1], s])
         cyc = np.mean([change[a, s] for a in p[2:]])
         assert values["V3f", s] == pytest.approx((cyc - change[p[1], s]) / end[p[1]])
-        assert values["V4a", s] == pytest.approx(rate[tg.V4A] + s)
-        assert values["V4c.vs_placebo", s] == pytest.approx(change[tg.V4C, s] - change[tg.V4B, s])
+        assert values["V4a", s] == pytest.approx(TRABECULAR * (rate[tg.V4A] + s))
+        assert values["V4c.vs_placebo", s] == pytest.approx(vbmd[tg.V4C, s] - vbmd[tg.V4B, s])
         assert values["V5.oral", s] == pytest.approx(100 * change[tg.V5O, s] / change[tg.V5P, s])
-        assert values["V6", s] == pytest.approx(change[tg.V6T, s] - change[tg.V6U, s])
+        assert values["V6", s] == pytest.approx(vbmd[tg.V6T, s] - vbmd[tg.V6U, s])
         assert values["V7", s] == pytest.approx(change[tg.V7, s])
     rows = v.summary(table).set_index(["level", "id"])
     assert rows.loc[("target", "V1.turnover"), "passed"]  # 20 %/yr is inside 15-35
@@ -208,6 +218,64 @@ def test_every_statistic_on_synthetic_arms():
     assert v.exit_code(table, strict=True) == 1 and v.exit_code(table, strict=False) == 0
     passing = table[table["id"] == "V1.turnover"]
     assert v.exit_code(passing, strict=True) == 0
+
+
+QCT_TARGETS = {"V4a", "V4b", "V4c", "V4c.vs_placebo", "V6"}  # Prior 1990, 1994; TTrials
+DXA_TARGETS = {"V1.drift", "V2.yr0-2", "V2.yr2-7", "V3a", "V3b", "V3c", "V3c.above_V3b", "V3d",
+               "V3e", "V3f", "V5.oral", "V5.cream", "V7"}
+
+
+def test_each_statistic_reads_the_measure_of_its_trial():
+    """Moving one BMD column (trabecular vBMD or spine DXA-like) moves exactly the statistics
+    that read it: the QCT trials' trabecular vBMD, the DXA trials' spine BMD, and no other."""
+    settings = v.arm_scenarios(tg.ARMS, seeds=1, quick=False)
+    rate = {arm: -1.0 - 0.5 * k for k, arm in enumerate(tg.ARMS)}    # %/yr: every arm loses
+    steer = {arm: -0.1 * (k + 1) for k, arm in enumerate(tg.ARMS)}   # %/yr, distinct per arm
+
+    def statistics(moved: str | None) -> dict[str, float]:
+        arms = {}
+        for arm, scenario in settings.scenarios.items():
+            frame = synthetic(scenario, rate[arm], turnover_pct_per_yr=lambda y: 20.0 + 0 * y,
+                              activation_frequency_per_yr=lambda y: 0.2 + 0.2 * (y > 3.5))
+            frame.attrs["remodeling"] = {"resorption_days": 20.0, "formation_days": 120.0,
+                                         "osteoclast_lifespan_days": 14.0,
+                                         "osteoblast_lifespan_days": 90.0}
+            if moved:
+                frame[moved] += steer[arm] * frame["day"] / DAYS_PER_YEAR
+            arms[arm] = tg.Arm(frame, scenario)
+        return {t.id: t.compute(arms) for t in tg.TARGETS}
+
+    base = statistics(None)
+    moved = {column: statistics(column) for column in tg.MEASURES}
+    reads = {t.id: {c for c in tg.MEASURES if moved[c][t.id] != pytest.approx(base[t.id])}
+             for t in tg.TARGETS}
+    assert {i for i, r in reads.items() if r == {tg.VBMD}} == QCT_TARGETS
+    assert {i for i, r in reads.items() if r == {tg.BMD}} == DXA_TARGETS
+    for t in tg.TARGETS:
+        assert reads[t.id] == ({t.measure} if t.measure else set()), t.id
+        named = [c for c, name in tg.MEASURES.items() if name in t.statistic]
+        assert named == ([t.measure] if t.measure else []), t.id
+
+
+def test_report_and_figure_show_the_measure_of_each_trial():
+    """validation.md names each target's measure; each figure panel draws the measure of its
+    trial's targets (the one its published marks are in)."""
+    settings = v.arm_scenarios(tg.ARMS, seeds=1, quick=False)
+    results = {(arm, 0): synthetic(s, -1.0) for arm, s in settings.scenarios.items()}
+    table = v.evaluate(tg.TARGETS, settings, results)
+    header = {"when": "now", "version": "0", "git": "x", "workers": 1, "wall_s": 0.0}
+    lines = v.report(table, tg.TARGETS, settings, header).splitlines()
+    for t in tg.TARGETS:
+        cells = next(line for line in lines if line.startswith(f"| {t.id} |")).split(" | ")
+        assert cells[3] == tg.MEASURES.get(t.measure, ""), t.id
+    fig = v.figure(v.series_table(settings, results), settings.scenarios)
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+    assert len(panels) == len(tg.TRIALS)
+    for title, arms, measure in tg.TRIALS:
+        assert {t.measure for t in tg.TARGETS if set(t.arms) & set(arms) and t.measure} == {measure}
+        ax = panels[title]
+        assert tg.MEASURES[measure] in ax.get_ylabel()
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), results[arms[0], 0][measure])
 
 
 def test_bad_requests_exit_2(tmp_path, capsys):
@@ -289,15 +357,16 @@ def test_per_seed_values_recomputed_from_series(quick_run):
     values = table.set_index(["id", "seed"])["value"]
     series = pd.read_parquet(out / "validation_series.parquet")
     last = series.sort_values("day").groupby(["arm", "seed"]).last()
-    end = last[tg.BMD]
+    end, end_vbmd = last[tg.BMD], last[tg.VBMD]
     for s in range(QUICK_SEEDS):
         p = tg.PEPI
         assert values["V3a", s] == pytest.approx(end[p[0], s])
         e_plus_p = np.mean([end[a, s] for a in p[2:]])
         years = last.loc[(p[1], s), "day"] / DAYS_PER_YEAR
         assert values["V3f", s] == pytest.approx((e_plus_p - end[p[1], s]) / years)
-        assert values["V6", s] == pytest.approx(end[tg.V6T, s] - end[tg.V6U, s])
-        assert values["V4c.vs_placebo", s] == pytest.approx(end[tg.V4C, s] - end[tg.V4B, s])
+        assert values["V6", s] == pytest.approx(end_vbmd[tg.V6T, s] - end_vbmd[tg.V6U, s])
+        assert values["V4c.vs_placebo", s] == pytest.approx(end_vbmd[tg.V4C, s]
+                                                            - end_vbmd[tg.V4B, s])
         v1 = series[(series["arm"] == tg.V1) & (series["seed"] == s)]
         years_v1 = v1["day"] / DAYS_PER_YEAR
         assert values["V1.drift", s] == pytest.approx(np.polyfit(years_v1, v1[tg.BMD], 1)[0])
