@@ -566,7 +566,7 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             return
         source[fi[F_RANKL], r, c] += prm[R.LIN_RANKL] * rankl_expr * mol_pm * patch
         source[fi[F_OPG], r, c] += prm[R.LIN_OPG] * opg_expr * mol_pm * patch
-        flts[X_TRANS, s] += dt * lining.activation_hazard(fr, stimulus[r, c], pth_occ, patch, prm)
+        flts[X_TRANS, s] += dt * lining.activation_hazard(fr, er, stimulus[r, c], pth_occ, patch, prm)
         if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
             tally[T_ACTIVATED] += 1.0
             kill(s, DEATH_RETRACTED, ints, occ, free, counters, events)

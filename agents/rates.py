@@ -48,7 +48,8 @@ RATES = (
     "osteocyte.e2_survival", "osteocyte.sclerostin_secretion", "osteocyte.rankl_secretion",
     "osteocyte.opg_secretion", "osteocyte.mechano_hill", "osteocyte.e2_sclerostin_suppression",
     # lining cells
-    "lining.activation_rate", "lining.activation_basal", "lining.disuse_gain", "lining.pth_gain",
+    "lining.activation_rate", "lining.activation_basal", "lining.e2_basal_suppression",
+    "lining.disuse_gain", "lining.pth_gain",
     "lining.spread_speed", "lining.activation_window", "lining.rankl_secretion",
     "lining.opg_secretion",
     # marrow (non-agent immune and stromal cells)
@@ -157,6 +158,7 @@ OCY_E2_SCL = INDEX["osteocyte.e2_sclerostin_suppression"]
 
 LIN_ACT = INDEX["lining.activation_rate"]
 LIN_ACT_BASAL = INDEX["lining.activation_basal"]
+LIN_E2_BASAL = INDEX["lining.e2_basal_suppression"]
 LIN_DISUSE = INDEX["lining.disuse_gain"]
 LIN_PTH = INDEX["lining.pth_gain"]
 LIN_SPREAD = INDEX["lining.spread_speed"]

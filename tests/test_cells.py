@@ -344,13 +344,20 @@ def test_estrogen_raises_opg_and_lowers_rankl_expression():
     assert out["e2"][0] < out["none"][0] and out["e2"][1] > out["none"][1]
 
 
-def test_lining_activation_rises_with_rankl_disuse_and_pth():
+def test_lining_activation_rises_with_rankl_disuse_and_pth_and_falls_with_estrogen():
     prm = World().prm
-    base = activation_hazard(0.0, 1.0, 0.0, 1.0, prm)
+    base = activation_hazard(0.0, 0.5, 1.0, 0.0, 1.0, prm)
     assert base > 0                                              # basal (stochastic) remodeling
-    assert activation_hazard(100.0, 1.0, 0.0, 1.0, prm) > base
-    assert activation_hazard(0.0, 0.2, 0.0, 1.0, prm) > base
-    assert activation_hazard(0.0, 1.0, 1.0, 1.0, prm) > base
+    assert activation_hazard(100.0, 0.5, 1.0, 0.0, 1.0, prm) > base
+    assert activation_hazard(0.0, 0.5, 0.2, 0.0, 1.0, prm) > base
+    assert activation_hazard(0.0, 0.5, 1.0, 1.0, 1.0, prm) > base
+    # estrogen restrains the nontargeted part only: full ER occupancy leaves
+    # basal x (1 - e2_basal_suppression) of it
+    no_er = activation_hazard(0.0, 0.0, 1.0, 0.0, 1.0, prm)
+    full_er = activation_hazard(0.0, 1.0, 1.0, 0.0, 1.0, prm)
+    assert full_er == pytest.approx(no_er * (1.0 - prm[R.LIN_E2_BASAL]))
+    rankl_only = activation_hazard(1e9, 1.0, 1.0, 0.0, 1.0, prm) - full_er
+    assert rankl_only == pytest.approx(activation_hazard(1e9, 0.0, 1.0, 0.0, 1.0, prm) - no_er)
 
 
 def test_retracted_lining_cell_exposes_bone_to_precursors():
