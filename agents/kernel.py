@@ -475,7 +475,7 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
         if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
             kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
             return
-        d = osteoblasts.drive(tg_occ, pr, ar, igf, infl, scl, prm)
+        d = osteoblasts.drive(tg_occ, osteoblasts.pr_signal(pr, er, prm), ar, igf, infl, scl, prm)
         source[fi[F_RANKL], r, c] += prm[R.OBP_RANKL] * rankl_expr * mol_pm * patch
         source[fi[F_OPG], r, c] += prm[R.OBP_OPG] * opg_expr * mol_pm * patch
         if ints[I_GEN, s] < prm[R.OBP_MAX_DIV] and 0 <= dist[2, r, c] <= 2:  # in the canopy
@@ -509,7 +509,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counters,
                             events, tally)
             return
-        rate = prm[R.OB_MAR] * osteoblasts.vigor(pr, ar, igf, infl, scl, prm) / dx   # cells/day
+        pr_ob = osteoblasts.pr_signal(pr, er, prm)
+        rate = prm[R.OB_MAR] * osteoblasts.vigor(pr_ob, ar, igf, infl, scl, prm) / dx   # cells/day
         if not _eroded_work(r, c, osteoid, matrix, site_bmu):
             flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
             if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:

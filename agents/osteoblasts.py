@@ -6,7 +6,8 @@ resorption to formation by recruiting progenitors), migrates toward free eroded 
 surface within the communication range, proliferates a few times next to it (the reversal
 canopy), and commits on it to an osteoblast. Proliferation and commitment share one drive:
 basal + TGF-beta + PR (progesterone, MPA) + AR + IGF-1 occupancies, times (1 - inhibition by
-IL-1/IL-6/TNF) x (1 - inhibition by sclerostin, a Wnt antagonist).
+IL-1/IL-6/TNF) x (1 - inhibition by sclerostin, a Wnt antagonist). The PR terms here and in
+vigor are PR signalling (`pr_signal`): occupancy x PR expression, which estrogen induces.
 
 Osteoblast: lays osteoid on the eroded surface it sits on (first the partly resorbed cells of
 the cavity floor on its faces, then its own grid cell) at the apposition rate x vigor, where
@@ -39,6 +40,13 @@ class Osteoblast(BoneCell):
     """Matrix-forming osteoblast on a bone surface (see module doc)."""
 
     KIND = OSTEOBLAST
+
+
+@njit(cache=True)
+def pr_signal(pr_occ, er_occ, prm):
+    """PR signalling [0..1] in the osteoblast lineage: PR occupancy x PR expression, which
+    estrogen induces (Rickard 2002): pr_er_independent + (1 - pr_er_independent) occ(ER)."""
+    return pr_occ * (prm[R.PR_ER_INDEP] + (1.0 - prm[R.PR_ER_INDEP]) * er_occ)
 
 
 @njit(cache=True)

@@ -12,6 +12,7 @@ RATES = (
     # receptors: EC50 in the field's units, Hill coefficients
     "receptors.rank_ec50", "receptors.igf1r_ec50", "receptors.tgfbr_ec50", "receptors.il1_ec50", "receptors.il6_ec50",
     "receptors.tnf_ec50", "receptors.sclerostin_ec50", "receptors.pth1r_ec50",
+    "receptors.pr_er_independent",
     # osteoclast precursors
     "oc_precursor.recruitment", "oc_precursor.inflammation_supply", "oc_precursor.lifespan",
     "oc_precursor.speed", "oc_precursor.search_radius", "oc_precursor.differentiation_rate",
@@ -79,6 +80,7 @@ IL6_EC50 = INDEX["receptors.il6_ec50"]
 TNF_EC50 = INDEX["receptors.tnf_ec50"]
 SCL_EC50 = INDEX["receptors.sclerostin_ec50"]
 PTH_EC50 = INDEX["receptors.pth1r_ec50"]
+PR_ER_INDEP = INDEX["receptors.pr_er_independent"]
 
 OCP_RECRUIT = INDEX["oc_precursor.recruitment"]
 OCP_INF_SUPPLY = INDEX["oc_precursor.inflammation_supply"]

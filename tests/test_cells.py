@@ -250,6 +250,23 @@ def test_osteoblast_lays_osteoid_at_the_apposition_rate():
     assert world.pop.ints[I_KIND, ob] == OSTEOBLAST
 
 
+def test_progesterone_raises_apposition_only_as_far_as_estrogen_induced_its_receptor():
+    laid = {}
+    for label, e2 in (("no_e2", 0.0), ("e2", 1e9)):
+        world = World()
+        eroded_pit(world)
+        world.add(OSTEOBLAST, 6, 7)
+        world.set(p4=1e9, e2=e2)                    # PR fully occupied; ER none or full
+        world.step()
+        laid[label] = world.tally[T_FORMED]
+    base = value("cells.osteoblast.apposition_rate") / 10.0
+    pr_vigor = value("cells.osteoblast.pr_vigor")
+    independent = value("cells.receptors.pr_er_independent")
+    # ER does not act on apposition otherwise, so the difference is PR expression alone
+    assert laid["no_e2"] == pytest.approx(base * (1 + pr_vigor * independent), rel=1e-6)
+    assert laid["e2"] == pytest.approx(base * (1 + pr_vigor), rel=1e-6)
+
+
 def test_osteoblast_refills_a_pit_then_leaves_it_quiescent():
     world = World()
     eroded_pit(world)
