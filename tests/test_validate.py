@@ -175,6 +175,22 @@ def test_arm_slope_change_and_window_mean():
         arm.at(tg.BMD, 12.0)
 
 
+def test_v5_margin_is_defined_when_a_placebo_replicate_gains_and_matches_the_ratio_of_means():
+    scenario = v.arm_scenarios([tg.V5P], 1, False).scenarios[tg.V5P]
+    placebo, oral = (-2.0, 0.5), (-1.2, -0.9)         # %/yr per seed; seed 1's placebo gains
+    margins = []
+    for p, o in zip(placebo, oral):
+        arms = {tg.V5P: tg.Arm(synthetic(scenario, p), scenario),
+                tg.V5O: tg.Arm(synthetic(scenario, o), scenario)}
+        target = next(t for t in tg.TARGETS if t.id == "V5.oral")
+        margins.append(target.compute(arms))
+    assert np.isfinite(margins).all()
+    ratio_of_means = np.mean(oral) / np.mean(placebo)         # 1.05 / 0.75 of the loss: 140%
+    assert (np.mean(margins) >= 0) == (ratio_of_means >= tg.LOSS_SHARE)
+    assert np.mean(margins) == pytest.approx(
+        -np.mean(oral) * arms[tg.V5O].end + tg.LOSS_SHARE * np.mean(placebo) * arms[tg.V5P].end)
+
+
 def test_every_statistic_on_synthetic_arms():
     """Each arm loses or gains linearly at a known rate; every statistic follows by hand."""
     settings = v.arm_scenarios(tg.ARMS, seeds=2, quick=False)
@@ -206,7 +222,7 @@ def test_every_statistic_on_synthetic_arms():
         assert values["V3f", s] == pytest.approx((cyc - change[p[1], s]) / end[p[1]])
         assert values["V4a", s] == pytest.approx(TRABECULAR * (rate[tg.V4A] + s))
         assert values["V4c.vs_placebo", s] == pytest.approx(vbmd[tg.V4C, s] - vbmd[tg.V4B, s])
-        assert values["V5.oral", s] == pytest.approx(100 * change[tg.V5O, s] / change[tg.V5P, s])
+        assert values["V5.oral", s] == pytest.approx(-change[tg.V5O, s] + 0.7 * change[tg.V5P, s])
         assert values["V6", s] == pytest.approx(vbmd[tg.V6T, s] - vbmd[tg.V6U, s])
         assert values["V7", s] == pytest.approx(change[tg.V7, s])
     rows = v.summary(table).set_index(["level", "id"])
