@@ -23,13 +23,14 @@ One `step()` = one tissue step of scenario.simulation.dt days:
 `timeseries()` returns the rows as a DataFrame. `model.timing` holds the wall time of each
 part [s]. BMUs are not scripted: resorption, reversal and formation follow from the cells.
 
-Calibration (cells.toml entries marked "calibrated"), against V1 only (TARGETS.md): the
-osteoclast and osteoblast reference lifespans to the measured lifespans (~2 weeks, ~3 months);
-lining.activation_rate with oc_precursor.recruitment (one factor) to trabecular turnover
-~25 %/yr; ob_precursor.recruitment to zero BMD drift (BMU balance). The lifespans and the
-balance were set by hand on 256 x 256 V1 runs (2 seeds x 2 years per evaluation); the turnover
-factor by `experiments/calibrate.py --only V1.turnover` (the re-runnable procedure for all four
-knobs; the parameter sources say which run set each value).
+Calibration (cells.toml entries marked "calibrated"), against V1 and one V2 quantity
+(TARGETS.md): the osteoclast and osteoblast reference lifespans to the measured lifespans
+(~2 weeks, ~3 months); lining.activation_rate with oc_precursor.recruitment (one factor) to
+trabecular turnover ~25 %/yr; ob_precursor.recruitment to zero BMD drift (BMU balance 1);
+lining.e2_basal_suppression to the doubling of activation after menopause (V2, Recker 2004).
+The lifespans, the balance and the estrogen restraint were set by hand on V1/V3a runs; the
+turnover factor by `experiments/calibrate.py --only V1.turnover` (the re-runnable procedure
+for the V1 knobs); the parameter sources say which runs set each value.
 """
 
 import time
