@@ -396,6 +396,7 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                         prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
     pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
                      prm[R.PR_EC50_MPA], 1.0)
+    pr_ob = osteoblasts.pr_signal(pr, er, prm)        # PR signalling in the osteoblast lineage
     ar = hill(conc[fi[F_T], r, c], prm[R.AR_EC50], 1.0)
     igf = hill(conc[fi[F_IGF1], r, c], prm[R.IGF1R_EC50], 1.0)
     scl = hill(conc[fi[F_SCL], r, c], prm[R.SCL_EC50], 1.0)
@@ -475,7 +476,7 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
         if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
             kill(s, DEATH_APOPTOSIS, ints, occ, free, counters, events)
             return
-        d = osteoblasts.drive(tg_occ, osteoblasts.pr_signal(pr, er, prm), ar, igf, infl, scl, prm)
+        d = osteoblasts.drive(tg_occ, pr_ob, ar, igf, infl, scl, prm)
         source[fi[F_RANKL], r, c] += prm[R.OBP_RANKL] * rankl_expr * mol_pm * patch
         source[fi[F_OPG], r, c] += prm[R.OBP_OPG] * opg_expr * mol_pm * patch
         if ints[I_GEN, s] < prm[R.OBP_MAX_DIV] and 0 <= dist[2, r, c] <= 2:  # in the canopy
@@ -509,7 +510,6 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counters,
                             events, tally)
             return
-        pr_ob = osteoblasts.pr_signal(pr, er, prm)
         rate = prm[R.OB_MAR] * osteoblasts.vigor(pr_ob, ar, igf, infl, scl, prm) / dx   # cells/day
         if not _eroded_work(r, c, osteoid, matrix, site_bmu):
             flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]

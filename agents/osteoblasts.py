@@ -50,18 +50,18 @@ def pr_signal(pr_occ, er_occ, prm):
 
 
 @njit(cache=True)
-def drive(tgfb_occ, pr_occ, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
-    """Proliferation/commitment drive [-] of an osteoprogenitor (1 = basal + all terms at 0)."""
-    return ((prm[R.OBP_BASAL] + prm[R.OBP_TGFB] * tgfb_occ + prm[R.OBP_PR] * pr_occ
+def drive(tgfb_occ, pr_sig, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
+    """Proliferation/commitment drive [-] of an osteoprogenitor (pr_sig: `pr_signal`)."""
+    return ((prm[R.OBP_BASAL] + prm[R.OBP_TGFB] * tgfb_occ + prm[R.OBP_PR] * pr_sig
              + prm[R.OBP_AR] * ar_occ + prm[R.OBP_IGF] * igf1_occ)
             * (1.0 - prm[R.OBP_INF_INH] * inflammation)
             * (1.0 - prm[R.OBP_SCL_INH] * sclerostin_occ))
 
 
 @njit(cache=True)
-def vigor(pr_occ, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
-    """Matrix synthesis relative to the basal apposition rate [-]."""
-    return ((1.0 + prm[R.OB_PR_VIGOR] * pr_occ + prm[R.OB_AR_VIGOR] * ar_occ
+def vigor(pr_sig, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
+    """Matrix synthesis relative to the basal apposition rate [-] (pr_sig: `pr_signal`)."""
+    return ((1.0 + prm[R.OB_PR_VIGOR] * pr_sig + prm[R.OB_AR_VIGOR] * ar_occ
              + prm[R.OB_IGF_VIGOR] * igf1_occ)
             * (1.0 - prm[R.OB_SCL_INH] * sclerostin_occ)
             * (1.0 - prm[R.OB_INF_INH] * inflammation))

@@ -9,7 +9,7 @@ defined for.
 """
 
 RATES = (
-    # receptors: EC50 in the field's units, Hill coefficients
+    # receptors: EC50 in the field's units; the share of osteoblast-lineage PR made without ER
     "receptors.rank_ec50", "receptors.igf1r_ec50", "receptors.tgfbr_ec50", "receptors.il1_ec50", "receptors.il6_ec50",
     "receptors.tnf_ec50", "receptors.sclerostin_ec50", "receptors.pth1r_ec50",
     "receptors.pr_er_independent",

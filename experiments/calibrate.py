@@ -3,8 +3,8 @@
     python -m bonesim.experiments.calibrate [--seeds 4] [--years 5] [--size 256] [--workers W]
                                             [--passes 2] [--only TARGET ...] [--write]
 
-What is calibrated, and on what (nothing else is: every other parameter is taken from the
-literature or assumed, as its `source` says):
+What this procedure calibrates, and on what (the hand-set calibrations below it aside, every
+other parameter is taken from the literature or assumed, as its `source` says):
 
 | parameters (model/parameters/cells.toml) | target (TARGETS.md V1) | aimed at |
 |---|---|---|
@@ -13,9 +13,13 @@ literature or assumed, as its `source` says):
 | lining.activation_rate and oc_precursor.recruitment, one common factor | V1.turnover | 25 %/yr |
 | ob_precursor.recruitment | V1.drift: spine DXA-like BMD slope of the premenopausal steady state | 0 %/yr |
 
-Only V1, the untreated premenopausal steady state, is used: the rows that judge hormone
-deficiency and therapy (V2-V7) are never seen by the calibration, and no per-drug or
-endocrine parameter is touched (drugs.toml and endocrine.toml are not in the table above).
+Only V1, the untreated premenopausal steady state, is used here. Set by hand, outside this
+procedure (their sources give the probes): lining.activation_basal with
+lining.e2_basal_suppression, toward the doubling of activation after menopause (V2.activation,
+so the V2 rows are "calibrated on"); ob_precursor.recruitment was last set by hand to the V1
+BMU balance (1.0) rather than by this procedure's drift equation. The other rows (V3-V7) are
+never seen by a calibration, and no per-drug or endocrine parameter is touched (drugs.toml and
+endocrine.toml are not in the table above).
 
 Objective and method: each parameter group has its own target, so the calibration solves four
 equations f_k(p_k) = goal_k. It goes through them in the order above (lifespans first, since

@@ -250,6 +250,16 @@ def test_osteoblast_lays_osteoid_at_the_apposition_rate():
     assert world.pop.ints[I_KIND, ob] == OSTEOBLAST
 
 
+def test_pr_signal_is_occupancy_times_estrogen_induced_expression():
+    from bonesim.agents.osteoblasts import pr_signal
+    prm = World().prm
+    independent = prm[R.PR_ER_INDEP]
+    assert pr_signal(0.0, 1.0, prm) == 0.0
+    assert pr_signal(1.0, 0.0, prm) == pytest.approx(independent)
+    assert pr_signal(1.0, 1.0, prm) == pytest.approx(1.0)
+    assert pr_signal(0.5, 0.5, prm) == pytest.approx(0.5 * (independent + 0.5 * (1 - independent)))
+
+
 def test_progesterone_raises_apposition_only_as_far_as_estrogen_induced_its_receptor():
     laid = {}
     for label, e2 in (("no_e2", 0.0), ("e2", 1e9)):
