@@ -83,7 +83,8 @@ def cmd_validate(args) -> int:
 
     try:
         table = validate(Path(args.out), quick=args.quick, seeds=args.seeds, workers=args.workers,
-                         only=args.only, size=args.size, dt=args.dt)
+                         only=args.only, size=args.size, dt=args.dt,
+                         source=None if args.source is None else Path(args.source))
     except BadRequest as err:
         print(f"bonesim: error: {err}", file=sys.stderr)
         return 2
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--only", nargs="+", metavar="ID", help="only these targets or rows, e.g. V1 V3f")
     check.add_argument("--size", type=int, metavar="N", help="N x N grid cells of tissue for every arm")
     check.add_argument("--dt", type=float, metavar="DAYS", help="tissue time step for every arm, days")
+    check.add_argument("--from", dest="source", metavar="DIR",
+                       help="simulate nothing: evaluate the runs of the finished validation in DIR "
+                            "(same --seeds, --size, --dt, --quick as that run)")
     check.set_defaults(handler=cmd_validate)
     return parser
 

@@ -20,7 +20,10 @@ Finished (arm, seed) runs wait in OUT/.partial (named by a digest of the resolve
 the seed); restarting the same validation reuses them. `--quick` (for CI) uses 3 seeds, a
 96x96 tissue and shorter arms where a target allows it (`targets.QUICK_YEARS`); `--size N`
 and `--dt D` set an N x N tissue and a D-day step for every arm (a convergence check of the
-table, or an even cheaper CI run).
+table, or an even cheaper CI run). `--from DIR` simulates nothing: it evaluates the targets as
+they are now on the runs of a finished validation in DIR (its validation_series.parquet and the
+per-run remodeling summaries in its validation.parquet), given the same --seeds, --size, --dt
+and --quick as that run.
 """
 
 import hashlib
@@ -176,6 +179,32 @@ def run_arms(settings: Settings, out: Path, workers: int,
                     finished(job, future.result())
                     done += job[2].days
                     bar.advance_to(done, 0.0)
+    return results
+
+
+def load_runs(settings: Settings, source: Path) -> dict[tuple[str, int], pd.DataFrame]:
+    """The time series of a finished validation in `source`, keyed (arm, seed), each with its
+    remodeling summary in attrs["remodeling"] (read back from the arm rows of
+    validation.parquet). BadRequest if a file, an (arm, seed) or its output days are missing."""
+    files = [Path(source) / "validation_series.parquet", Path(source) / "validation.parquet"]
+    for f in files:
+        if not f.exists():
+            raise BadRequest(f"{f}: no such file (--from needs a finished validation's directory)")
+    series, table = (pd.read_parquet(f) for f in files)
+    summaries = table[(table["level"] == "arm") & table["quantity"].str.endswith(" (summary)")]
+    results = {}
+    for arm, scenario in settings.scenarios.items():
+        for index in range(settings.seeds):
+            block = series[(series["arm"] == arm) & (series["seed"] == index)]
+            step = max(scenario.simulation.dt, scenario.simulation.output_every)
+            if len(block) == 0 or abs(block["day"].iloc[-1] - scenario.days) > step:
+                raise BadRequest(f"{files[0]}: arm {arm} seed {index} is missing or does not "
+                                 f"run {scenario.days:g} days (same --seeds, --size, --dt, --quick?)")
+            frame = block.drop(columns=["arm", "seed"]).reset_index(drop=True)
+            rows = summaries[(summaries["id"] == arm) & (summaries["seed"] == index)]
+            frame.attrs["remodeling"] = {q.removesuffix(" (summary)"): float(x)
+                                         for q, x in zip(rows["quantity"], rows["value"])}
+            results[arm, index] = frame
     return results
 
 
@@ -346,14 +375,16 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
 
 def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: int | None = None,
              only: list[str] | None = None, size: int | None = None, dt: float | None = None,
-             show_progress: bool | None = None) -> pd.DataFrame:
+             show_progress: bool | None = None, source: Path | None = None) -> pd.DataFrame:
     """Run the validation into `out`; return the table written to validation.parquet.
 
     `seeds` defaults to 8 (3 with `quick`), `workers` to os.cpu_count(); `only` restricts it to
     some target ids or rows (e.g. ["V1", "V3f"]); `size` sets a square tissue of that many grid
     cells a side (default: the scenario files', 96 with `quick`) and `dt` the tissue step in days
     (default: the scenario files'); with both, the whole table can be checked for convergence.
-    BadRequest for unknown ids, counts < 1 or a size or dt the scenario schema refuses.
+    `source`: evaluate the runs of a finished validation in that directory instead of simulating
+    (`load_runs`). BadRequest for unknown ids, counts < 1, a size or dt the scenario schema
+    refuses, or a source that lacks a run.
     """
     out = Path(out)
     try:
@@ -369,11 +400,14 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
     except ScenarioError as err:
         raise BadRequest(str(err)) from None
     started = time.perf_counter()
-    results = run_arms(settings, out, workers, show_progress)
+    results = (run_arms(settings, out, workers, show_progress) if source is None
+               else load_runs(settings, source))
     table = evaluate(targets, settings, results)
     header = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "version": version("bonesim"), "git": git_revision(), "workers": workers,
               "wall_s": time.perf_counter() - started}
+    if source is not None:
+        header["git"] = f"{header['git']} (targets; runs read from {source})"
     series = series_table(settings, results)
     write_parquet(out / "validation.parquet", table)
     write_parquet(out / "validation_series.parquet", series)

@@ -504,3 +504,20 @@ def test_calibrate_only_the_chosen_knobs():
     assert 20.0 * factor == pytest.approx(turnover.goal, abs=turnover.tolerance)
     with pytest.raises(SystemExit):
         cal.main(["--only", "V9.nothing"])
+
+
+@pytest.mark.slow
+def test_from_reevaluates_a_finished_validation_without_simulating(quick_run, tmp_path):
+    out, _ = quick_run
+    assert main(["validate", *quick(), "--from", str(out), "--out", str(tmp_path)]) == 0
+    keys = ["level", "id", "quantity", "seed"]
+    before = pd.read_parquet(out / "validation.parquet").set_index(keys)["value"]
+    after = pd.read_parquet(tmp_path / "validation.parquet").set_index(keys)["value"]
+    pd.testing.assert_series_equal(after.sort_index(), before.sort_index())   # V1 summaries too
+    assert f"runs read from {out}" in (tmp_path / "validation.md").read_text()
+    assert not (tmp_path / ".partial").exists()             # nothing was simulated
+
+
+def test_from_refuses_a_directory_without_a_finished_validation(tmp_path, capsys):
+    assert main(["validate", "--from", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "validation_series.parquet: no such file" in capsys.readouterr().err
