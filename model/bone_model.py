@@ -28,7 +28,8 @@ Calibration (cells.toml entries marked "calibrated"), against V1 and one V2 quan
 (~2 weeks, ~3 months); lining.activation_rate with oc_precursor.recruitment (one factor) to
 trabecular turnover ~25 %/yr; ob_precursor.recruitment to zero BMD drift (BMU balance 1);
 lining.e2_basal_suppression to the doubling of activation after menopause (V2, Recker 2004).
-The lifespans, the balance and the estrogen restraint were set by hand on V1/V3a runs; the
+The lifespans, the balance and the estrogen restraint were set by hand on probe runs of V1 and
+of the postmenopausal PEPI placebo scenario (its ER occupancy, not its BMD); the
 turnover factor by `experiments/calibrate.py --only V1.turnover` (the re-runnable procedure
 for the V1 knobs); the parameter sources say which runs set each value.
 """
