@@ -191,17 +191,19 @@ def load_runs(settings: Settings, source: Path) -> dict[tuple[str, int], pd.Data
         if not f.exists():
             raise BadRequest(f"{f}: no such file (--from needs a finished validation's directory)")
     series, table = (pd.read_parquet(f) for f in files)
+    blocks = dict(tuple(series.groupby(["arm", "seed"])))
     summaries = table[(table["level"] == "arm") & table["quantity"].str.endswith(" (summary)")]
+    summary_of = dict(tuple(summaries.groupby(["id", "seed"])))
     results = {}
     for arm, scenario in settings.scenarios.items():
+        step = max(scenario.simulation.dt, scenario.simulation.output_every)
         for index in range(settings.seeds):
-            block = series[(series["arm"] == arm) & (series["seed"] == index)]
-            step = max(scenario.simulation.dt, scenario.simulation.output_every)
-            if len(block) == 0 or abs(block["day"].iloc[-1] - scenario.days) > step:
+            block = blocks.get((arm, index))
+            if block is None or abs(block["day"].iloc[-1] - scenario.days) > step:
                 raise BadRequest(f"{files[0]}: arm {arm} seed {index} is missing or does not "
                                  f"run {scenario.days:g} days (same --seeds, --size, --dt, --quick?)")
             frame = block.drop(columns=["arm", "seed"]).reset_index(drop=True)
-            rows = summaries[(summaries["id"] == arm) & (summaries["seed"] == index)]
+            rows = summary_of.get((arm, index), summaries.iloc[:0])
             frame.attrs["remodeling"] = {q.removesuffix(" (summary)"): float(x)
                                          for q, x in zip(rows["quantity"], rows["value"])}
             results[arm, index] = frame
