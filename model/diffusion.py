@@ -768,105 +768,137 @@ def implicit_work(shape: tuple[int, int], levels: np.ndarray) -> tuple[np.ndarra
             np.empty((threads, 5, shape[0], shape[1])))
 
 
+def balanced_schedule(costs: np.ndarray, n_threads: int) -> np.ndarray:
+    """Fields per worker thread (n_threads, k) int64, padded with -1, so that the threads'
+    summed costs are as even as longest-processing-time-first makes them (Graham 1969).
+
+    costs (n_fields,): the expected work of each field (its last CG iteration count + 1). The
+    plain parallel loop over fields hands each thread a contiguous block, and the slow
+    fields (OPG, TGF-beta, RANKL) sit together at the start of the registry.
+    """
+    bins = [[] for _ in range(max(1, n_threads))]
+    loads = np.zeros(len(bins))
+    for f in np.argsort(-np.asarray(costs, dtype=float), kind="stable"):
+        t = int(np.argmin(loads))
+        bins[t].append(f)
+        loads[t] += costs[f]
+    out = np.full((len(bins), max(len(b) for b in bins)), -1, dtype=np.int64)
+    for t, fields in enumerate(bins):
+        out[t, :len(fields)] = fields
+    return out
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
-                  gx_all, gy_all, levels, tol, max_iter, iterations, work_levels, work_grid):
+                  gx_all, gy_all, levels, tol, max_iter, iterations, work_levels, work_grid,
+                  schedule):
     """One unsplit backward-Euler step of dt [day] for every field, in place.
 
     Arguments as in `lod_step`, plus gx_all, gy_all and levels from `mg_conductances` and
     `mg_levels`; conjugate gradients stop when ||b - B c||_2 <= tol ||b||_2 (this bounds the
     mass error) and max |(b - B c) / diag(B)| <= tol max |c| (this bounds the pointwise error);
     max_iter their limit; iterations (n_fields,) int64 receives the count per field;
-    work_levels, work_grid the buffers from `implicit_work`.
+    work_levels, work_grid the buffers from `implicit_work`; schedule (n_threads, k) int64 the
+    fields each parallel worker solves in turn, -1 for none (`balanced_schedule`).
     Values below zero left by the finite tolerance (of order tol x max) are set to zero.
     Each field is solved in units of its own largest value, so the result scales exactly
     with the data (a field of 1e-200 is solved like one of 1).
     """
+    for w in prange(schedule.shape[0]):
+        tid = numba.get_thread_id()
+        for k in range(schedule.shape[1]):
+            f = schedule[w, k]
+            if f >= 0:
+                _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
+                                dt, gx_all[f], gy_all[f], levels, tol, max_iter, iterations,
+                                work_levels[tid], work_grid[tid])
+
+
+@njit(cache=True, error_model="numpy")
+def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt, dt, gx_f,
+                    gy_f, levels, tol, max_iter, iterations, work_levels, work_grid):
+    # one field of `implicit_step`, with the work buffers of the thread that solves it
     n_fields, rows, cols = conc.shape
     n_lev = levels.shape[0] - 1
-    for f in prange(n_fields):
-        gx_f = gx_all[f]
-        gy_f = gy_all[f]
-        tid = numba.get_thread_id()
-        mass = work_levels[tid, 0]
-        inv_diag = work_levels[tid, 1]
-        xs = work_levels[tid, 2]
-        bs = work_levels[tid, 3]
-        rs = work_levels[tid, 4]
-        c = conc[f]
-        m0 = _level(mass, levels, 0)
-        b = work_grid[tid, 0]
-        scale = 0.0
-        for i in range(rows):
-            for j in range(cols):
-                v = vessel_dt[f] if vessel[i, j] else 0.0
-                m0[i, j] = 1.0 + decay_dt[f] + dt * uptake[f, i, j] + v
-                b[i, j] = c[i, j] + dt * source[f, i, j] + v * serum[f]
-                scale = max(scale, abs(b[i, j]), abs(c[i, j]))
-        iterations[f] = 0
-        if scale == 0.0:
-            continue    # nothing in the field and nothing entering it: it stays zero
-        # solve for c / scale: the dot products of conjugate gradients square the values and
-        # would underflow for fields below ~1e-150 (a cytokine long without a source)
-        for i in range(rows):
-            for j in range(cols):
-                b[i, j] /= scale
-                c[i, j] /= scale
-        for lv in range(n_lev):
-            if lv > 0:
-                _restrict(_level(mass, levels, lv - 1), _level(mass, levels, lv))
-            gx, gy = _faces(gx_f, gy_f, levels, lv)
-            m = _level(mass, levels, lv)
-            d = _level(inv_diag, levels, lv)
-            for i in range(m.shape[0]):
-                for j in range(m.shape[1]):
-                    d[i, j] = 1.0 / (m[i, j] + gx[i, j] + gx[i, j + 1] + gy[i, j] + gy[i + 1, j])
-        gx, gy = _faces(gx_f, gy_f, levels, 0)
-        r = work_grid[tid, 1]
-        z = work_grid[tid, 2]
-        q = work_grid[tid, 3]
-        p = work_grid[tid, 4]
-        _residual(c, b, m0, gx, gy, r)
-        bnorm = np.sqrt(_dot(b, b))
-        d0 = _level(inv_diag, levels, 0)
-        it = 0
-        if not _converged(c, r, d0, bnorm, tol):
+    mass = work_levels[0]
+    inv_diag = work_levels[1]
+    xs = work_levels[2]
+    bs = work_levels[3]
+    rs = work_levels[4]
+    c = conc[f]
+    m0 = _level(mass, levels, 0)
+    b = work_grid[0]
+    scale = 0.0
+    for i in range(rows):
+        for j in range(cols):
+            v = vessel_dt[f] if vessel[i, j] else 0.0
+            m0[i, j] = 1.0 + decay_dt[f] + dt * uptake[f, i, j] + v
+            b[i, j] = c[i, j] + dt * source[f, i, j] + v * serum[f]
+            scale = max(scale, abs(b[i, j]), abs(c[i, j]))
+    iterations[f] = 0
+    if scale == 0.0:
+        return    # nothing in the field and nothing entering it: it stays zero
+    # solve for c / scale: the dot products of conjugate gradients square the values and
+    # would underflow for fields below ~1e-150 (a cytokine long without a source)
+    for i in range(rows):
+        for j in range(cols):
+            b[i, j] /= scale
+            c[i, j] /= scale
+    for lv in range(n_lev):
+        if lv > 0:
+            _restrict(_level(mass, levels, lv - 1), _level(mass, levels, lv))
+        gx, gy = _faces(gx_f, gy_f, levels, lv)
+        m = _level(mass, levels, lv)
+        d = _level(inv_diag, levels, lv)
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                d[i, j] = 1.0 / (m[i, j] + gx[i, j] + gx[i, j + 1] + gy[i, j] + gy[i + 1, j])
+    gx, gy = _faces(gx_f, gy_f, levels, 0)
+    r = work_grid[1]
+    z = work_grid[2]
+    q = work_grid[3]
+    p = work_grid[4]
+    _residual(c, b, m0, gx, gy, r)
+    bnorm = np.sqrt(_dot(b, b))
+    d0 = _level(inv_diag, levels, 0)
+    it = 0
+    if not _converged(c, r, d0, bnorm, tol):
+        _vcycle(r, z, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels)
+        p[:] = z
+        rz = _dot(r, z)
+        while it < max_iter:
+            it += 1
+            alpha = rz / _apply_dot(p, m0, gx, gy, q)
+            cmax = 0.0
+            emax = 0.0
+            rr = 0.0
+            for i in range(rows):
+                cm, em, rs_ = _cg_update_row(c[i], r[i], p[i], q[i], d0[i], alpha)
+                cmax = max(cmax, cm)
+                emax = max(emax, em)
+                rr += rs_
+            if np.sqrt(rr) <= tol * bnorm and emax <= tol * cmax:
+                break
             _vcycle(r, z, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels)
-            p[:] = z
-            rz = _dot(r, z)
-            while it < max_iter:
-                it += 1
-                alpha = rz / _apply_dot(p, m0, gx, gy, q)
-                cmax = 0.0
-                emax = 0.0
-                rr = 0.0
-                for i in range(rows):
-                    cm, em, rs_ = _cg_update_row(c[i], r[i], p[i], q[i], d0[i], alpha)
-                    cmax = max(cmax, cm)
-                    emax = max(emax, em)
-                    rr += rs_
-                if np.sqrt(rr) <= tol * bnorm and emax <= tol * cmax:
-                    break
-                _vcycle(r, z, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels)
-                rz_new = _dot(r, z)
-                beta = rz_new / rz
-                rz = rz_new
-                for i in range(rows):
-                    _axpby_row(p[i], z[i], beta)
-        # conservative correction: the exact solution has sum (mass x c) = sum b (the flux
-        # terms cancel); the iterate misses it by O(tol). One factor 1 + O(tol) restores it,
-        # after clipping the O(tol x max) undershoots below zero.
-        total_b = 0.0
-        total_mc = 0.0
-        for i in range(rows):
-            for j in range(cols):
-                if c[i, j] < 0.0:
-                    c[i, j] = 0.0
-                total_b += b[i, j]
-                total_mc += m0[i, j] * c[i, j]
-        if total_mc > 0.0:
-            scale *= total_b / total_mc
-        for i in range(rows):
-            for j in range(cols):
-                c[i, j] *= scale
-        iterations[f] = it
+            rz_new = _dot(r, z)
+            beta = rz_new / rz
+            rz = rz_new
+            for i in range(rows):
+                _axpby_row(p[i], z[i], beta)
+    # conservative correction: the exact solution has sum (mass x c) = sum b (the flux
+    # terms cancel); the iterate misses it by O(tol). One factor 1 + O(tol) restores it,
+    # after clipping the O(tol x max) undershoots below zero.
+    total_b = 0.0
+    total_mc = 0.0
+    for i in range(rows):
+        for j in range(cols):
+            if c[i, j] < 0.0:
+                c[i, j] = 0.0
+            total_b += b[i, j]
+            total_mc += m0[i, j] * c[i, j]
+    if total_mc > 0.0:
+        scale *= total_b / total_mc
+    for i in range(rows):
+        for j in range(cols):
+            c[i, j] *= scale
+    iterations[f] = it

@@ -7,6 +7,7 @@ split scheme). Where they differ the test says why.
 
 import os
 
+import numba
 import numpy as np
 import pytest
 from mesa.discrete_space import OrthogonalMooreGrid, PropertyLayer
@@ -244,6 +245,43 @@ def test_mass_is_conserved_with_no_flux_walls(method):
     solver.step(conc, source)                    # a source adds exactly dt x its total
     gained = conc.sum(axis=(1, 2)) - total
     assert np.abs(gained / (dt * source.sum(axis=(1, 2))) - 1).max() < tolerance
+
+
+def test_balanced_schedule_gives_each_field_once_and_evens_the_threads():
+    costs = np.array([12.9, 22.4, 10.2, 12.6, 10.2, 16.8, 5.4, 13.1, 11.4, 6.6, 1.0, 10.9])
+    schedule = diffusion.balanced_schedule(costs, 2)
+    assert sorted(schedule[schedule >= 0]) == list(range(12))
+    loads = [costs[row[row >= 0]].sum() for row in schedule]
+    # Graham's bound for longest-processing-time-first on m = 2 threads: at most
+    # (4/3 - 1/(3 m)) x the optimum, itself at least half the total; and better than the
+    # contiguous halves a plain parallel loop over the fields would give
+    assert max(loads) <= (4 / 3 - 1 / 6) * costs.sum() / 2
+    assert max(loads) < max(costs[:6].sum(), costs[6:].sum())
+    assert diffusion.balanced_schedule(costs, 1).shape == (1, 12)
+
+
+def test_the_implicit_step_does_not_depend_on_the_thread_count():
+    """Each field is solved whole by one thread, so the schedule cannot change a result."""
+    rng = np.random.default_rng(8)
+    n = 96                                       # 12 x 96^2 > SERIAL_BELOW: threads are used
+    vessel = rng.random((n, n)) < 0.005
+    serum = np.array([np.nan if f.units == "pM" else 1.0 for f in FIELDS])
+    out = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        solver = FieldSolver((n, n), 10.0, 1.0)
+        solver.set_matrix(np.random.default_rng(9).random((n, n)) < 0.3)
+        conc = np.zeros((len(FIELDS), n, n))
+        source = np.where(np.random.default_rng(10).random(conc.shape) < 0.02, 50.0, 0.0)
+        before = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            for _ in range(3):
+                solver.step(conc, source, None, vessel, serum)
+        finally:
+            numba.set_num_threads(before)
+        out.append((conc, solver.iterations.copy()))
+    assert np.array_equal(out[0][0], out[1][0])
+    assert np.array_equal(out[0][1], out[1][1])
 
 
 @pytest.mark.parametrize("method", METHODS)
