@@ -818,7 +818,7 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
 def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt, dt, gx_f,
                     gy_f, levels, tol, max_iter, iterations, work_levels, work_grid):
     # one field of `implicit_step`, with the work buffers of the thread that solves it
-    n_fields, rows, cols = conc.shape
+    _, rows, cols = conc.shape
     n_lev = levels.shape[0] - 1
     mass = work_levels[0]
     inv_diag = work_levels[1]

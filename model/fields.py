@@ -239,11 +239,11 @@ class FieldSolver:
         if conc.size < SERIAL_BELOW:
             numba.set_num_threads(1)
         try:
-            self._advance(conc, source, uptake, vessel, blood, dt, numba.get_num_threads())
+            self._advance(conc, source, uptake, vessel, blood, dt)
         finally:
             numba.set_num_threads(threads)
 
-    def _advance(self, conc, source, uptake, vessel, blood, dt, threads):
+    def _advance(self, conc, source, uptake, vessel, blood, dt):
         if self.method == "lod":
             diffusion.lod_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
                                dt * self.decay, dt, self._fx_tiles, self._weights,
@@ -252,7 +252,8 @@ class FieldSolver:
             diffusion.implicit_step(conc, source, uptake, vessel, dt * self.vessel_rate, blood,
                                     dt * self.decay, dt, self._gx, self._gy, self._levels,
                                     self.tol, self.max_iter, self.iterations, *self._work,
-                                    diffusion.balanced_schedule(self.iterations + 1, threads))
+                                    diffusion.balanced_schedule(self.iterations + 1,
+                                                                numba.get_num_threads()))
             if self.iterations.max() >= self.max_iter:
                 stuck = np.flatnonzero(self.iterations >= self.max_iter)
                 raise RuntimeError(f"field solver did not converge in {self.max_iter} "
