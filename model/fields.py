@@ -144,20 +144,20 @@ class FieldSolver:
     dt_day [day] is the tissue step. `fields` defaults to the registry; any tuple of FieldSpec
     may be given (tests, benchmarks). method: "implicit" (unsplit, default) or "lod" (split);
     tol, max_iter: stopping rule of the implicit solve (relative residual and pointwise
-    correction, see `diffusion.implicit_step`); `iterations` holds the last step's count per
+    correction, see `diffusion.implicit_step`; tol defaults to fields.solver.tolerance); `iterations` holds the last step's count per
     field. Call `set_matrix` whenever the bone-matrix map may have changed (coefficients are
     rebuilt only if it did), `step` once per tissue step, and `react` for the local reactions.
     """
 
     def __init__(self, shape: tuple[int, int], spacing_um: float, dt_day: float,
                  fields: tuple[FieldSpec, ...] = FIELDS, method: str = "implicit",
-                 tol: float = 1e-5, max_iter: int = 200):
+                 tol: float | None = None, max_iter: int = 200):
         if dt_day <= 0 or spacing_um <= 0:
             raise ValueError("dt_day and spacing_um must be positive")
         if method not in ("implicit", "lod"):
             raise ValueError("method must be 'implicit' or 'lod'")
         self.method = method
-        self.tol = float(tol)
+        self.tol = value("fields.solver.tolerance") if tol is None else float(tol)
         self.max_iter = int(max_iter)
         self.shape = (int(shape[0]), int(shape[1]))
         self.spacing_um = float(spacing_um)

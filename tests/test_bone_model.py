@@ -147,6 +147,31 @@ def test_same_seed_same_run_other_seed_other_run():
     assert not a.equals(c)
 
 
+def test_solver_tolerance_bounds_the_field_error_in_the_running_model():
+    """Each day's fields, solved at the default tolerance (fields.solver.tolerance), lie within
+    a few tolerances of a tight solve from the same state, relative to each field's maximum,
+    through a menstrual cycle (the steroid fields jump, the cytokines follow the cells), and
+    within 0.5% whatever the table sets: receptor occupancies then move by < 0.5%."""
+    tol = value("fields.solver.tolerance")
+    model = BoneModel(scenario(), rng=3)
+    solver, solve = model.solver, model.solver.step
+    worst = np.zeros(model.conc.shape[0])
+
+    def compare(conc, *args, **kwargs):
+        loose = conc.copy()
+        solve(loose, *args, **kwargs)
+        solver.tol = 1e-10
+        solve(conc, *args, **kwargs)
+        solver.tol = tol
+        error = np.abs(loose - conc).max(axis=(1, 2)) / np.maximum(conc.max(axis=(1, 2)), 1e-300)
+        np.maximum(worst, error, out=worst)
+
+    solver.step = compare
+    run(model, 30)
+    print("worst relative field error", worst.max())
+    assert 0 < worst.max() < min(5 * tol, 0.005)
+
+
 def test_no_tgfb_release_no_coupled_formation(overrides):
     """Formation follows resorption only through matrix TGF-beta: without its release (and
     without TGF-beta-independent recruitment) no osteoblast lineage reaches the bone."""

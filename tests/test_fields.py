@@ -39,7 +39,7 @@ def test_registry_names_units_and_parameters():
     assert units["e2"] == "pmol/L" and units["t"] == "ng/dL" and units["p4"] == "ng/mL"
     assert units["igf1"] == "ng/mL" and units["rankl"] == "pM"
     params = {k: p for k, p in all_parameters().items() if k.startswith("fields.")}
-    assert len(params) == 4 * len(FIELDS) + 3
+    assert len(params) == 4 * len(FIELDS) + 3 + 1          # + reactions, + solver tolerance
     for key, p in params.items():
         assert p.range[0] <= p.value <= p.range[1], key
         assert p.source and p.units, key
