@@ -151,7 +151,7 @@ def test_solver_tolerance_bounds_the_field_error_in_the_running_model():
     """Each day's fields, solved at the default tolerance (fields.solver.tolerance), lie within
     a few tolerances of a tight solve from the same state, relative to each field's maximum,
     through a menstrual cycle (the steroid fields jump, the cytokines follow the cells), and
-    within 0.5% whatever the table sets: receptor occupancies then move by < 0.5%."""
+    within 1% whatever the table sets: half the 2% to which the serum course is resolved."""
     tol = value("fields.solver.tolerance")
     model = BoneModel(scenario(), rng=3)
     solver, solve = model.solver, model.solver.step
@@ -168,8 +168,7 @@ def test_solver_tolerance_bounds_the_field_error_in_the_running_model():
 
     solver.step = compare
     run(model, 30)
-    print("worst relative field error", worst.max())
-    assert 0 < worst.max() < min(5 * tol, 0.005)
+    assert 0 < worst.max() < min(5 * tol, 0.01)
 
 
 def test_no_tgfb_release_no_coupled_formation(overrides):
