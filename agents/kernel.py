@@ -26,7 +26,8 @@ from bonesim.agents.neighborhood import (
     ACTIVATED, DC, DR, EMPTY, QUIESCENT, inside, is_bone, touches_bone, touches_resorbable,
 )
 from bonesim.agents.population import (
-    B_FORMED, B_FOUNDED, B_OSTEOCLASTS, B_RESORBED, C_NBMU, C_NHI, C_STEP, DEATH_APOPTOSIS, DEATH_DETACHED, DEATH_FUSED,
+    B_ERODED, B_FORMED, B_FOUNDED, B_OSTEOCLASTS, B_RESORBED, C_NBMU, C_NHI, C_STEP,
+    DEATH_APOPTOSIS, DEATH_DETACHED, DEATH_FUSED,
     DEATH_RETRACTED, I_BMU, I_COL, I_GEN, I_KIND, I_NUCLEI, I_ROW, I_STAMP, LINING,
     OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ACTIVATED, T_FOUNDED,
     T_FUSED, T_OB_APOPTOSIS, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_LINING, T_OB_TO_OSTEOCYTE,
@@ -249,6 +250,7 @@ def _bmu_of_new_osteoclast(r, c, day, site_bmu, ints, occ, counters, bmu_stats, 
     bmu_stats[b, B_RESORBED] = 0.0
     bmu_stats[b, B_FORMED] = 0.0
     bmu_stats[b, B_OSTEOCLASTS] = 0.0
+    bmu_stats[b, B_ERODED] = 0.0
     tally[T_FOUNDED] += 1.0
     return b
 

@@ -25,7 +25,7 @@ from bonesim.agents.neighborhood import (
     DC, DR, EMPTY, bone_neighbours, inside, is_bone, resorbable, touches_resorbable,
 )
 from bonesim.agents.population import (
-    B_FIRST_RES, B_LAST_RES, B_RESORBED, DEATH_RESORBED, I_KIND, I_NUCLEI, OC_PRECURSOR, OSTEOCLAST,
+    B_ERODED, B_FIRST_RES, B_LAST_RES, B_RESORBED, DEATH_RESORBED, I_KIND, I_NUCLEI, OC_PRECURSOR, OSTEOCLAST,
     OSTEOCYTE, T_NEW_ERODED, T_RESORBED, T_RESORBED_MINERAL, BoneCell,
 )
 from bonesim.agents.receptors import hill
@@ -82,11 +82,11 @@ def resorb(r, c, capacity, bmu, day, dt, osteoid, matrix, mineral_p, mineral_s, 
     (diagonal neighbours if no face neighbour is resorbable), shared equally; returns the
     capacity left. Pools shrink in proportion; matrix TGF-beta (activated share) and IGF-1 go
     to the osteoclast's grid cell as a source [field units/day]; osteocytes in fully resorbed
-    cells die; resorbed cells are marked eroded by this BMU (the reversal-surface memory)."""
+    cells die; resorbed cells are marked eroded by this BMU (the reversal-surface memory), and
+    the quiescent surface they bore is tallied as newly eroded (`quiescent_faces`)."""
     rows, cols = matrix.shape
     tgfb_release = prm[R.MAT_TGFB] * prm[R.MAT_TGFB_ACT] / dt
     igf1_release = prm[R.MAT_IGF1] / dt
-    own_quiescent = site_bmu[r, c] < 0
     for ring in range(2):
         k0 = 4 * ring
         n = 0
@@ -119,8 +119,11 @@ def resorb(r, c, capacity, bmu, day, dt, osteoid, matrix, mineral_p, mineral_s, 
                 matrix[rr, cc] *= keep
                 mineral_p[rr, cc] *= keep
                 mineral_s[rr, cc] *= keep
-            if site_bmu[rr, cc] < 0 and own_quiescent:
-                tally[T_NEW_ERODED] += 1.0
+            if site_bmu[rr, cc] < 0:
+                faces = quiescent_faces(rr, cc, osteoid, matrix, site_bmu)
+                tally[T_NEW_ERODED] += faces
+                if bmu >= 0:
+                    bmu_stats[bmu, B_ERODED] += faces
             site_bmu[rr, cc] = bmu
             eroded_day[rr, cc] = day
             source[i_tgfb, r, c] += take * tgfb_release
@@ -135,6 +138,20 @@ def resorb(r, c, capacity, bmu, day, dt, osteoid, matrix, mineral_p, mineral_s, 
             capacity -= take
         return capacity
     return capacity
+
+
+@njit(cache=True)
+def quiescent_faces(r, c, osteoid, matrix, site_bmu):
+    """Faces [count] between bone cell (r, c) and marrow not eroded by any BMU: the quiescent
+    bone surface that eroding (r, c) turns into eroded surface. Cells inside the bone or under
+    a cavity already open bear none, so the tally is eroded surface, not resorbed volume."""
+    rows, cols = matrix.shape
+    n = 0.0
+    for k in range(4):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and site_bmu[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc):
+            n += 1.0
+    return n
 
 
 @njit(cache=True)
@@ -172,3 +189,4 @@ def surface_tangent(r, c, osteoid, matrix):
     if nr == 0.0 and nc == 0.0:
         return np.random.uniform(-np.pi, np.pi)
     return np.arctan2(nr, nc) + turn
+

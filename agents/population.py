@@ -39,16 +39,17 @@ N_INT, N_FLT = 7, 8
 # counters: free-stack size, high-water slot, events written, BMUs founded, step id
 C_NFREE, C_NHI, C_NEV, C_NBMU, C_STEP = range(5)
 
-# per-step tallies (model.tally), in grid-cell volumes unless noted
+# per-step tallies (model.tally), in grid-cell volumes unless noted (T_NEW_ERODED: quiescent
+# bone-surface faces turned into eroded surface, a count)
 (T_RESORBED, T_RESORBED_MINERAL, T_FORMED, T_NEW_ERODED, T_FOUNDED, T_FUSED, T_ACTIVATED,
  T_OC_DEATHS, T_OC_LIFE_SUM, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_OSTEOCYTE, T_OB_TO_LINING,
  T_OB_APOPTOSIS, T_OCY_DEATHS, T_OBP_COMMITTED) = range(16)
 N_TALLY = 16
 
-# BMU record columns (model.bmu_stats): days, and areas in grid-cell volumes
+# BMU record columns (model.bmu_stats): days, areas in grid-cell volumes, B_ERODED in faces
 (B_FOUNDED, B_FIRST_RES, B_LAST_RES, B_RESORBED, B_FIRST_FORM, B_LAST_FORM, B_FORMED,
- B_OSTEOCLASTS) = range(8)
-N_BMU_COLS = 8
+ B_OSTEOCLASTS, B_ERODED) = range(9)
+N_BMU_COLS = 9
 
 # event codes written by the kernel, rows (code, slot, a, b)
 EV_DIE, EV_BECOME, EV_SPAWN = 1, 2, 3

@@ -31,8 +31,8 @@ response there, not a hip measure (that is bmd_pct_hip).
 import numpy as np
 
 from bonesim.agents.population import (
-    B_FIRST_FORM, B_FIRST_RES, B_FORMED, B_FOUNDED, B_LAST_FORM, B_LAST_RES, B_OSTEOCLASTS,
-    B_RESORBED, C_NBMU, I_NUCLEI, KIND_NAMES, LINING, OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST,
+    B_ERODED, B_FIRST_FORM, B_FIRST_RES, B_FORMED, B_FOUNDED, B_LAST_FORM, B_LAST_RES,
+    B_OSTEOCLASTS, B_RESORBED, C_NBMU, I_NUCLEI, KIND_NAMES, LINING, OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST,
     OSTEOCLAST, OSTEOCYTE, T_FORMED, T_NEW_ERODED, T_OB_APOPTOSIS, T_OB_ENDS, T_OB_LIFE_SUM,
     T_OB_TO_LINING, T_OB_TO_OSTEOCYTE, T_OC_DEATHS, T_OC_LIFE_SUM, T_RESORBED,
     T_RESORBED_MINERAL,
@@ -158,9 +158,11 @@ def remodeling_summary(model, settle_days: float = 60.0) -> dict:
     BMUs count as completed when founded on or after day 0, with formation, and no
     resorption or formation in the last `settle_days`. Periods are medians [day]: resorption
     (first to last resorption), reversal (last resorption to first formation), formation
-    (first to last formation); balance = formed / resorbed volume over completed BMUs; erosion
-    area per BMU [um^2] and its depth equivalent over the BMU's eroded surface [um] are not
-    given here (see the BMU records). Lifespans are mean ages at the end of the type [day].
+    (first to last formation); balance = formed / resorbed volume over completed BMUs;
+    resorbed area per BMU [um^2] (median); erosion depth [um] = resorbed area / eroded surface
+    (the quiescent surface the BMU turned into eroded surface) summed over completed BMUs, the
+    mean depth of their cavities (histomorphometric E.De). Lifespans are mean ages at the end
+    of the type [day].
     """
     n = int(model.population.counters[C_NBMU])
     b = model.bmu_stats[:n]
@@ -179,6 +181,8 @@ def remodeling_summary(model, settle_days: float = 60.0) -> dict:
         "formation_days": float(np.median(d[:, B_LAST_FORM] - d[:, B_FIRST_FORM])) if len(d) else np.nan,
         "bmu_balance": float(d[:, B_FORMED].sum() / d[:, B_RESORBED].sum()) if len(d) else np.nan,
         "resorbed_area_um2": float(np.median(d[:, B_RESORBED])) * model.dx**2 if len(d) else np.nan,
+        "erosion_depth_um": (float(d[:, B_RESORBED].sum() / d[:, B_ERODED].sum()) * model.dx
+                             if len(d) and d[:, B_ERODED].sum() > 0 else np.nan),
         "osteoclasts_per_bmu": float(np.mean(d[:, B_OSTEOCLASTS])) if len(d) else np.nan,
         "osteoclast_lifespan_days": float(delta[T_OC_LIFE_SUM] / max(delta[T_OC_DEATHS], 1.0)),
         "osteoblast_lifespan_days": float(delta[T_OB_LIFE_SUM] / ob_ends),

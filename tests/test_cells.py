@@ -16,8 +16,9 @@ from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
 from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
 from bonesim.agents.osteocytes import disuse_factor
 from bonesim.agents.population import (
-    C_NEV, EV_BECOME, EV_DIE, I_BMU, I_KIND, I_NUCLEI, LINING, OB_PRECURSOR, OC_PRECURSOR,
-    OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_FORMED, T_RESORBED, X_CLOCK, X_CLOCK_END, Population,
+    B_ERODED, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_KIND, I_NUCLEI, LINING, N_BMU_COLS, OB_PRECURSOR,
+    OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_FORMED, T_NEW_ERODED, T_RESORBED, X_CLOCK,
+    X_CLOCK_END, Population,
 )
 from bonesim.agents.receptors import competitive, hill
 from bonesim.model.fields import FIELD_INDEX, free_rankl, new_conc
@@ -57,7 +58,7 @@ class World:
         self.sysv[K.S_EMBED] = 0.0
         self.sysv[K.S_OSTEOID_BLOCK] = value("tissue.matrix.osteoid_block")
         self.tally = np.zeros(32)
-        self.bmu_stats = np.zeros((256, 8))
+        self.bmu_stats = np.zeros((256, N_BMU_COLS))
         n = rows * cols
         self.seeds = np.zeros((3, n, 2), dtype=np.int64)
         self.dist = np.zeros((3, rows, cols), dtype=np.int64)
@@ -186,6 +187,22 @@ def test_osteoclast_resorbs_mineralized_bone_and_releases_tgfb():
     release = value("cells.matrix.tgfb_content") * value("cells.matrix.tgfb_activation")
     assert world.source[F["tgfb"]].sum() == pytest.approx(resorbed * release, rel=1e-9)
     assert (world.site_bmu[:8] >= 0).any()             # the eroded surface is marked
+
+
+def test_eroded_surface_is_the_quiescent_surface_an_osteoclast_opens():
+    """On a flat surface (bone rows < 8) each cell of the top bone row bears one face of
+    surface and deeper cells none: the eroded-surface tally (activation frequency, erosion
+    depth) equals the top-row cells touched, also those opened sideways from inside the pit."""
+    world = World(rows=40, cols=60, surface=20)
+    world.rankl_free[:] = value("cells.receptors.rank_ec50")
+    oc = world.add(OSTEOCLAST, 20, 30)
+    world.pop.ints[I_NUCLEI, oc] = 8
+    world.pop.ints[I_BMU, oc] = 0
+    world.pop.flts[X_CLOCK_END, oc] = 1e9
+    world.step(15)
+    opened = np.count_nonzero(world.site_bmu[19] >= 0)
+    assert world.count(OSTEOCLAST) == 1 and np.count_nonzero(world.site_bmu[:19] >= 0) > opened
+    assert world.tally[T_NEW_ERODED] == opened == world.bmu_stats[0, B_ERODED]
 
 
 def test_osteoclasts_do_not_resorb_osteoid():
