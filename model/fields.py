@@ -143,10 +143,11 @@ class FieldSolver:
 
     dt_day [day] is the tissue step. `fields` defaults to the registry; any tuple of FieldSpec
     may be given (tests, benchmarks). method: "implicit" (unsplit, default) or "lod" (split);
-    tol, max_iter: stopping rule of the implicit solve (relative residual and pointwise
-    correction, see `diffusion.implicit_step`; tol defaults to fields.solver.tolerance); `iterations` holds the last step's count per
-    field. Call `set_matrix` whenever the bone-matrix map may have changed (coefficients are
-    rebuilt only if it did), `step` once per tissue step, and `react` for the local reactions.
+    tol, max_iter: stopping rule of the implicit solve (relative residual, and preconditioned
+    residual against the field's maximum, see `diffusion.implicit_step`; tol defaults to
+    fields.solver.tolerance); `iterations` holds the last step's count per field. Call
+    `set_matrix` whenever the bone-matrix map may have changed (coefficients are rebuilt only
+    if it did), `step` once per tissue step, and `react` for the local reactions.
     """
 
     def __init__(self, shape: tuple[int, int], spacing_um: float, dt_day: float,
