@@ -25,8 +25,8 @@ from bonesim.agents.neighborhood import (
     DC, DR, EMPTY, bone_neighbours, inside, is_bone, resorbable, touches_resorbable,
 )
 from bonesim.agents.population import (
-    B_ERODED, B_FIRST_RES, B_LAST_RES, B_RESORBED, DEATH_RESORBED, I_KIND, I_NUCLEI, OC_PRECURSOR, OSTEOCLAST,
-    OSTEOCYTE, T_NEW_ERODED, T_RESORBED, T_RESORBED_MINERAL, BoneCell,
+    B_ERODED, B_FIRST_RES, B_LAST_RES, B_RESORBED, DEATH_RESORBED, I_KIND, I_NUCLEI, OC_PRECURSOR,
+    OSTEOCLAST, OSTEOCYTE, T_NEW_ERODED, T_RESORBED, T_RESORBED_MINERAL, BoneCell,
 )
 from bonesim.agents.receptors import hill
 
@@ -149,7 +149,8 @@ def quiescent_faces(r, c, osteoid, matrix, site_bmu):
     n = 0.0
     for k in range(4):
         rr, cc = r + DR[k], c + DC[k]
-        if inside(rr, cc, rows, cols) and site_bmu[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc):
+        if inside(rr, cc, rows, cols) and site_bmu[rr, cc] < 0 and \
+                not is_bone(osteoid, matrix, rr, cc):
             n += 1.0
     return n
 
@@ -189,4 +190,3 @@ def surface_tangent(r, c, osteoid, matrix):
     if nr == 0.0 and nc == 0.0:
         return np.random.uniform(-np.pi, np.pi)
     return np.arctan2(nr, nc) + turn
-
