@@ -828,12 +828,14 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
     m0 = _level(mass, levels, 0)
     b = work_grid[0]
     scale = 0.0
+    cmax = 0.0
     for i in range(rows):
         for j in range(cols):
             v = vessel_dt[f] if vessel[i, j] else 0.0
             m0[i, j] = 1.0 + decay_dt[f] + dt * uptake[f, i, j] + v
             b[i, j] = c[i, j] + dt * source[f, i, j] + v * serum[f]
-            scale = max(scale, abs(b[i, j]), abs(c[i, j]))
+            cmax = max(cmax, abs(c[i, j]))
+            scale = max(scale, abs(b[i, j]), cmax)
     iterations[f] = 0
     if scale == 0.0:
         return    # nothing in the field and nothing entering it: it stays zero
@@ -860,10 +862,7 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
     _residual(c, b, m0, gx, gy, r)
     bnorm = np.sqrt(_dot(b, b))
     rr = _dot(r, r)
-    cmax = 0.0
-    for i in range(rows):
-        for j in range(cols):
-            cmax = max(cmax, abs(c[i, j]))
+    cmax /= scale    # max |c| of the scaled field (division is monotone: exact)
     _vcycle(r, z, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels)
     rz, zmax = _dot_max(r, z)
     it = 0
