@@ -51,7 +51,7 @@ from bonesim.agents.population import (
     C_NBMU, LINING, N_BMU_COLS, N_TALLY, OSTEOCYTE, Population, apply_events, sync_moves,
 )
 from bonesim.agents.rates import KEYS
-from bonesim.model import readouts
+from bonesim.model import mesh, readouts
 from bonesim.model.endocrine import serum_course
 from bonesim.model.fields import (
     FIELD_INDEX, FIELDS, FieldSolver, FieldSpec, free_rankl, new_conc, property_layers,
@@ -106,14 +106,11 @@ class BoneModel(mesa.Model):
             self.grid.add_property_layer(layer)
         for layer in property_layers(self.tissue.pools, POOL_LAYERS, self.grid.dimensions):
             self.grid.add_property_layer(layer)
-        self.solver = FieldSolver(shape, self.dx, self.dt)
-        self.solver.set_matrix(self.tissue.matrix_mask())
         self.source = np.zeros_like(self.conc)
-        self.uptake = np.zeros_like(self.conc)
         self.rankl_free = np.zeros(shape)
         self.stimulus = np.ones(shape)
-        self.aromatase = np.full(shape, value("tissue.aromatase.relative_activity"))
         self.vessel_cells = np.argwhere(self.tissue.vessel).astype(np.int64)
+        self._field_mesh(scenario.simulation.field_refinement)
         self.serum_index = np.array([FIELD_INDEX[name] for name in SERUM_OF_FIELD], dtype=np.int64)
         self.fi = np.array([FIELD_INDEX[name] for name in kernel.FIELD_ORDER], dtype=np.int64)
         self.prm = np.array([value(key) for key in KEYS])
@@ -176,11 +173,45 @@ class BoneModel(mesa.Model):
         volume_mm3 = self.dx**2 * value("cells.geometry.section_thickness") * 1e-9
         return value("cells.osteocyte.density") * volume_mm3
 
+    def _field_mesh(self, r: int) -> None:
+        """The solver on the field mesh, r times finer than the lattice (model/mesh.py). With
+        r = 1 (production) the mesh is the lattice and `field_conc` is `conc`; otherwise the
+        mesh carries its own field state, takes the cells' sources, vessels (each mesh cell of
+        a vessel with weight 1 / r: the same wall per volume) and bone map from the lattice,
+        and `conc`, which cells and Mesa read, is the mean over each lattice cell's block."""
+        self.field_refinement = r
+        shape = mesh.mesh_shape(self.tissue.shape, r)
+        self.solver = FieldSolver(shape, self.dx / r, self.dt)
+        aromatase = np.full((1, *self.tissue.shape), value("tissue.aromatase.relative_activity"))
+        if r == 1:
+            self.field_conc, self.field_source = self.conc, self.source
+            self.field_vessel = self.tissue.vessel
+            self.aromatase = aromatase[0]
+        else:
+            self.field_conc, self.field_source = new_conc(shape), new_conc(shape)
+            self.field_vessel = self._to_mesh(self.tissue.vessel[None] / r)[0]
+            self.aromatase = self._to_mesh(aromatase)[0]
+        self.solver.set_matrix(self._matrix_mask())
+
+    def _to_mesh(self, lattice: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Lattice data (n, rows, cols) on the field mesh (n, rows r, cols r)."""
+        r = self.field_refinement
+        if out is None:
+            out = np.empty((lattice.shape[0], *mesh.mesh_shape(lattice.shape[1:], r)),
+                           dtype=lattice.dtype)
+        return mesh.refine(lattice, r, out)
+
+    def _matrix_mask(self) -> np.ndarray:
+        """Bone for transport (bone fraction >= 1/2) on the field mesh."""
+        return self._to_mesh(self.tissue.matrix_mask()[None])[0]
+
     def _init_fields(self, course, i: int) -> None:
         """Hormone fields start at the blood level (uniform); cytokines at zero."""
         self.conc[:] = 0.0
         for f, name in zip(self.serum_index, SERUM_OF_FIELD.values()):
             self.conc[f] = course.exposure[name][i]
+        if self.field_refinement > 1:
+            self._to_mesh(self.conc, out=self.field_conc)
 
     # ------------------------------------------------------------------ one step
     def _serum_vector(self, course, i: int) -> np.ndarray:
@@ -237,9 +268,14 @@ class BoneModel(mesa.Model):
         t2 = time.perf_counter()
         # local reactions first, so that the estradiol made by aromatase is carried off by the
         # same implicit transport step (diffusion to vessels) before cells read it
-        self.solver.react(self.conc, self.aromatase, course.mean["aromatase_inhibition"][i], self.dt)
-        self.solver.step(self.conc, self.source, self.uptake, self.tissue.vessel,
+        if self.field_refinement > 1:
+            self._to_mesh(self.source, out=self.field_source)
+        self.solver.react(self.field_conc, self.aromatase, course.mean["aromatase_inhibition"][i],
+                          self.dt)
+        self.solver.step(self.field_conc, self.field_source, None, self.field_vessel,
                          self._serum_vector(course, i))
+        if self.field_refinement > 1:
+            mesh.coarsen(self.field_conc, self.field_refinement, self.conc)
         t3 = time.perf_counter()
         apply_events(self, CELL_CLASSES)
         sync_moves(self)
@@ -247,7 +283,7 @@ class BoneModel(mesa.Model):
         self.tissue.mineralize(self.dt, mineral_supply(course.mean["calcium_rel"][i],
                                                        course.mean["vitd_ng_ml"][i]))
         if refresh:
-            self.solver.set_matrix(self.tissue.matrix_mask())
+            self.solver.set_matrix(self._matrix_mask())
         t5 = time.perf_counter()
         self.timing["cells"] += (t2 - t1) + (t1 - t0)
         self.timing["fields"] += t3 - t2

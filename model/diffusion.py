@@ -789,7 +789,8 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
                   schedule):
     """One unsplit backward-Euler step of dt [day] for every field, in place.
 
-    Arguments as in `lod_step`, plus gx_all, gy_all and levels from `mg_conductances` and
+    Arguments as in `lod_step`, except that vessel may also be a float64 weight per cell (the
+    cell's vessel wall relative to a vessel filling the cell; bool True = 1), plus gx_all, gy_all and levels from `mg_conductances` and
     `mg_levels`; conjugate gradients stop when ||b - B c||_2 <= tol ||b||_2 (this bounds the
     mass error) and max |z| <= tol max |c|, z the multigrid-preconditioned residual (this
     bounds the pointwise error: z approximates B^-1 (b - B c), the error of c, in smooth modes
@@ -831,7 +832,7 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
     cmax = 0.0
     for i in range(rows):
         for j in range(cols):
-            v = vessel_dt[f] if vessel[i, j] else 0.0
+            v = vessel_dt[f] * vessel[i, j]
             m0[i, j] = 1.0 + decay_dt[f] + dt * uptake[f, i, j] + v
             b[i, j] = c[i, j] + dt * source[f, i, j] + v * serum[f]
             cmax = max(cmax, abs(c[i, j]))

@@ -216,8 +216,11 @@ class FieldSolver:
         """Advance `conc` one step of dt_day, in place.
 
         source (n_fields, rows, cols) [field units/day] secretion; uptake (same) [1/day]
-        first-order uptake by cells; vessel_mask (rows, cols) bool; serum (n_fields,) [field
-        units] the blood level at vessels (NaN or 0: none, the blood is a sink). None = zero.
+        first-order uptake by cells; vessel_mask (rows, cols) bool, or for the implicit method
+        also float: the vessel wall in each cell relative to that of a vessel filling the cell
+        (a mesh cell holding n vessel lattice cells of a k times finer lattice: n / k); serum
+        (n_fields,) [field units] the blood level at vessels (NaN or 0: none, the blood is a
+        sink). None = zero.
         """
         full = (self.n_fields, *self.shape)
         self._check("conc", conc, full)
@@ -228,7 +231,14 @@ class FieldSolver:
         self._check("source", source, full)
         self._check("uptake", uptake, full)
         vessel = (np.zeros(self.shape, dtype=bool) if vessel_mask is None
-                  else np.ascontiguousarray(vessel_mask, dtype=bool))
+                  else np.asarray(vessel_mask))
+        if vessel.dtype != bool:
+            if self.method == "lod":
+                raise ValueError("the LOD method takes a bool vessel_mask")
+            if vessel.min() < 0:
+                raise ValueError("vessel weights must be >= 0")
+            vessel = np.ascontiguousarray(vessel, dtype=np.float64)
+        vessel = np.ascontiguousarray(vessel)
         if vessel.shape != self.shape:
             raise ValueError(f"vessel_mask shape {vessel.shape} != grid {self.shape}")
         blood = np.zeros(self.n_fields) if serum is None else np.array(serum, dtype=np.float64)

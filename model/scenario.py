@@ -181,7 +181,9 @@ class Tissue(Strict):
     """The simulated 2D bone section."""
 
     size: tuple[int, int] = Field((256, 256), description="grid cells (rows, columns), each 16..1024")
-    spacing: Micrometres = Field(10.0, ge=2, le=50, description="grid spacing, um")
+    spacing: Micrometres = Field(10.0, ge=2, le=50, description=(
+        "grid spacing, um: the place of one cell, a biological size (results depend on it; "
+        "the cell parameters are calibrated at 10 um)"))
     site: Literal["spine", "hip"] = Field("spine", description="spine: trabecular; hip: trabecular with a cortical shell")
     geometry_seed: int = Field(1, ge=0, description="seed of the procedural trabecular pattern")
 
@@ -200,6 +202,9 @@ class Simulation(Strict):
     seed: int = Field(0, ge=0, description="seed of the model's random generator")
     replicates: int = Field(1, ge=1, le=1000, description="replicate seeds for virtual trials")
     output_every: Days = Field(7.0, gt=0, description="output interval, days")
+    field_refinement: int = Field(1, ge=1, le=4, description=(
+        "fields are solved on a mesh this many times finer than the grid (1: on the grid "
+        "itself; more: to check the convergence of the field numerics)"))
 
     @model_validator(mode="after")
     def _cadence(self):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from mesa.discrete_space import OrthogonalMooreGrid, PropertyLayer
 
-from bonesim.model import diffusion
+from bonesim.model import diffusion, mesh
 from bonesim.model.fields import (FIELD_INDEX, FIELDS, FieldSolver, FieldSpec, free_rankl,
                                   new_conc, property_layers)
 from bonesim.model.parameters import all_parameters, value
@@ -369,6 +369,38 @@ def test_first_order_in_time_against_an_explicit_reference(method):
                        for s in steps])
     assert np.all(np.diff(errors) < 0)
     assert 0.8 < -fit_order(steps, errors) < 1.2
+
+
+def on_mesh(problem, r):
+    """The reference problem on a field mesh r times finer than its lattice (model/mesh.py):
+    geometry and sources shared by each lattice cell's r x r block, vessels with weight 1 / r."""
+    matrix, vessel, source, uptake, conc = problem
+    fine = lambda a, dtype=np.float64: mesh.refine(
+        a, r, np.empty((a.shape[0], *mesh.mesh_shape(a.shape[1:], r)), dtype=dtype))
+    return (fine(matrix[None], bool)[0], fine(vessel[None] / r)[0], fine(source), fine(uptake),
+            fine(conc))
+
+
+def test_a_finer_field_mesh_converges_to_the_lattice_solution():
+    """RANKL (registry parameters) from cell sources next to bone and vessels, one day in four
+    steps, solved on the lattice (10 um) and on meshes 2, 4 and 8 times finer, read back at the
+    lattice (block means). The lattice is within a few % of the finest mesh (measured ~2% at
+    the sources), each halving cuts the error at least 2.5x (first order at the bone
+    staircase and the point sources, second in the smooth marrow), and the vessel exchange
+    with weight 1 / r keeps the mass balance: the totals agree to the error."""
+    field = FIELDS[FIELD_INDEX["rankl"]]
+    problem = reference_problem(24)
+    serum = np.array([0.0])
+    read = {}
+    for r in (1, 2, 4, 8):
+        matrix, vessel, source, uptake, conc = on_mesh(problem, r)
+        out = solve("implicit", field, matrix, vessel if r > 1 else problem[1], source, uptake,
+                    conc, serum, 1.0, 4, h=10.0 / r)
+        read[r] = mesh.coarsen(out, r, np.empty_like(problem[4]))
+    errors = np.array([np.abs(read[r] - read[8]).max() for r in (1, 2, 4)]) / read[8].max()
+    assert errors[0] < 0.05
+    assert np.all(errors[:-1] / errors[1:] > 2.5)
+    assert read[1].sum() == pytest.approx(read[8].sum(), rel=errors[0])
 
 
 def test_implicit_day_steps_agree_with_a_fine_explicit_reference():
