@@ -790,16 +790,16 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
     """One unsplit backward-Euler step of dt [day] for every field, in place.
 
     Arguments as in `lod_step`, except that vessel may also be a float64 weight per cell (the
-    cell's vessel wall relative to a vessel filling the cell; bool True = 1), plus gx_all, gy_all and levels from `mg_conductances` and
-    `mg_levels`; conjugate gradients stop when ||b - B c||_2 <= tol ||b||_2 (this bounds the
-    mass error) and max |z| <= tol max |c|, z the multigrid-preconditioned residual (this
-    bounds the pointwise error: z approximates B^-1 (b - B c), the error of c, in smooth modes
-    too, which the residual divided by the diagonal underestimates by ~1/(D dt / h^2) and
-    vessel exchange hides in ||b||: a pointwise r / diag rule left steroid fields 1% off at
-    tol 1e-3);
-    max_iter their limit; iterations (n_fields,) int64 receives the count per field;
-    work_levels, work_grid the buffers from `implicit_work`; schedule (n_threads, k) int64 the
-    fields each parallel worker solves in turn, -1 for none (`balanced_schedule`).
+    cell's vessel wall relative to a vessel filling the cell; bool True = 1), plus gx_all,
+    gy_all and levels from `mg_conductances` and `mg_levels`; conjugate gradients stop when
+    ||b - B c||_2 <= tol ||b||_2 (this bounds the mass error) and max |z| <= tol max |c|, z the
+    multigrid-preconditioned residual (this bounds the pointwise error: z approximates
+    B^-1 (b - B c), the error of c, in smooth modes too, which the residual divided by the
+    diagonal underestimates by ~1/(D dt / h^2) and vessel exchange hides in ||b||: a
+    pointwise r / diag rule left steroid fields 1% off at tol 1e-3); max_iter their limit;
+    iterations (n_fields,) int64 receives the count per field; work_levels, work_grid the
+    buffers from `implicit_work`; schedule (n_threads, k) int64 the fields each parallel
+    worker solves in turn, -1 for none (`balanced_schedule`).
     Values below zero left by the finite tolerance (of order tol x max) are set to zero.
     Each field is solved in units of its own largest value, so the result scales exactly
     with the data (a field of 1e-200 is solved like one of 1).

@@ -218,7 +218,7 @@ class FieldSolver:
         source (n_fields, rows, cols) [field units/day] secretion; uptake (same) [1/day]
         first-order uptake by cells; vessel_mask (rows, cols) bool, or for the implicit method
         also float: the vessel wall in each cell relative to that of a vessel filling the cell
-        (a mesh cell holding n vessel lattice cells of a k times finer lattice: n / k); serum
+        (each mesh cell of a vessel lattice cell, on a mesh r times finer: 1 / r); serum
         (n_fields,) [field units] the blood level at vessels (NaN or 0: none, the blood is a
         sink). None = zero.
         """
