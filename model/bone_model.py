@@ -182,28 +182,19 @@ class BoneModel(mesa.Model):
         self.field_refinement = r
         shape = mesh.mesh_shape(self.tissue.shape, r)
         self.solver = FieldSolver(shape, self.dx / r, self.dt)
-        aromatase = np.full((1, *self.tissue.shape), value("tissue.aromatase.relative_activity"))
+        self.aromatase = np.full(shape, value("tissue.aromatase.relative_activity"))
+        self.field_vessel = mesh.vessel_weights(self.tissue.vessel, r)
         if r == 1:
             self.field_conc, self.field_source = self.conc, self.source
-            self.field_vessel = self.tissue.vessel
-            self.aromatase = aromatase[0]
         else:
             self.field_conc, self.field_source = new_conc(shape), new_conc(shape)
-            self.field_vessel = self._to_mesh(self.tissue.vessel[None] / r)[0]
-            self.aromatase = self._to_mesh(aromatase)[0]
         self.solver.set_matrix(self._matrix_mask())
-
-    def _to_mesh(self, lattice: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Lattice data (n, rows, cols) on the field mesh (n, rows r, cols r)."""
-        r = self.field_refinement
-        if out is None:
-            out = np.empty((lattice.shape[0], *mesh.mesh_shape(lattice.shape[1:], r)),
-                           dtype=lattice.dtype)
-        return mesh.refine(lattice, r, out)
 
     def _matrix_mask(self) -> np.ndarray:
         """Bone for transport (bone fraction >= 1/2) on the field mesh."""
-        return self._to_mesh(self.tissue.matrix_mask()[None])[0]
+        mask = self.tissue.matrix_mask()
+        r = self.field_refinement
+        return mask if r == 1 else mesh.refine(mask[None], r)[0]
 
     def _init_fields(self, course, i: int) -> None:
         """Hormone fields start at the blood level (uniform); cytokines at zero."""
@@ -211,7 +202,7 @@ class BoneModel(mesa.Model):
         for f, name in zip(self.serum_index, SERUM_OF_FIELD.values()):
             self.conc[f] = course.exposure[name][i]
         if self.field_refinement > 1:
-            self._to_mesh(self.conc, out=self.field_conc)
+            mesh.refine(self.conc, self.field_refinement, self.field_conc)
 
     # ------------------------------------------------------------------ one step
     def _serum_vector(self, course, i: int) -> np.ndarray:
@@ -269,7 +260,7 @@ class BoneModel(mesa.Model):
         # local reactions first, so that the estradiol made by aromatase is carried off by the
         # same implicit transport step (diffusion to vessels) before cells read it
         if self.field_refinement > 1:
-            self._to_mesh(self.source, out=self.field_source)
+            mesh.refine(self.source, self.field_refinement, self.field_source)
         self.solver.react(self.field_conc, self.aromatase, course.mean["aromatase_inhibition"][i],
                           self.dt)
         self.solver.step(self.field_conc, self.field_source, None, self.field_vessel,

@@ -231,14 +231,13 @@ class FieldSolver:
         self._check("source", source, full)
         self._check("uptake", uptake, full)
         vessel = (np.zeros(self.shape, dtype=bool) if vessel_mask is None
-                  else np.asarray(vessel_mask))
+                  else np.ascontiguousarray(vessel_mask))
         if vessel.dtype != bool:
             if self.method == "lod":
                 raise ValueError("the LOD method takes a bool vessel_mask")
             if vessel.min() < 0:
                 raise ValueError("vessel weights must be >= 0")
-            vessel = np.ascontiguousarray(vessel, dtype=np.float64)
-        vessel = np.ascontiguousarray(vessel)
+            vessel = vessel.astype(np.float64, copy=False)
         if vessel.shape != self.shape:
             raise ValueError(f"vessel_mask shape {vessel.shape} != grid {self.shape}")
         blood = np.zeros(self.n_fields) if serum is None else np.array(serum, dtype=np.float64)

@@ -375,10 +375,8 @@ def on_mesh(problem, r):
     """The reference problem on a field mesh r times finer than its lattice (model/mesh.py):
     geometry and sources shared by each lattice cell's r x r block, vessels with weight 1 / r."""
     matrix, vessel, source, uptake, conc = problem
-    fine = lambda a, dtype=np.float64: mesh.refine(
-        a, r, np.empty((a.shape[0], *mesh.mesh_shape(a.shape[1:], r)), dtype=dtype))
-    return (fine(matrix[None], bool)[0], fine(vessel[None] / r)[0], fine(source), fine(uptake),
-            fine(conc))
+    return (mesh.refine(matrix[None], r)[0], mesh.vessel_weights(vessel, r),
+            *(mesh.refine(a, r) for a in (source, uptake, conc)))
 
 
 def test_a_finer_field_mesh_converges_to_the_lattice_solution():
@@ -394,8 +392,8 @@ def test_a_finer_field_mesh_converges_to_the_lattice_solution():
     read = {}
     for r in (1, 2, 4, 8):
         matrix, vessel, source, uptake, conc = on_mesh(problem, r)
-        out = solve("implicit", field, matrix, vessel if r > 1 else problem[1], source, uptake,
-                    conc, serum, 1.0, 4, h=10.0 / r)
+        out = solve("implicit", field, matrix, vessel, source, uptake, conc, serum, 1.0, 4,
+                    h=10.0 / r)
         read[r] = mesh.coarsen(out, r, np.empty_like(problem[4]))
     errors = np.array([np.abs(read[r] - read[8]).max() for r in (1, 2, 4)]) / read[8].max()
     assert errors[0] < 0.05
