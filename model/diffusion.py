@@ -53,6 +53,15 @@ computes its pivots (one division per cell); its forward elimination runs on eac
 right after sweep 1 wrote them. Face coefficients are stored as one int8 face-type map per
 direction (0: two free cells, 1: free|matrix, 2: matrix|matrix, 3: wall) plus a 4-entry weight
 table per field. All loops run on 1-D contiguous rows so that LLVM vectorizes them.
+
+Layout and speed (implicit): fields are solved in parallel, one field per worker at a time
+(`balanced_schedule`). A 256^2 field is larger than a core's L2 cache, so a pass over it is
+paid in memory traffic (~2 ns per cell); the V-cycle's smoothers and the conjugate-gradient
+direction update are therefore fused into single passes over the rows (`_smooth_down`,
+`_smooth_up`, `_direction_apply_dot`), keeping the rows they reuse in small rings. The fusion
+does the same floating-point operations in the same order as separate passes (bit-identical
+results) and cut a 256^2 step of the twelve fields by 1.22x against separate passes
+(measured side by side on 20 consecutive steps of the default model).
 """
 
 import numba
@@ -437,7 +446,6 @@ def explicit_reference(conc, source, uptake, vessel, vessel_rate, serum, decay, 
 COARSEST = 8       # stop coarsening when a side is at most this many cells
 COARSE_SWEEPS = 20 # symmetric Gauss-Seidel sweeps that solve the coarsest level
 JACOBI = 0.8       # damping of the Jacobi smoother (the optimum 4/5 for the 5-point stencil)
-SMOOTHING = 2      # Jacobi sweeps before and after each coarse correction
 
 
 def mg_levels(shape: tuple[int, int]) -> np.ndarray:
@@ -524,7 +532,7 @@ def _bx(x, xu, xd, m, gx, gu, gd, k, n):
     return acc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _apply_row(out, x, xu, xd, m, gx, gu, gd):
     n = x.shape[0]
     out[0] = _bx(x, xu, xd, m, gx, gu, gd, 0, n)
@@ -536,7 +544,7 @@ def _apply_row(out, x, xu, xd, m, gx, gu, gd):
         out[n - 1] = _bx(x, xu, xd, m, gx, gu, gd, n - 1, n)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _residual_row(r, x, xu, xd, b, m, gx, gu, gd):
     # r = b - B x on one row
     n = x.shape[0]
@@ -549,7 +557,7 @@ def _residual_row(r, x, xu, xd, b, m, gx, gu, gd):
         r[n - 1] = b[n - 1] - _bx(x, xu, xd, m, gx, gu, gd, n - 1, n)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _jacobi_row(out, x, xu, xd, b, m, gx, gu, gd, d):
     # out = x + JACOBI d (b - B x) on one row (out must not alias x, xu, xd)
     n = x.shape[0]
@@ -565,14 +573,23 @@ def _jacobi_row(out, x, xu, xd, b, m, gx, gu, gd, d):
 
 
 @njit(cache=True, error_model="numpy")
-def _apply_dot(x, mass, gx, gy, out):
-    # out = B x and returns x . B x, each row's dot taken while the row is in cache
-    rows = x.shape[0]
+def _direction_apply_dot(p, z, beta, mass, gx, gy, q):
+    """The conjugate-gradient direction p = z + beta p (beta = 0: p = z, whatever p held), then
+    q = B p, in one pass over the rows (q one row behind p); returns p . q, each row's dot
+    taken while the row is in cache."""
+    rows = p.shape[0]
     s = 0.0
-    for i in range(rows):
-        _apply_row(out[i], x[i], x[i - 1] if i > 0 else x[i], x[i + 1] if i < rows - 1 else x[i],
-                   mass[i], gx[i], gy[i], gy[i + 1])
-        s += _dot_row(x[i], out[i])
+    for i in range(rows + 1):
+        if i < rows:
+            if beta == 0.0:
+                p[i, :] = z[i]
+            else:
+                _axpby_row(p[i], z[i], beta)
+        k = i - 1
+        if k >= 0:
+            _apply_row(q[k], p[k], p[k - 1] if k > 0 else p[k],
+                       p[k + 1] if k < rows - 1 else p[k], mass[k], gx[k], gy[k], gy[k + 1])
+            s += _dot_row(p[k], q[k])
     return s
 
 
@@ -586,38 +603,96 @@ def _residual(x, b, mass, gx, gy, r):
                       gy[i + 1])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _axpby_row(y, x, a):
     # y = x + a y
     for k in range(y.shape[0]):
         y[k] = x[k] + a * y[k]
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _scaled_row(out, b, d):
+    # out = JACOBI d b: a damped Jacobi sweep from zero, on one row
+    for k in range(out.shape[0]):
+        out[k] = JACOBI * d[k] * b[k]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _prolonged_row(out, x, coarse):
+    # out = x + the coarse row under it (piecewise-constant prolongation), on one row
+    for k in range(out.shape[0]):
+        out[k] = x[k] + coarse[k // 2]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _restrict_row(coarse, r):
+    # coarse += r summed over pairs of cells (one fine row of the 2x2 restriction)
+    half = r.shape[0] // 2
+    for jc in range(half):
+        coarse[jc] = coarse[jc] + r[2 * jc] + r[2 * jc + 1]
+    if r.shape[0] % 2:
+        coarse[half] += r[2 * half]
+
+
 @njit(cache=True, error_model="numpy")
-def _jacobi(x, b, mass, gx, gy, inv_diag, sweeps, from_zero):
-    """Damped Jacobi x += JACOBI d (b - B x), `sweeps` times, in place in one pass per sweep
-    (the old values of the row above and of the current row are kept in two row buffers);
-    from_zero: x starts at 0, so the first sweep is x = JACOBI d b."""
-    rows, cols = x.shape
-    start = 0
-    if from_zero:
-        for i in range(rows):
-            xi = x[i]
-            bi = b[i]
-            di = inv_diag[i]
-            for k in range(cols):
-                xi[k] = JACOBI * di[k] * bi[k]
-        start = 1
-    above = np.empty(cols)
-    here = np.empty(cols)
-    for _ in range(start, sweeps):
-        for i in range(rows):
-            here[:] = x[i]
-            up = above if i > 0 else here
-            down = x[i + 1] if i < rows - 1 else here
-            _jacobi_row(x[i], here, up, down, b[i], mass[i], gx[i], gy[i], gy[i + 1],
-                        inv_diag[i])
-            above, here = here, above
+def _smooth_down(x, b, mass, gx, gy, inv_diag, rows_buf, coarse):
+    """Pre-smoothing of a V-cycle level in one pass over the rows: x = two damped Jacobi
+    sweeps from zero on B x = b, and coarse = the residual b - B x summed over 2 x 2 blocks.
+    Sweep 1 is pointwise (x1 = JACOBI d b), so its rows are made one row ahead in a ring of
+    three (rows_buf[0:3]); sweep 2 writes x; the residual of a row (into rows_buf[3]) follows
+    one row behind. The arithmetic is that of separate sweeps, to the bit."""
+    rows = x.shape[0]
+    coarse[:] = 0.0
+    ring = rows_buf[0:3]
+    res = rows_buf[3]
+    _scaled_row(ring[0], b[0], inv_diag[0])
+    for i in range(rows):
+        if i + 1 < rows:
+            _scaled_row(ring[(i + 1) % 3], b[i + 1], inv_diag[i + 1])
+        here = ring[i % 3]
+        up = ring[(i - 1) % 3] if i > 0 else here
+        down = ring[(i + 1) % 3] if i < rows - 1 else here
+        _jacobi_row(x[i], here, up, down, b[i], mass[i], gx[i], gy[i], gy[i + 1], inv_diag[i])
+        if i > 0:
+            _residual_row(res, x[i - 1], x[i - 2] if i > 1 else x[i - 1], x[i], b[i - 1],
+                          mass[i - 1], gx[i - 1], gy[i - 1], gy[i])
+            _restrict_row(coarse[(i - 1) // 2], res)
+    i = rows - 1
+    _residual_row(res, x[i], x[i - 1] if i > 0 else x[i], x[i], b[i], mass[i], gx[i], gy[i],
+                  gy[i + 1])
+    _restrict_row(coarse[i // 2], res)
+
+
+@njit(cache=True, error_model="numpy")
+def _smooth_up(x, coarse, b, mass, gx, gy, inv_diag, rows_buf):
+    """Coarse correction and post-smoothing of a V-cycle level in one pass over the rows:
+    x += the coarse solution under each cell, then two damped Jacobi sweeps on B x = b. The
+    corrected rows are made one row ahead (ring rows_buf[0:3]), sweep 1 follows (ring
+    rows_buf[3:6]) and sweep 2 writes x one row behind it, after x's row was last read.
+    The arithmetic is that of separate passes, to the bit."""
+    rows = x.shape[0]
+    xp = rows_buf[0:3]
+    y = rows_buf[3:6]
+    _prolonged_row(xp[0], x[0], coarse[0])
+    for i in range(rows):
+        if i + 1 < rows:
+            _prolonged_row(xp[(i + 1) % 3], x[i + 1], coarse[(i + 1) // 2])
+        here = xp[i % 3]
+        _jacobi_row(y[i % 3], here, xp[(i - 1) % 3] if i > 0 else here,
+                    xp[(i + 1) % 3] if i < rows - 1 else here, b[i], mass[i], gx[i], gy[i],
+                    gy[i + 1], inv_diag[i])
+        if i > 0:
+            _sweep_row(x, y, i - 1, rows, b, mass, gx, gy, inv_diag)
+    _sweep_row(x, y, rows - 1, rows, b, mass, gx, gy, inv_diag)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _sweep_row(x, y, i, rows, b, mass, gx, gy, inv_diag):
+    # x[i] = one damped Jacobi sweep of the rows y (ring of three, row i at y[i % 3])
+    here = y[i % 3]
+    _jacobi_row(x[i], here, y[(i - 1) % 3] if i > 0 else here,
+                y[(i + 1) % 3] if i < rows - 1 else here, b[i], mass[i], gx[i], gy[i],
+                gy[i + 1], inv_diag[i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -662,14 +737,6 @@ def _restrict(fine, coarse):
 
 
 @njit(cache=True, error_model="numpy")
-def _prolong_add(coarse, fine):
-    rows, cols = fine.shape
-    for i in range(rows):
-        for j in range(cols):
-            fine[i, j] += coarse[i // 2, j // 2]
-
-
-@njit(cache=True, error_model="numpy")
 def _level(buf, levels, lv):
     r, c, off = levels[lv, 0], levels[lv, 1], levels[lv, 2]
     return buf[off:off + r * c].reshape(r, c)
@@ -684,15 +751,17 @@ def _faces(gx_f, gy_f, levels, lv):
 
 
 @njit(cache=True, error_model="numpy")
-def _vcycle(rhs, out, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels):
-    """out = M^{-1} rhs: one symmetric V-cycle. Level 0 works directly on rhs and out; the
-    coarser levels' unknowns and right-hand sides live in xs and bs, residuals in rs."""
+def _vcycle(rhs, out, mass, inv_diag, xs, bs, rows_buf, gx_f, gy_f, levels):
+    """out = M^{-1} rhs: one symmetric V-cycle (two damped Jacobi sweeps before and after
+    each coarse correction, `_smooth_down` and `_smooth_up`). Level 0 works directly on rhs
+    and out; the coarser levels' unknowns and right-hand sides live in xs and bs; rows_buf
+    (6 x cols of level 0) holds the smoothers' row rings."""
     n_lev = levels.shape[0] - 1
     for lv in range(n_lev):
+        rings = rows_buf[:6 * levels[lv, 1]].reshape(6, levels[lv, 1])
         x = out if lv == 0 else _level(xs, levels, lv)
         b = rhs if lv == 0 else _level(bs, levels, lv)
         gx, gy = _faces(gx_f, gy_f, levels, lv)
-        m = _level(mass, levels, lv)
         d = _level(inv_diag, levels, lv)
         if lv == n_lev - 1:
             x[:] = 0.0
@@ -700,17 +769,15 @@ def _vcycle(rhs, out, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels):
                 _gauss_seidel(x, b, gx, gy, d, True)
                 _gauss_seidel(x, b, gx, gy, d, False)
         else:
-            r = _level(rs, levels, lv)
-            _jacobi(x, b, m, gx, gy, d, SMOOTHING, True)
-            _residual(x, b, m, gx, gy, r)
-            _restrict(r, _level(bs, levels, lv + 1))
+            _smooth_down(x, b, _level(mass, levels, lv), gx, gy, d, rings,
+                         _level(bs, levels, lv + 1))
     for lv in range(n_lev - 2, -1, -1):
+        rings = rows_buf[:6 * levels[lv, 1]].reshape(6, levels[lv, 1])
         x = out if lv == 0 else _level(xs, levels, lv)
         b = rhs if lv == 0 else _level(bs, levels, lv)
         gx, gy = _faces(gx_f, gy_f, levels, lv)
-        _prolong_add(_level(xs, levels, lv + 1), x)
-        _jacobi(x, b, _level(mass, levels, lv), gx, gy, _level(inv_diag, levels, lv),
-                SMOOTHING, False)
+        _smooth_up(x, _level(xs, levels, lv + 1), b, _level(mass, levels, lv), gx, gy,
+                   _level(inv_diag, levels, lv), rings)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
@@ -755,12 +822,15 @@ def _dot_max(r, z):
     return s, zmax
 
 
-def implicit_work(shape: tuple[int, int], levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def implicit_work(shape: tuple[int, int], levels: np.ndarray) -> tuple[np.ndarray, ...]:
     """Work buffers of `implicit_step`, one set per worker thread (reused from step to step:
-    allocating them afresh costs ~20% of a step in page faults)."""
+    allocating them afresh costs ~20% of a step in page faults): the multigrid levels' mass,
+    inverse diagonal, unknowns and right-hand sides; five grids of conjugate gradients; six
+    rows for the smoothers' rings."""
     threads = numba.config.NUMBA_NUM_THREADS
-    return (np.empty((threads, 5, int(levels[-1, 2]))),
-            np.empty((threads, 5, shape[0], shape[1])))
+    return (np.empty((threads, 4, int(levels[-1, 2]))),
+            np.empty((threads, 5, shape[0], shape[1])),
+            np.empty((threads, 6 * shape[1])))
 
 
 def balanced_schedule(costs: np.ndarray, n_threads: int) -> np.ndarray:
@@ -786,7 +856,7 @@ def balanced_schedule(costs: np.ndarray, n_threads: int) -> np.ndarray:
 @njit(parallel=True, cache=True, error_model="numpy")
 def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
                   gx_all, gy_all, levels, tol, max_iter, iterations, work_levels, work_grid,
-                  schedule):
+                  work_rows, schedule):
     """One unsplit backward-Euler step of dt [day] for every field, in place.
 
     Arguments as in `lod_step`, except that vessel may also be a float64 weight per cell (the
@@ -797,9 +867,9 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
     B^-1 (b - B c), the error of c, in smooth modes too, which the residual divided by the
     diagonal underestimates by ~1/(D dt / h^2) and vessel exchange hides in ||b||: a
     pointwise r / diag rule left steroid fields 1% off at tol 1e-3); max_iter their limit;
-    iterations (n_fields,) int64 receives the count per field; work_levels, work_grid the
-    buffers from `implicit_work`; schedule (n_threads, k) int64 the fields each parallel
-    worker solves in turn, -1 for none (`balanced_schedule`).
+    iterations (n_fields,) int64 receives the count per field; work_levels, work_grid,
+    work_rows the buffers from `implicit_work`; schedule (n_threads, k) int64 the fields each
+    parallel worker solves in turn, -1 for none (`balanced_schedule`).
     Values below zero left by the finite tolerance (of order tol x max) are set to zero.
     Each field is solved in units of its own largest value, so the result scales exactly
     with the data (a field of 1e-200 is solved like one of 1).
@@ -811,12 +881,13 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
             if f >= 0:
                 _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
                                 dt, gx_all[f], gy_all[f], levels, tol, max_iter, iterations,
-                                work_levels[tid], work_grid[tid])
+                                work_levels[tid], work_grid[tid], work_rows[tid])
 
 
 @njit(cache=True, error_model="numpy")
 def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt, dt, gx_f,
-                    gy_f, levels, tol, max_iter, iterations, work_levels, work_grid):
+                    gy_f, levels, tol, max_iter, iterations, work_levels, work_grid,
+                    work_rows):
     # one field of `implicit_step`, with the work buffers of the thread that solves it
     _, rows, cols = conc.shape
     n_lev = levels.shape[0] - 1
@@ -824,7 +895,6 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
     inv_diag = work_levels[1]
     xs = work_levels[2]
     bs = work_levels[3]
-    rs = work_levels[4]
     c = conc[f]
     m0 = _level(mass, levels, 0)
     b = work_grid[0]
@@ -864,28 +934,26 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
     bnorm = np.sqrt(_dot(b, b))
     rr = _dot(r, r)
     cmax /= scale    # max |c| of the scaled field (division is monotone: exact)
-    _vcycle(r, z, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels)
+    _vcycle(r, z, mass, inv_diag, xs, bs, work_rows, gx_f, gy_f, levels)
     rz, zmax = _dot_max(r, z)
     it = 0
     if not (np.sqrt(rr) <= tol * bnorm and zmax <= tol * cmax):
-        p[:] = z
+        beta = 0.0    # the first direction is z itself
         while it < max_iter:
             it += 1
-            alpha = rz / _apply_dot(p, m0, gx, gy, q)
+            alpha = rz / _direction_apply_dot(p, z, beta, m0, gx, gy, q)
             cmax = 0.0
             rr = 0.0
             for i in range(rows):
                 cm, rs_ = _cg_update_row(c[i], r[i], p[i], q[i], alpha)
                 cmax = max(cmax, cm)
                 rr += rs_
-            _vcycle(r, z, mass, inv_diag, xs, bs, rs, gx_f, gy_f, levels)
+            _vcycle(r, z, mass, inv_diag, xs, bs, work_rows, gx_f, gy_f, levels)
             rz_new, zmax = _dot_max(r, z)
             if np.sqrt(rr) <= tol * bnorm and zmax <= tol * cmax:
                 break
             beta = rz_new / rz
             rz = rz_new
-            for i in range(rows):
-                _axpby_row(p[i], z[i], beta)
     # conservative correction: the exact solution has sum (mass x c) = sum b (the flux
     # terms cancel); the iterate misses it by O(tol). One factor 1 + O(tol) restores it,
     # after clipping the O(tol x max) undershoots below zero.
