@@ -380,15 +380,21 @@ def prepare_step(seed, sysv, prm, fi, conc, source, osteoid, matrix, vessel, ves
 
 
 @njit(cache=True, inline="always")
+def _acts(s, step_id, ints):
+    """Whether slot s acts this step: a living cell not placed in this step."""
+    return ints[I_KIND, s] >= 0 and ints[I_STAMP, s] != step_id
+
+
+@njit(cache=True, inline="always")
 def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
               mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts, moved, free,
               counters, events, tally, bmu_stats, dist):
     """The rules of one cell (slot s) for one step: ageing, receptor occupancies at its grid
     cell, secretion, work (resorption, formation, migration) and transitions. Cells placed in
     this step (stamp == step_id) and free slots are skipped."""
-    kind = ints[I_KIND, s]
-    if kind < 0 or ints[I_STAMP, s] == step_id:
+    if not _acts(s, step_id, ints):
         return
+    kind = ints[I_KIND, s]
     day, dt, dx = sysv[S_DAY], sysv[S_DT], sysv[S_DX]
     block = sysv[S_OSTEOID_BLOCK]
     mol_pm, patch = sysv[S_MOL_PM], sysv[S_PATCH]
@@ -609,7 +615,7 @@ def loop_cells(seed, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source,
     (same results to the bit)."""
     np.random.seed(seed)
     for s in np.random.permutation(counters[C_NHI]):
-        if ints[I_KIND, s] < 0 or ints[I_STAMP, s] == step_id:
+        if not _acts(s, step_id, ints):
             continue
         step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
                   mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts, moved,

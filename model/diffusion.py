@@ -646,21 +646,20 @@ def _smooth_down(x, b, mass, gx, gy, inv_diag, rows_buf, coarse):
     ring = rows_buf[0:3]
     res = rows_buf[3]
     _scaled_row(ring[0], b[0], inv_diag[0])
-    for i in range(rows):
-        if i + 1 < rows:
-            _scaled_row(ring[(i + 1) % 3], b[i + 1], inv_diag[i + 1])
-        here = ring[i % 3]
-        up = ring[(i - 1) % 3] if i > 0 else here
-        down = ring[(i + 1) % 3] if i < rows - 1 else here
-        _jacobi_row(x[i], here, up, down, b[i], mass[i], gx[i], gy[i], gy[i + 1], inv_diag[i])
-        if i > 0:
-            _residual_row(res, x[i - 1], x[i - 2] if i > 1 else x[i - 1], x[i], b[i - 1],
-                          mass[i - 1], gx[i - 1], gy[i - 1], gy[i])
-            _restrict_row(coarse[(i - 1) // 2], res)
-    i = rows - 1
-    _residual_row(res, x[i], x[i - 1] if i > 0 else x[i], x[i], b[i], mass[i], gx[i], gy[i],
-                  gy[i + 1])
-    _restrict_row(coarse[i // 2], res)
+    for i in range(rows + 1):
+        if i < rows:
+            if i + 1 < rows:
+                _scaled_row(ring[(i + 1) % 3], b[i + 1], inv_diag[i + 1])
+            here = ring[i % 3]
+            _jacobi_row(x[i], here, ring[(i - 1) % 3] if i > 0 else here,
+                        ring[(i + 1) % 3] if i < rows - 1 else here, b[i], mass[i], gx[i],
+                        gy[i], gy[i + 1], inv_diag[i])
+        k = i - 1
+        if k >= 0:
+            _residual_row(res, x[k], x[k - 1] if k > 0 else x[k],
+                          x[k + 1] if k < rows - 1 else x[k], b[k], mass[k], gx[k], gy[k],
+                          gy[k + 1])
+            _restrict_row(coarse[k // 2], res)
 
 
 @njit(cache=True, error_model="numpy")
@@ -674,25 +673,20 @@ def _smooth_up(x, coarse, b, mass, gx, gy, inv_diag, rows_buf):
     xp = rows_buf[0:3]
     y = rows_buf[3:6]
     _prolonged_row(xp[0], x[0], coarse[0])
-    for i in range(rows):
-        if i + 1 < rows:
-            _prolonged_row(xp[(i + 1) % 3], x[i + 1], coarse[(i + 1) // 2])
-        here = xp[i % 3]
-        _jacobi_row(y[i % 3], here, xp[(i - 1) % 3] if i > 0 else here,
-                    xp[(i + 1) % 3] if i < rows - 1 else here, b[i], mass[i], gx[i], gy[i],
-                    gy[i + 1], inv_diag[i])
-        if i > 0:
-            _sweep_row(x, y, i - 1, rows, b, mass, gx, gy, inv_diag)
-    _sweep_row(x, y, rows - 1, rows, b, mass, gx, gy, inv_diag)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _sweep_row(x, y, i, rows, b, mass, gx, gy, inv_diag):
-    # x[i] = one damped Jacobi sweep of the rows y (ring of three, row i at y[i % 3])
-    here = y[i % 3]
-    _jacobi_row(x[i], here, y[(i - 1) % 3] if i > 0 else here,
-                y[(i + 1) % 3] if i < rows - 1 else here, b[i], mass[i], gx[i], gy[i],
-                gy[i + 1], inv_diag[i])
+    for i in range(rows + 1):
+        if i < rows:
+            if i + 1 < rows:
+                _prolonged_row(xp[(i + 1) % 3], x[i + 1], coarse[(i + 1) // 2])
+            here = xp[i % 3]
+            _jacobi_row(y[i % 3], here, xp[(i - 1) % 3] if i > 0 else here,
+                        xp[(i + 1) % 3] if i < rows - 1 else here, b[i], mass[i], gx[i],
+                        gy[i], gy[i + 1], inv_diag[i])
+        k = i - 1
+        if k >= 0:
+            here = y[k % 3]
+            _jacobi_row(x[k], here, y[(k - 1) % 3] if k > 0 else here,
+                        y[(k + 1) % 3] if k < rows - 1 else here, b[k], mass[k], gx[k],
+                        gy[k], gy[k + 1], inv_diag[k])
 
 
 @njit(cache=True, error_model="numpy")
@@ -743,6 +737,13 @@ def _level(buf, levels, lv):
 
 
 @njit(cache=True, error_model="numpy")
+def _rings(rows_buf, levels, lv):
+    # the smoothers' six row buffers, sized to level lv's rows
+    c = levels[lv, 1]
+    return rows_buf[:6 * c].reshape(6, c)
+
+
+@njit(cache=True, error_model="numpy")
 def _faces(gx_f, gy_f, levels, lv):
     r, c = levels[lv, 0], levels[lv, 1]
     gx = gx_f[levels[lv, 3]:levels[lv, 3] + r * (c + 1)].reshape(r, c + 1)
@@ -758,7 +759,6 @@ def _vcycle(rhs, out, mass, inv_diag, xs, bs, rows_buf, gx_f, gy_f, levels):
     (6 x cols of level 0) holds the smoothers' row rings."""
     n_lev = levels.shape[0] - 1
     for lv in range(n_lev):
-        rings = rows_buf[:6 * levels[lv, 1]].reshape(6, levels[lv, 1])
         x = out if lv == 0 else _level(xs, levels, lv)
         b = rhs if lv == 0 else _level(bs, levels, lv)
         gx, gy = _faces(gx_f, gy_f, levels, lv)
@@ -769,15 +769,14 @@ def _vcycle(rhs, out, mass, inv_diag, xs, bs, rows_buf, gx_f, gy_f, levels):
                 _gauss_seidel(x, b, gx, gy, d, True)
                 _gauss_seidel(x, b, gx, gy, d, False)
         else:
-            _smooth_down(x, b, _level(mass, levels, lv), gx, gy, d, rings,
+            _smooth_down(x, b, _level(mass, levels, lv), gx, gy, d, _rings(rows_buf, levels, lv),
                          _level(bs, levels, lv + 1))
     for lv in range(n_lev - 2, -1, -1):
-        rings = rows_buf[:6 * levels[lv, 1]].reshape(6, levels[lv, 1])
         x = out if lv == 0 else _level(xs, levels, lv)
         b = rhs if lv == 0 else _level(bs, levels, lv)
         gx, gy = _faces(gx_f, gy_f, levels, lv)
         _smooth_up(x, _level(xs, levels, lv + 1), b, _level(mass, levels, lv), gx, gy,
-                   _level(inv_diag, levels, lv), rings)
+                   _level(inv_diag, levels, lv), _rings(rows_buf, levels, lv))
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
