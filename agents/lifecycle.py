@@ -6,9 +6,9 @@ seeded from the model's numpy Generator every step (bit-reproducible for a seed)
 """
 
 import numpy as np
-from numba import njit
 
 from bonesim.agents import rates as R
+from bonesim.agents.jit import rule
 from bonesim.agents.neighborhood import EMPTY
 from bonesim.agents.population import (
     C_NEV, C_NFREE, C_NHI, C_STEP, EV_BECOME, EV_DIE, EV_SPAWN, FREE, I_BMU, I_COL, I_GEN,
@@ -17,7 +17,7 @@ from bonesim.agents.population import (
 )
 
 
-@njit(cache=True)
+@rule
 def emit(events, counters, code, slot, a, b):
     """Append one event (code, slot, a, b); the buffer is sized by the model per step."""
     n = counters[C_NEV]
@@ -29,7 +29,7 @@ def emit(events, counters, code, slot, a, b):
         counters[C_NEV] = n + 1
 
 
-@njit(cache=True)
+@rule
 def draw_lifespan(kind, prm):
     """Lifespan [day] of a cell entering `kind`: gamma distributed (shape from cells.toml;
     shape 1 = exponential) around the type's mean lifespan; lining cells do not age out."""
@@ -48,7 +48,7 @@ def draw_lifespan(kind, prm):
     return np.inf
 
 
-@njit(cache=True)
+@rule
 def enter(slot, kind, ints, flts, prm):
     """Reset the clocks of `slot` for its new type `kind`."""
     ints[I_KIND, slot] = kind
@@ -61,7 +61,7 @@ def enter(slot, kind, ints, flts, prm):
     flts[X_AUX_THR, slot] = np.random.exponential(1.0)
 
 
-@njit(cache=True)
+@rule
 def kill(slot, cause, ints, occ, free, counters, events):
     """The cell in `slot` dies: it leaves its grid cell and its slot is freed."""
     r, c = ints[I_ROW, slot], ints[I_COL, slot]
@@ -74,14 +74,14 @@ def kill(slot, cause, ints, occ, free, counters, events):
     emit(events, counters, EV_DIE, slot, cause, 0)
 
 
-@njit(cache=True)
+@rule
 def become(slot, kind, ints, flts, prm, counters, events):
     """The cell in `slot` changes type (keeps its grid cell, BMU and lineage counters)."""
     enter(slot, kind, ints, flts, prm)
     emit(events, counters, EV_BECOME, slot, kind, 0)
 
 
-@njit(cache=True)
+@rule
 def spawn(kind, r, c, bmu, gen, ints, flts, prm, occ, free, counters, events):
     """Place a new cell of `kind` in the empty grid cell (r, c); returns its slot (-1: no
     free slot, nothing placed)."""

@@ -13,9 +13,8 @@ Bare quiescent surface (e.g. where an osteoblast died) is re-covered by neighbou
 cells spreading at spread_speed. Lining cells make little RANKL and OPG.
 """
 
-from numba import njit
-
 from bonesim.agents import rates as R
+from bonesim.agents.jit import rule
 from bonesim.agents.population import LINING, BoneCell
 from bonesim.agents.receptors import hill
 
@@ -26,7 +25,7 @@ class LiningCell(BoneCell):
     KIND = LINING
 
 
-@njit(cache=True)
+@rule
 def activation_hazard(free_rankl, er_occ, stimulus, pth_occ, patch_scale, prm):
     """Hazard [1/day] that a lining cell retracts and exposes the bone (er_occ: ER occupancy)."""
     return (prm[R.LIN_ACT] * patch_scale

@@ -10,7 +10,8 @@ surface exposed by a retracting lining cell, open to osteoclast precursors for a
 """
 
 import numpy as np
-from numba import njit
+
+from bonesim.agents.jit import inline_rule, rule
 
 # 4-neighbourhood first, then the diagonals: DR[:4], DC[:4] are the faces
 DR = np.array([-1, 1, 0, 0, -1, -1, 1, 1], dtype=np.int64)
@@ -20,24 +21,24 @@ QUIESCENT = -1
 ACTIVATED = -2
 
 
-@njit(cache=True, inline="always")
+@inline_rule
 def inside(r, c, rows, cols):
     return 0 <= r < rows and 0 <= c < cols
 
 
-@njit(cache=True, inline="always")
+@inline_rule
 def is_bone(osteoid, matrix, r, c):
     return osteoid[r, c] + matrix[r, c] >= 0.5
 
 
-@njit(cache=True, inline="always")
+@inline_rule
 def resorbable(osteoid, matrix, r, c, osteoid_block):
     """Grid cell (r, c) holds matrix an osteoclast can resorb."""
     b = osteoid[r, c] + matrix[r, c]
     return b > 1e-12 and matrix[r, c] > 0.0 and osteoid[r, c] < osteoid_block * b
 
 
-@njit(cache=True)
+@rule
 def touches_bone(osteoid, matrix, r, c):
     """A face neighbour of (r, c) is bone."""
     rows, cols = matrix.shape
@@ -48,7 +49,7 @@ def touches_bone(osteoid, matrix, r, c):
     return False
 
 
-@njit(cache=True)
+@rule
 def touches_resorbable(osteoid, matrix, r, c, osteoid_block):
     """A face neighbour of (r, c) is resorbable bone."""
     rows, cols = matrix.shape
@@ -60,7 +61,7 @@ def touches_resorbable(osteoid, matrix, r, c, osteoid_block):
     return False
 
 
-@njit(cache=True)
+@rule
 def bone_neighbours(osteoid, matrix, r, c):
     """Number of bone cells among the 8 neighbours (a concavity measure)."""
     rows, cols = matrix.shape
@@ -72,7 +73,7 @@ def bone_neighbours(osteoid, matrix, r, c):
     return n
 
 
-@njit(cache=True)
+@rule
 def free_marrow(osteoid, matrix, occ, r, c):
     """(r, c) is an empty marrow cell."""
     return occ[r, c] == EMPTY and not is_bone(osteoid, matrix, r, c)

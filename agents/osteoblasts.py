@@ -21,9 +21,8 @@ occ(ER) + igf1_survival occ(IGF1R)): estrogen and IGF-1 support its survival. It
 RANKL and OPG (estrogen raises OPG, lowers RANKL; PTH the reverse).
 """
 
-from numba import njit
-
 from bonesim.agents import rates as R
+from bonesim.agents.jit import rule
 from bonesim.agents.neighborhood import DC, DR, EMPTY, bone_neighbours, inside, is_bone, touches_bone
 from bonesim.agents.population import (
     B_FIRST_FORM, B_FORMED, B_LAST_FORM, OB_PRECURSOR, OSTEOBLAST, T_FORMED, BoneCell,
@@ -42,14 +41,14 @@ class Osteoblast(BoneCell):
     KIND = OSTEOBLAST
 
 
-@njit(cache=True)
+@rule
 def pr_signal(pr_occ, er_occ, prm):
     """PR signalling [0..1] in the osteoblast lineage: PR occupancy x PR expression, which
     estrogen induces (Rickard 2002): pr_er_independent + (1 - pr_er_independent) occ(ER)."""
     return pr_occ * (prm[R.PR_ER_INDEP] + (1.0 - prm[R.PR_ER_INDEP]) * er_occ)
 
 
-@njit(cache=True)
+@rule
 def drive(tgfb_occ, pr_sig, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
     """Proliferation/commitment drive [-] of an osteoprogenitor (pr_sig: `pr_signal`)."""
     return ((prm[R.OBP_BASAL] + prm[R.OBP_TGFB] * tgfb_occ + prm[R.OBP_PR] * pr_sig
@@ -58,7 +57,7 @@ def drive(tgfb_occ, pr_sig, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm)
             * (1.0 - prm[R.OBP_SCL_INH] * sclerostin_occ))
 
 
-@njit(cache=True)
+@rule
 def vigor(pr_sig, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
     """Matrix synthesis relative to the basal apposition rate [-] (pr_sig: `pr_signal`)."""
     return ((1.0 + prm[R.OB_PR_VIGOR] * pr_sig + prm[R.OB_AR_VIGOR] * ar_occ
@@ -67,14 +66,14 @@ def vigor(pr_sig, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
             * (1.0 - prm[R.OB_INF_INH] * inflammation))
 
 
-@njit(cache=True)
+@rule
 def clock_rate(er_occ, igf1_occ, inflammation, sclerostin_occ, prm):
     """Rate [-] at which an osteoblast ages (1 = its reference lifespan in days)."""
     return ((1.0 + prm[R.OB_INF_APOP] * inflammation + prm[R.OB_SCL_APOP] * sclerostin_occ)
             / (1.0 + prm[R.OB_E2_SURV] * er_occ + prm[R.OB_IGF_SURV] * igf1_occ))
 
 
-@njit(cache=True)
+@rule
 def form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats):
     """Lay `amount` grid-cell volumes of osteoid: first into partly resorbed eroded bone cells
     on the faces of (r, c) (the cavity floor), then into (r, c) itself; returns the amount laid.
@@ -109,7 +108,7 @@ def form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats):
     return laid
 
 
-@njit(cache=True)
+@rule
 def next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, eroded):
     """Neighbour index k (0..7) of the next free marrow cell for an osteoblast whose grid cell
     is full: an eroded cell touching bone (eroded=True) or any surface cell (eroded=False),

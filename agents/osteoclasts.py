@@ -17,9 +17,9 @@ Apoptosis: its biological clock runs at (1 + e2_apoptosis occ(ER) + tgfb_apoptos
 """
 
 import numpy as np
-from numba import njit
 
 from bonesim.agents import rates as R
+from bonesim.agents.jit import rule
 from bonesim.agents.lifecycle import kill
 from bonesim.agents.neighborhood import (
     DC, DR, EMPTY, bone_neighbours, inside, is_bone, resorbable, touches_resorbable,
@@ -48,7 +48,7 @@ class Osteoclast(BoneCell):
         return int(self.model.population.ints[I_NUCLEI, self.slot])
 
 
-@njit(cache=True)
+@rule
 def differentiation_hazard(free_rankl, tgfb, inflammation, pr_occupancy, prm):
     """Hazard [1/day] that a precursor on bare bone differentiates (or fuses)."""
     rank = hill(free_rankl, prm[R.RANK_EC50], 1.0)
@@ -57,7 +57,7 @@ def differentiation_hazard(free_rankl, tgfb, inflammation, pr_occupancy, prm):
             * (1.0 - prm[R.OCP_PR_INH] * pr_occupancy))
 
 
-@njit(cache=True)
+@rule
 def clock_rate(er_occupancy, tgfb, free_rankl, bisphosphonate, prm):
     """Rate [-] at which an osteoclast ages (1 = its reference lifespan in days)."""
     return ((1.0 + prm[R.OC_E2_APOP] * er_occupancy
@@ -66,7 +66,7 @@ def clock_rate(er_occupancy, tgfb, free_rankl, bisphosphonate, prm):
             / (1.0 + prm[R.OC_RANKL_SURV] * hill(free_rankl, prm[R.RANK_EC50], 1.0)))
 
 
-@njit(cache=True)
+@rule
 def resorption_capacity(nuclei, free_rankl, bisphosphonate, prm, dt, dx):
     """Grid-cell volumes an osteoclast can resorb in dt [day] at spacing dx [um]."""
     floor = prm[R.OC_ACT_FLOOR]
@@ -74,7 +74,7 @@ def resorption_capacity(nuclei, free_rankl, bisphosphonate, prm, dt, dx):
     return prm[R.OC_RES_RATE] * nuclei * activity * (1.0 - bisphosphonate) * dt / (dx * dx)
 
 
-@njit(cache=True)
+@rule
 def resorb(r, c, capacity, bmu, day, dt, osteoid, matrix, mineral_p, mineral_s, site_bmu,
            eroded_day, occ, ints, free, counters, events, source, i_tgfb, i_igf1, prm,
            osteoid_block, tally, bmu_stats):
@@ -140,7 +140,7 @@ def resorb(r, c, capacity, bmu, day, dt, osteoid, matrix, mineral_p, mineral_s, 
     return capacity
 
 
-@njit(cache=True)
+@rule
 def quiescent_faces(r, c, osteoid, matrix, site_bmu):
     """Faces [count] between bone cell (r, c) and marrow not eroded by any BMU: the quiescent
     bone surface that eroding (r, c) turns into eroded surface. Cells inside the bone or under
@@ -155,7 +155,7 @@ def quiescent_faces(r, c, osteoid, matrix, site_bmu):
     return n
 
 
-@njit(cache=True)
+@rule
 def choose_move(r, c, heading, osteoid, matrix, occ, vessel, prm, osteoid_block):
     """Neighbour index k (0..7) an osteoclast moves to, or -1: an empty marrow cell next to
     resorbable bone, scored by alignment with the heading, concavity (bone neighbours,
@@ -176,7 +176,7 @@ def choose_move(r, c, heading, osteoid, matrix, occ, vessel, prm, osteoid_block)
     return best_k
 
 
-@njit(cache=True)
+@rule
 def surface_tangent(r, c, osteoid, matrix):
     """A heading [rad] along the bone surface at (r, c): the inward normal turned by +-90 deg."""
     rows, cols = matrix.shape

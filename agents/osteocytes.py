@@ -12,9 +12,8 @@ source for remodeling); OPG secretion x expression regulation. Apoptosis: the cl
 estrogen withdrawal raises osteocyte apoptosis; Aguirre 2006: disuse does).
 """
 
-from numba import njit
-
 from bonesim.agents import rates as R
+from bonesim.agents.jit import rule
 from bonesim.agents.population import OSTEOCYTE, BoneCell
 
 
@@ -24,13 +23,13 @@ class Osteocyte(BoneCell):
     KIND = OSTEOCYTE
 
 
-@njit(cache=True)
+@rule
 def disuse_factor(stimulus, prm):
     """u = 2 / (1 + s^n): 1 at habitual load, -> 2 in disuse, -> 0 under overload."""
     return 2.0 / (1.0 + max(stimulus, 0.0) ** prm[R.OCY_MECH_HILL])
 
 
-@njit(cache=True)
+@rule
 def clock_rate(stimulus, er_occ, prm):
     """Rate [-] at which an osteocyte ages (1 = its reference lifespan)."""
     return ((1.0 + prm[R.OCY_DISUSE_APOP] * max(0.0, 1.0 - stimulus))
