@@ -160,21 +160,20 @@ def apply_events(model, classes: tuple) -> int:
     of a newly placed cell. classes[kind] is the agent class of each type."""
     pop = model.population
     grid = model.grid
-    events = pop.events
+    agents = pop.agents
     n = int(pop.counters[C_NEV])
-    for e in range(n):
-        code, slot, a = events[e, 0], events[e, 1], events[e, 2]
+    for code, slot, a, _ in pop.events[:n].tolist():     # Python ints: no numpy scalars
         if code == EV_DIE:
-            pop.agents[slot].remove()
-            pop.agents[slot] = None
+            agents[slot].remove()
+            agents[slot] = None
         elif code == EV_BECOME:
-            old = pop.agents[slot]
+            old = agents[slot]
             cell = old.cell
             old.remove()
-            pop.agents[slot] = classes[a](model, slot, cell)
+            agents[slot] = classes[a](model, slot, cell)
         else:
-            pop.agents[slot] = classes[a](model, slot,
-                                          grid[(int(pop.ints[I_ROW, slot]), int(pop.ints[I_COL, slot]))])
+            agents[slot] = classes[a](model, slot,
+                                      grid[(int(pop.ints[I_ROW, slot]), int(pop.ints[I_COL, slot]))])
     pop.counters[C_NEV] = 0
     return n
 
@@ -184,9 +183,10 @@ def sync_moves(model) -> int:
     pop = model.population
     grid = model.grid
     moved = np.flatnonzero(pop.moved[: pop.n_hi])
-    for slot in moved:
+    places = zip(moved.tolist(), pop.ints[I_ROW, moved].tolist(), pop.ints[I_COL, moved].tolist())
+    for slot, row, col in places:
         agent = pop.agents[slot]
         if agent is not None:
-            agent.cell = grid[(int(pop.ints[I_ROW, slot]), int(pop.ints[I_COL, slot]))]
+            agent.cell = grid[(row, col)]
     pop.moved[moved] = False
     return len(moved)
