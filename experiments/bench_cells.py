@@ -5,12 +5,14 @@
 1. The same rules, two ways, at 10^3, 10^4 and 10^5 cells: each population is a BoneModel
    section (lining cells, osteocytes and whatever the spin-up made) topped up with osteoclast
    and osteoblast precursors in the marrow to the wanted number of cells. Two identical models
-   (same seed) then advance their cells `--steps` steps: one through `model.agents.shuffle_do`
-   (`BoneCell.step`, the rules of one cell called from Python per agent), one through
-   `kernel.step_cells` (one numba call for all cells). Both mirror events on the Mesa agents
-   the same way. Reported: agent-steps per second of the per-cell rules in each path and their
-   ratio, and the wall time of the whole cell phase per step (plus the shared tissue-level
-   preparation: recruitment, marrow sources, precursor target maps; and events).
+   (same seed) then advance their cells `--steps` steps, taking turns step by step (so that
+   the load of this shared machine weighs on both alike): one through
+   `model.agents.shuffle_do` (`BoneCell.step`, the rules of one cell called from Python per
+   agent), one through `kernel.step_cells` (one numba call for all cells). Both mirror events
+   on the Mesa agents the same way. Reported: agent-steps per second of the per-cell rules
+   in each path and their ratio, and the wall time of the whole cell phase per step (plus
+   the shared tissue-level preparation: recruitment, marrow sources, precursor target maps;
+   and events).
 2. `--years` simulated years of the default scenario's 256 x 256 section (warm JIT cache),
    wall time and the per-step split: fields, cells, events, matrix, readouts.
 The last line is one JSON object with the headline figures.
@@ -54,12 +56,13 @@ def populated_model(n_cells: int, seed: int = 0) -> BoneModel:
     return model
 
 
-def time_cells(model: BoneModel, steps: int, per_agent: bool) -> dict:
-    """Wall time of `steps` cell phases: the per-cell rules alone, and the whole phase (with
-    the tissue-level preparation and the Mesa mirroring of events and moves)."""
+def time_cells(model: BoneModel, steps: range, per_agent: bool) -> dict:
+    """Wall time of the cell phases of `steps` (step indices): the per-cell rules alone, and
+    the whole phase (with the tissue-level preparation and the Mesa mirroring of events and
+    moves)."""
     pop = model.population
     agent_steps, rules, whole = 0, 0.0, 0.0
-    for i in range(steps):
+    for i in steps:
         model._systemic(model.course, i, float(i))
         model.source[:] = 0.0
         free_rankl(model.conc, 0.0, out=model.rankl_free)
@@ -79,10 +82,14 @@ def time_cells(model: BoneModel, steps: int, per_agent: bool) -> dict:
 
 def compare(n_cells: int, steps: int) -> dict:
     fast, slow = populated_model(n_cells), populated_model(n_cells)
-    time_cells(fast, 1, per_agent=False)          # JIT warm-up (cached kernels load here)
-    time_cells(slow, 1, per_agent=True)
-    f = time_cells(fast, steps, per_agent=False)
-    m = time_cells(slow, steps, per_agent=True)
+    time_cells(fast, range(1), per_agent=False)   # JIT warm-up (cached kernels load here)
+    time_cells(slow, range(1), per_agent=True)
+    f = {"agent_steps": 0, "rules_s": 0.0, "whole_s": 0.0}
+    m = dict(f)
+    for i in range(1, steps + 1):
+        for totals, model, per_agent in ((f, fast, False), (m, slow, True)):
+            for key, v in time_cells(model, range(i, i + 1), per_agent).items():
+                totals[key] += v
     return {"cells": round(f["agent_steps"] / steps),   # mean alive per timed step
             "numba_agent_steps_per_s": f["agent_steps"] / f["rules_s"],
             "mesa_agent_steps_per_s": m["agent_steps"] / m["rules_s"],
