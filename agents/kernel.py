@@ -617,8 +617,7 @@ def _loop_order(order, step_id, sysv, prm, fi, conc, rankl_free, stimulus, sourc
                 matrix, mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts,
                 moved, free, counters, events, tally, bmu_stats, dist):
     # the slots in `order`, step_cell inlined; a rule, so no array is reference-counted per
-    # slot (agents/jit.py): the loop went 3.2 -> 1.4 ms on the default 256^2 model (5522
-    # slots), same results to the bit
+    # slot (agents/jit.py)
     for s in order:
         step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
                   mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts, moved,
