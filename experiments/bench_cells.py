@@ -56,39 +56,34 @@ def populated_model(n_cells: int, seed: int = 0) -> BoneModel:
     return model
 
 
-def time_cells(model: BoneModel, steps: range, per_agent: bool) -> dict:
-    """Wall time of the cell phases of `steps` (step indices): the per-cell rules alone, and
-    the whole phase (with the tissue-level preparation and the Mesa mirroring of events and
-    moves)."""
+def time_cells(model: BoneModel, i: int, per_agent: bool) -> dict:
+    """Wall time of the cell phase of step i: the per-cell rules alone, and the whole phase
+    (with the tissue-level preparation and the Mesa mirroring of events and moves)."""
     pop = model.population
-    agent_steps, rules, whole = 0, 0.0, 0.0
-    for i in steps:
-        model._systemic(model.course, i, float(i))
-        model.source[:] = 0.0
-        free_rankl(model.conc, 0.0, out=model.rankl_free)
-        pop.reserve(4096)
-        need = 8 * pop.n_hi + 4096
-        if pop.events.shape[0] < need:
-            pop.events = np.zeros((2 * need, 4), dtype=np.int64)
-        alive = len(model.agents)
-        t0 = time.perf_counter()
-        rules += model.cell_phase(1000 + 2 * i, per_agent=per_agent)
-        apply_events(model, CELL_CLASSES)
-        sync_moves(model)
-        whole += time.perf_counter() - t0
-        agent_steps += alive
-    return {"agent_steps": agent_steps, "rules_s": rules, "whole_s": whole}
+    model._systemic(model.course, i, float(i))
+    model.source[:] = 0.0
+    free_rankl(model.conc, 0.0, out=model.rankl_free)
+    pop.reserve(4096)
+    need = 8 * pop.n_hi + 4096
+    if pop.events.shape[0] < need:
+        pop.events = np.zeros((2 * need, 4), dtype=np.int64)
+    alive = len(model.agents)
+    t0 = time.perf_counter()
+    rules = model.cell_phase(1000 + 2 * i, per_agent=per_agent)
+    apply_events(model, CELL_CLASSES)
+    sync_moves(model)
+    return {"agent_steps": alive, "rules_s": rules, "whole_s": time.perf_counter() - t0}
 
 
 def compare(n_cells: int, steps: int) -> dict:
     fast, slow = populated_model(n_cells), populated_model(n_cells)
-    time_cells(fast, range(1), per_agent=False)   # JIT warm-up (cached kernels load here)
-    time_cells(slow, range(1), per_agent=True)
+    time_cells(fast, 0, per_agent=False)          # JIT warm-up (cached kernels load here)
+    time_cells(slow, 0, per_agent=True)
     f = {"agent_steps": 0, "rules_s": 0.0, "whole_s": 0.0}
     m = dict(f)
     for i in range(1, steps + 1):
         for totals, model, per_agent in ((f, fast, False), (m, slow, True)):
-            for key, v in time_cells(model, range(i, i + 1), per_agent).items():
+            for key, v in time_cells(model, i, per_agent).items():
                 totals[key] += v
     return {"cells": round(f["agent_steps"] / steps),   # mean alive per timed step
             "numba_agent_steps_per_s": f["agent_steps"] / f["rules_s"],
