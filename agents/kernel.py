@@ -4,8 +4,10 @@
 a random order (ageing, receptor occupancies from the fields at its grid cell, secretion into
 `source`, resorption, formation, migration, and the hazards of its transitions). Discrete
 events (births, deaths, changes of type) are written to the event buffer through
-agents/lifecycle.py; moves set the `moved` flag. The lineage rules live in osteoclasts.py,
-osteoblasts.py, osteocytes.py and lining.py; parameters come in `prm` (agents/rates.py).
+agents/lifecycle.py; moves set the `moved` flag. Every cell and every vessel's recruitment
+draws from its own random stream (agents/streams.py); only the loop order comes from the
+step's seed. The lineage rules live in osteoclasts.py, osteoblasts.py, osteocytes.py and
+lining.py; parameters come in `prm` (agents/rates.py).
 
 Conventions. A grid cell of side dx [um] stands for a slice `section_thickness` thick.
 Point-like cells (precursors' nuclei, osteoclasts, osteocytes) secrete molecules/day, which
@@ -34,14 +36,17 @@ from bonesim.agents.neighborhood import (
 )
 from bonesim.agents.population import (
     B_ERODED, B_FORMED, B_FOUNDED, B_OSTEOCLASTS, B_RESORBED, C_NBMU, C_NHI, C_STEP,
-    DEATH_APOPTOSIS, DEATH_DETACHED, DEATH_FUSED,
-    DEATH_RETRACTED, I_BMU, I_COL, I_GEN, I_KIND, I_NUCLEI, I_ROW, I_STAMP, LINING,
+    DEATH_APOPTOSIS, DEATH_DETACHED, DEATH_FUSED, DEATH_RETRACTED, I_BMU, I_COL, I_GEN, I_KIND,
+    I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, I_STAMP, LINING,
     OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ACTIVATED, T_FOUNDED,
     T_FUSED, T_OB_APOPTOSIS, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_LINING, T_OB_TO_OSTEOCYTE,
     T_OBP_COMMITTED, T_OC_DEATHS, T_OC_LIFE_SUM, T_OCY_DEATHS, X_AGE, X_AUX, X_AUX_THR,
     X_CLOCK, X_CLOCK_END, X_HEADING, X_TRANS, X_TRANS_THR,
 )
 from bonesim.agents.receptors import competitive, hill, inflammation
+from bonesim.agents.streams import (
+    SPREAD, decision, direction, exponential, hash2, peek, uniform,
+)
 
 # the fields a cell reads, in the order of the `fi` index vector the model passes
 FIELD_ORDER = ("rankl", "opg", "il1", "il6", "tnf", "tgfb", "igf1", "sclerostin", "e2", "p4",
@@ -64,10 +69,10 @@ def _move(s, r, c, nr, nc, occ, ints, moved):
 
 
 @rule
-def _free_neighbour(r, c, osteoid, matrix, occ):
-    """A random empty marrow neighbour (k index) of (r, c), or -1."""
+def _free_neighbour(r, c, start, osteoid, matrix, occ):
+    """The first empty marrow neighbour (k index) of (r, c) from direction `start` on (a
+    random one for a random start), or -1."""
     rows, cols = matrix.shape
-    start = np.random.randint(8)
     for j in range(8):
         k = (start + j) % 8
         rr, cc = r + DR[k], c + DC[k]
@@ -80,24 +85,24 @@ def _free_neighbour(r, c, osteoid, matrix, occ):
 def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
     """Move cell s up to `hops` grid steps through empty marrow down the distance map `dist`
     (grid steps to the nearest target, -1 out of range): chemotaxis toward the nearest target
-    within the communication range, a random walk if none is in range. Returns True when the
-    cell ends on a target (dist 0)."""
+    within the communication range, a random walk if none is in range (one move decision of
+    the cell's stream per step). Returns True when the cell ends on a target (dist 0)."""
     rows, cols = matrix.shape
     r, c = ints[I_ROW, s], ints[I_COL, s]
     for _ in range(hops):
         here = dist[r, c]
         if here == 0:
             return True
+        start = direction(decision(ints, s, I_NMOVE), 0)
         if here > 0:      # downhill; sideways around a cell in the way
             best_k, best_d = -1, here + 1
-            start = np.random.randint(8)
             for j in range(8):
                 k = (start + j) % 8
                 rr, cc = r + DR[k], c + DC[k]
                 if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and 0 <= dist[rr, cc] < best_d:
                     best_k, best_d = k, dist[rr, cc]
         else:
-            best_k = _free_neighbour(r, c, osteoid, matrix, occ)
+            best_k = _free_neighbour(r, c, start, osteoid, matrix, occ)
         if best_k < 0:
             return False
         nr, nc = r + DR[best_k], c + DC[best_k]
@@ -135,13 +140,11 @@ def distance_map(seeds, n_seeds, radius, osteoid, matrix, dist, queue):
 
 
 @rule
-def _hops(speed, dt, dx):
-    """Grid steps per tissue step for a migration speed [um/day] (stochastic rounding)."""
-    x = speed * dt / dx
-    n = int(x)
-    if np.random.random() < x - n:
-        n += 1
-    return n
+def _hops(speed, age, dt, dx):
+    """Grid steps in this tissue step for a migration speed [um/day] of a cell `age` days in
+    its type (age counted to the end of the step): the whole grid steps that its path
+    speed x age crosses in the step. Their sum over any span is the same whatever dt."""
+    return int(np.floor(speed * age / dx + 1e-9) - np.floor(speed * (age - dt) / dx + 1e-9))
 
 
 @njit(cache=True)
@@ -209,11 +212,29 @@ def marrow_sources(conc, fi, source, osteoid, matrix, prm):
 
 
 @rule
-def _recruit(kind, vessel_cells, rate, conc, fi, prm, osteoid, matrix, occ, ints, flts, free,
-             counters, events):
-    """Precursors entering the marrow at vessel cells: Poisson numbers per vessel cell with
-    mean rate x dt x signal (inflammation raises osteoclast-precursor supply; TGF-beta
-    recruits osteoprogenitors)."""
+def open_vessel_streams(seed, streams, clocks):
+    """Set up the recruitment streams of the vessel cells from the run's `seed`: streams
+    (n_vessels, 2, 2) int64 holds per lineage (0 osteoclast, 1 osteoblast precursors) the
+    stream key and the precursors recruited so far; clocks (n_vessels, 2, 2) the expected
+    recruits accumulated since the last one and the Exp(1) threshold of the next."""
+    for v in range(streams.shape[0]):
+        for lineage in range(2):
+            key = hash2(hash2(seed, v), lineage)
+            streams[v, lineage, 0] = key
+            streams[v, lineage, 1] = 0
+            clocks[v, lineage, 0] = 0.0
+            clocks[v, lineage, 1] = exponential(hash2(key, 0), 0)
+
+
+@rule
+def _recruit(kind, vessel_cells, streams, clocks, rate, conc, fi, prm, osteoid, matrix, occ,
+             ints, flts, free, counters, events):
+    """Precursors entering the marrow at vessel cells: a Poisson process per vessel cell with
+    rate x signal per day (inflammation raises osteoclast-precursor supply; TGF-beta recruits
+    osteoprogenitors; `rate` is per step). Each vessel integrates its expected recruits and
+    releases one whenever they pass the next Exp(1) threshold of its stream, so the times of
+    recruitment do not depend on dt, and a precursor's stream key is drawn from the vessel's."""
+    lineage = 0 if kind == OC_PRECURSOR else 1
     for v in range(vessel_cells.shape[0]):
         r, c = vessel_cells[v, 0], vessel_cells[v, 1]
         if kind == OC_PRECURSOR:
@@ -223,13 +244,20 @@ def _recruit(kind, vessel_cells, rate, conc, fi, prm, osteoid, matrix, occ, ints
         else:
             basal = prm[R.OBP_RECRUIT_BASAL]
             mean = rate * (basal + (1.0 - basal) * hill(conc[fi[F_TGFB], r, c], prm[R.TGFBR_EC50], 1.0))
-        for _ in range(np.random.poisson(mean)):
+        clocks[v, lineage, 0] += mean
+        while clocks[v, lineage, 0] >= clocks[v, lineage, 1]:
+            clocks[v, lineage, 0] -= clocks[v, lineage, 1]
+            key, j = streams[v, lineage, 0], streams[v, lineage, 1]
+            h = hash2(key, j)
+            streams[v, lineage, 1] = j + 1
+            clocks[v, lineage, 1] = exponential(hash2(key, j + 1), 0)
             if occ[r, c] == EMPTY:
-                spawn(kind, r, c, -1, 0, ints, flts, prm, occ, free, counters, events)
+                spawn(kind, r, c, -1, 0, hash2(h, 1), ints, flts, prm, occ, free, counters, events)
             else:
-                k = _free_neighbour(r, c, osteoid, matrix, occ)
+                k = _free_neighbour(r, c, direction(h, 2), osteoid, matrix, occ)
                 if k >= 0:
-                    spawn(kind, r + DR[k], c + DC[k], -1, 0, ints, flts, prm, occ, free, counters, events)
+                    spawn(kind, r + DR[k], c + DC[k], -1, 0, hash2(h, 1), ints, flts, prm, occ,
+                          free, counters, events)
 
 
 @rule
@@ -330,7 +358,7 @@ def _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counte
     tally[T_OB_ENDS] += 1.0
     tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
     if touches_bone(osteoid, matrix, r, c) and not is_bone(osteoid, matrix, r, c) and \
-            np.random.random() < prm[R.OB_LINING]:
+            uniform(decision(ints, s, I_NLIFE), 0) < prm[R.OB_LINING]:
         ints[I_BMU, s] = -1
         become(s, LINING, ints, flts, prm, counters, events)
         tally[T_OB_TO_LINING] += 1.0
@@ -342,30 +370,31 @@ def _osteoblast_end(s, r, c, osteoid, matrix, occ, ints, flts, prm, free, counte
 @rule
 def place_cells(seed, kind, cells, random_age, prm, occ, ints, flts, free, counters, events):
     """Place resident cells of `kind` at the grid cells `cells` (n, 2) at set-up; with
-    random_age their biological clocks start at a uniform share of their lifespans."""
-    np.random.seed(seed)
+    random_age their biological clocks start at a uniform share of their lifespans. The i-th
+    cell's random-stream key is hash(seed, i)."""
     for i in range(cells.shape[0]):
-        s = spawn(kind, cells[i, 0], cells[i, 1], -1, 0, ints, flts, prm, occ, free, counters, events)
+        s = spawn(kind, cells[i, 0], cells[i, 1], -1, 0, hash2(seed, i), ints, flts, prm, occ,
+                  free, counters, events)
         if random_age and s >= 0:
-            flts[X_CLOCK, s] = np.random.random() * flts[X_CLOCK_END, s]
+            flts[X_CLOCK, s] = uniform(decision(ints, s, I_NLIFE), 0) * flts[X_CLOCK_END, s]
 
 
 @njit(cache=True)
-def prepare_step(seed, sysv, prm, fi, conc, source, osteoid, matrix, vessel, vessel_cells,
-                 site_bmu, eroded_day, occ, ints, flts, free, counters, events, seeds, dist, queue):
-    """The tissue-level part of a step, before the cells act: seed the generator, count the
-    step, forget stale eroded surface, marrow cytokine sources, precursor recruitment at
-    vessels, and the distance maps to the precursors' targets (dist[0] fusion sites, dist[1]
-    bare quiescent surface, dist[2] eroded surface). Returns the step id."""
-    np.random.seed(seed)
+def prepare_step(sysv, prm, fi, conc, source, osteoid, matrix, vessel, vessel_cells,
+                 vessel_streams, vessel_clocks, site_bmu, eroded_day, occ, ints, flts, free,
+                 counters, events, seeds, dist, queue):
+    """The tissue-level part of a step, before the cells act: count the step, forget stale
+    eroded surface, marrow cytokine sources, precursor recruitment at vessels (streams and
+    clocks from `open_vessel_streams`), and the distance maps to the precursors' targets
+    (dist[0] fusion sites, dist[1] bare quiescent surface, dist[2] eroded surface). Returns
+    the step id."""
     counters[C_STEP] += 1
     dt, dx = sysv[S_DT], sysv[S_DX]
     expire_memory(sysv[S_DAY], prm[R.MAT_ERODED_MEMORY], prm[R.LIN_WINDOW], site_bmu, eroded_day)
     marrow_sources(conc, fi, source, osteoid, matrix, prm)
-    _recruit(OC_PRECURSOR, vessel_cells, sysv[S_OCP_RATE] * dt, conc, fi, prm, osteoid, matrix,
-             occ, ints, flts, free, counters, events)
-    _recruit(OB_PRECURSOR, vessel_cells, sysv[S_OBP_RATE] * dt, conc, fi, prm, osteoid, matrix,
-             occ, ints, flts, free, counters, events)
+    for kind, rate in ((OC_PRECURSOR, sysv[S_OCP_RATE]), (OB_PRECURSOR, sysv[S_OBP_RATE])):
+        _recruit(kind, vessel_cells, vessel_streams, vessel_clocks, rate * dt, conc, fi, prm,
+                 osteoid, matrix, occ, ints, flts, free, counters, events)
     n = targets(osteoid, matrix, vessel, occ, ints, site_bmu, sysv[S_OSTEOID_BLOCK],
                 prm[R.OC_MAX_NUC], seeds)
     n_ocp, n_obp = 0, 0
@@ -421,7 +450,7 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             return
         target = 0 if dist[0, r, c] >= 0 else 1      # an osteoclast in range first
         if dist[target, r, c] != 0:
-            migrate(s, dist[target], _hops(prm[R.OCP_SPEED], dt, dx), osteoid, matrix, occ,
+            migrate(s, dist[target], _hops(prm[R.OCP_SPEED], flts[X_AGE, s], dt, dx), osteoid, matrix, occ,
                     ints, moved)
             r, c = ints[I_ROW, s], ints[I_COL, s]
         partner = _fusion_partner(r, c, occ, ints, prm[R.OC_MAX_NUC])
@@ -448,7 +477,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
         b = _bmu_of_new_osteoclast(r, c, day, site_bmu, ints, occ, counters, bmu_stats, tally)
         ints[I_BMU, s] = b
         ints[I_NUCLEI, s] = 1
-        flts[X_HEADING, s] = osteoclasts.surface_tangent(r, c, osteoid, matrix)
+        flts[X_HEADING, s] = osteoclasts.surface_tangent(r, c, osteoid, matrix,
+                                                         decision(ints, s, I_NLIFE))
         if b >= 0:
             bmu_stats[b, B_OSTEOCLASTS] += 1.0
         become(s, OSTEOCLAST, ints, flts, prm, counters, events)
@@ -463,7 +493,7 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
         _lift_canopy(r, c, day, osteoid, matrix, site_bmu, eroded_day, occ, ints, free,
                      counters, events, block)
         capacity = osteoclasts.resorption_capacity(ints[I_NUCLEI, s], fr, bp, prm, dt, dx)
-        moves = _hops(prm[R.OC_SPEED], dt, dx)
+        moves = _hops(prm[R.OC_SPEED], flts[X_AGE, s], dt, dx)
         for _ in range(64):
             capacity = osteoclasts.resorb(r, c, capacity, ints[I_BMU, s], day, dt, osteoid,
                                           matrix, mineral_p, mineral_s, site_bmu, eroded_day,
@@ -472,7 +502,7 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             if capacity <= 1e-12 or moves == 0:
                 break
             k = osteoclasts.choose_move(r, c, flts[X_HEADING, s], osteoid, matrix, occ,
-                                        vessel, prm, block)
+                                        vessel, prm, block, decision(ints, s, I_NMOVE))
             if k < 0:
                 break
             _move(s, r, c, r + DR[k], c + DC[k], occ, ints, moved)
@@ -491,16 +521,17 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
         if ints[I_GEN, s] < prm[R.OBP_MAX_DIV] and 0 <= dist[2, r, c] <= 2:  # in the canopy
             flts[X_AUX, s] += dt * prm[R.OBP_DIV] * d
             if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
-                k = _free_neighbour(r, c, osteoid, matrix, occ)
+                h = decision(ints, s, I_NLIFE)
+                k = _free_neighbour(r, c, direction(h, 0), osteoid, matrix, occ)
                 if k >= 0:
                     ints[I_GEN, s] += 1
-                    spawn(OB_PRECURSOR, r + DR[k], c + DC[k], -1, ints[I_GEN, s], ints, flts,
-                          prm, occ, free, counters, events)
+                    spawn(OB_PRECURSOR, r + DR[k], c + DC[k], -1, ints[I_GEN, s], hash2(h, 1),
+                          ints, flts, prm, occ, free, counters, events)
                 flts[X_AUX, s] = 0.0
-                flts[X_AUX_THR, s] = np.random.exponential(1.0)
+                flts[X_AUX_THR, s] = exponential(h, 2)
         on_site = dist[2, r, c] == 0
         if not on_site:
-            on_site = migrate(s, dist[2], _hops(prm[R.OBP_SPEED], dt, dx), osteoid, matrix,
+            on_site = migrate(s, dist[2], _hops(prm[R.OBP_SPEED], flts[X_AGE, s], dt, dx), osteoid, matrix,
                               occ, ints, moved)
             r, c = ints[I_ROW, s], ints[I_COL, s]
         if not on_site:
@@ -538,7 +569,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             left -= laid / here
             if osteoid[r, c] + matrix[r, c] < 1.0 - 1e-9:
                 return
-            if flts[X_AUX, s] == 0.0 and np.random.random() < sysv[S_EMBED]:   # once per cell
+            if flts[X_AUX, s] == 0.0 and \
+                    uniform(decision(ints, s, I_NLIFE), 0) < sysv[S_EMBED]:    # once per site
                 tally[T_OB_ENDS] += 1.0
                 tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
                 tally[T_OB_TO_OSTEOCYTE] += 1.0
@@ -584,8 +616,9 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                 site_bmu[r, c] = ACTIVATED
                 eroded_day[r, c] = day
             return
-        # spread into bare quiescent surface next to it
-        start = np.random.randint(8)
+        # spread into bare quiescent surface next to it, looking first in a direction that
+        # stays until it has spread
+        start = direction(peek(ints, s, SPREAD, I_NLIFE), 0)
         for j in range(8):
             k = (start + j) % 8
             rr, cc = r + DR[k], c + DC[k]
@@ -594,9 +627,11 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                     touches_resorbable(osteoid, matrix, rr, cc, block):
                 flts[X_AUX, s] += dt * prm[R.LIN_SPREAD] / dx
                 if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
-                    spawn(LINING, rr, cc, -1, 0, ints, flts, prm, occ, free, counters, events)
+                    h = decision(ints, s, I_NLIFE)
+                    spawn(LINING, rr, cc, -1, 0, hash2(h, 1), ints, flts, prm, occ, free,
+                          counters, events)
                     flts[X_AUX, s] = 0.0
-                    flts[X_AUX_THR, s] = np.random.exponential(1.0)
+                    flts[X_AUX_THR, s] = exponential(h, 2)
                 break
 
 
@@ -626,15 +661,17 @@ def _loop_order(order, step_id, sysv, prm, fi, conc, rankl_free, stimulus, sourc
 
 @njit(cache=True)
 def step_cells(seed, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
-               mineral_p, mineral_s, vessel, vessel_cells, site_bmu, eroded_day, occ, ints,
-               flts, moved, free, counters, events, tally, bmu_stats, seeds, dist, queue):
-    """Advance every cell one tissue step: `prepare_step`, then `loop_cells`. All arrays are
-    updated in place: source [field units/day] (added to), the matrix pools, the
-    eroded-surface memory, occupancy `occ`, the cell state, events, tallies and BMU records.
-    Work arrays: seeds (3, rows*cols, 2), dist (3, rows, cols), queue (rows*cols,) int64."""
-    step_id = prepare_step(seed, sysv, prm, fi, conc, source, osteoid, matrix, vessel,
-                           vessel_cells, site_bmu, eroded_day, occ, ints, flts, free, counters,
-                           events, seeds, dist, queue)
-    loop_cells(seed + 1, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid,
+               mineral_p, mineral_s, vessel, vessel_cells, vessel_streams, vessel_clocks,
+               site_bmu, eroded_day, occ, ints, flts, moved, free, counters, events, tally,
+               bmu_stats, seeds, dist, queue):
+    """Advance every cell one tissue step: `prepare_step`, then `loop_cells` (order drawn from
+    `seed`). All arrays are updated in place: source [field units/day] (added to), the matrix
+    pools, the eroded-surface memory, occupancy `occ`, the recruitment clocks, the cell state,
+    events, tallies and BMU records. Work arrays: seeds (3, rows*cols, 2), dist (3, rows,
+    cols), queue (rows*cols,) int64."""
+    step_id = prepare_step(sysv, prm, fi, conc, source, osteoid, matrix, vessel, vessel_cells,
+                           vessel_streams, vessel_clocks, site_bmu, eroded_day, occ, ints, flts,
+                           free, counters, events, seeds, dist, queue)
+    loop_cells(seed, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid,
                matrix, mineral_p, mineral_s, vessel, site_bmu, eroded_day, occ, ints, flts, moved,
                free, counters, events, tally, bmu_stats, dist)

@@ -1,8 +1,8 @@
 """Births, deaths and changes of type on the structure-of-arrays state (numba).
 
 Each function updates the state, the occupancy map and the free-slot stack at once and writes
-one event for `apply_events` to mirror on the Mesa side. Random draws use numba's generator,
-seeded from the model's numpy Generator every step (bit-reproducible for a seed).
+one event for `apply_events` to mirror on the Mesa side. Random draws come from the cell's own
+stream (agents/streams.py): reproducible for a seed, and coupled between runs of one seed.
 """
 
 import numpy as np
@@ -12,9 +12,11 @@ from bonesim.agents.jit import rule
 from bonesim.agents.neighborhood import EMPTY
 from bonesim.agents.population import (
     C_NEV, C_NFREE, C_NHI, C_STEP, EV_BECOME, EV_DIE, EV_SPAWN, FREE, I_BMU, I_COL, I_GEN,
-    I_KIND, I_NUCLEI, I_ROW, I_STAMP, OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST,
-    OSTEOCYTE, X_AGE, X_AUX, X_AUX_THR, X_CLOCK, X_CLOCK_END, X_HEADING, X_TRANS, X_TRANS_THR,
+    I_KEY, I_KIND, I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, I_STAMP, OB_PRECURSOR, OC_PRECURSOR,
+    OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, X_AGE, X_AUX, X_AUX_THR, X_CLOCK, X_CLOCK_END, X_HEADING,
+    X_TRANS, X_TRANS_THR,
 )
+from bonesim.agents.streams import decision, exponential, gamma
 
 
 @rule
@@ -30,35 +32,38 @@ def emit(events, counters, code, slot, a, b):
 
 
 @rule
-def draw_lifespan(kind, prm):
-    """Lifespan [day] of a cell entering `kind`: gamma distributed (shape from cells.toml;
-    shape 1 = exponential) around the type's mean lifespan; lining cells do not age out."""
+def draw_lifespan(kind, prm, h):
+    """Lifespan [day] of a cell entering `kind`, from its decision hash h: gamma distributed
+    (shape >= 1 from cells.toml) around the type's mean lifespan, exponential for precursors
+    and osteocytes; lining cells do not age out."""
     if kind == OC_PRECURSOR:
-        return np.random.exponential(prm[R.OCP_LIFE])
+        return prm[R.OCP_LIFE] * exponential(h, 0)
     if kind == OSTEOCLAST:
         k = prm[R.OC_SHAPE]
-        return np.random.gamma(k, prm[R.OC_LIFE] / k)
+        return gamma(h, 0, k, prm[R.OC_LIFE] / k)
     if kind == OB_PRECURSOR:
-        return np.random.exponential(prm[R.OBP_LIFE])
+        return prm[R.OBP_LIFE] * exponential(h, 0)
     if kind == OSTEOBLAST:
         k = prm[R.OB_SHAPE]
-        return np.random.gamma(k, prm[R.OB_LIFE] / k)
+        return gamma(h, 0, k, prm[R.OB_LIFE] / k)
     if kind == OSTEOCYTE:
-        return np.random.exponential(prm[R.OCY_LIFE])
+        return prm[R.OCY_LIFE] * exponential(h, 0)
     return np.inf
 
 
 @rule
 def enter(slot, kind, ints, flts, prm):
-    """Reset the clocks of `slot` for its new type `kind`."""
+    """Reset the clocks of `slot` for its new type `kind` (one life decision: the lifespan
+    and the Exp(1) thresholds of its two hazards)."""
+    h = decision(ints, slot, I_NLIFE)
     ints[I_KIND, slot] = kind
     flts[X_AGE, slot] = 0.0
     flts[X_CLOCK, slot] = 0.0
-    flts[X_CLOCK_END, slot] = draw_lifespan(kind, prm)
+    flts[X_CLOCK_END, slot] = draw_lifespan(kind, prm, h)
     flts[X_TRANS, slot] = 0.0
-    flts[X_TRANS_THR, slot] = np.random.exponential(1.0)
+    flts[X_TRANS_THR, slot] = exponential(h, 1)
     flts[X_AUX, slot] = 0.0
-    flts[X_AUX_THR, slot] = np.random.exponential(1.0)
+    flts[X_AUX_THR, slot] = exponential(h, 2)
 
 
 @rule
@@ -82,9 +87,9 @@ def become(slot, kind, ints, flts, prm, counters, events):
 
 
 @rule
-def spawn(kind, r, c, bmu, gen, ints, flts, prm, occ, free, counters, events):
-    """Place a new cell of `kind` in the empty grid cell (r, c); returns its slot (-1: no
-    free slot, nothing placed)."""
+def spawn(kind, r, c, bmu, gen, key, ints, flts, prm, occ, free, counters, events):
+    """Place a new cell of `kind` with random-stream key `key` in the empty grid cell (r, c);
+    returns its slot (-1: no free slot, nothing placed)."""
     if counters[C_NFREE] == 0:
         return -1
     counters[C_NFREE] -= 1
@@ -97,6 +102,9 @@ def spawn(kind, r, c, bmu, gen, ints, flts, prm, occ, free, counters, events):
     ints[I_GEN, slot] = gen
     ints[I_BMU, slot] = bmu
     ints[I_STAMP, slot] = counters[C_STEP]
+    ints[I_KEY, slot] = key
+    ints[I_NLIFE, slot] = 0
+    ints[I_NMOVE, slot] = 0
     flts[X_HEADING, slot] = 0.0
     enter(slot, kind, ints, flts, prm)
     occ[r, c] = slot

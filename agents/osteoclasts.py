@@ -28,6 +28,7 @@ from bonesim.agents.population import (
     B_ERODED, B_FIRST_RES, B_LAST_RES, B_RESORBED, DEATH_RESORBED, I_KIND, I_NUCLEI, OC_PRECURSOR,
     OSTEOCLAST, OSTEOCYTE, T_NEW_ERODED, T_RESORBED, T_RESORBED_MINERAL, BoneCell,
 )
+from bonesim.agents.streams import normal, uniform
 from bonesim.agents.receptors import hill
 
 
@@ -156,10 +157,10 @@ def quiescent_faces(r, c, osteoid, matrix, site_bmu):
 
 
 @rule
-def choose_move(r, c, heading, osteoid, matrix, occ, vessel, prm, osteoid_block):
+def choose_move(r, c, heading, osteoid, matrix, occ, vessel, prm, osteoid_block, h):
     """Neighbour index k (0..7) an osteoclast moves to, or -1: an empty marrow cell next to
     resorbable bone, scored by alignment with the heading, concavity (bone neighbours,
-    depth_preference) and turning noise."""
+    depth_preference) and turning noise (the k-th normal number of the move's hash h)."""
     rows, cols = matrix.shape
     best, best_k = -np.inf, -1
     for k in range(8):
@@ -170,15 +171,16 @@ def choose_move(r, c, heading, osteoid, matrix, occ, vessel, prm, osteoid_block)
             continue
         angle = np.arctan2(DR[k], DC[k])
         score = (np.cos(angle - heading) + prm[R.OC_DEPTH] * bone_neighbours(osteoid, matrix, rr, cc) / 8.0
-                 + prm[R.OC_TURN] * np.random.standard_normal())
+                 + prm[R.OC_TURN] * normal(h, k))
         if score > best:
             best, best_k = score, k
     return best_k
 
 
 @rule
-def surface_tangent(r, c, osteoid, matrix):
-    """A heading [rad] along the bone surface at (r, c): the inward normal turned by +-90 deg."""
+def surface_tangent(r, c, osteoid, matrix, h):
+    """A heading [rad] along the bone surface at (r, c): the inward normal turned by +-90 deg
+    (either way with equal odds, from the decision hash h); a random heading off the surface."""
     rows, cols = matrix.shape
     nr, nc = 0.0, 0.0
     for k in range(8):
@@ -186,7 +188,7 @@ def surface_tangent(r, c, osteoid, matrix):
         if inside(rr, cc, rows, cols) and is_bone(osteoid, matrix, rr, cc):
             nr += DR[k]
             nc += DC[k]
-    turn = np.pi / 2 if np.random.random() < 0.5 else -np.pi / 2
+    turn = np.pi / 2 if uniform(h, 0) < 0.5 else -np.pi / 2
     if nr == 0.0 and nc == 0.0:
-        return np.random.uniform(-np.pi, np.pi)
+        return np.pi * (2.0 * uniform(h, 1) - 1.0)
     return np.arctan2(nr, nc) + turn

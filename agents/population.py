@@ -15,6 +15,8 @@ State (row of `ints` / `flts`, per slot):
   gen      divisions in the osteoblast-precursor lineage
   bmu      id of the BMU the cell works in (-1: none)
   stamp    step at which the cell was placed (a cell is not advanced in its birth step)
+  key, nlife, nmove   its random stream: key, and the life decisions and moves drawn so far
+           (agents/streams.py)
   age      [day] time in the present type
   clock, clock_end   [day] biological age, advanced at a rate set by survival signals, and the
            lifespan drawn on entering the type: the cell dies when clock >= clock_end
@@ -32,9 +34,9 @@ KIND_NAMES = ("oc_precursor", "osteoclast", "ob_precursor", "osteoblast", "osteo
 FREE = -1
 
 # rows of the integer and float state
-I_KIND, I_ROW, I_COL, I_NUCLEI, I_GEN, I_BMU, I_STAMP = range(7)
+I_KIND, I_ROW, I_COL, I_NUCLEI, I_GEN, I_BMU, I_STAMP, I_KEY, I_NLIFE, I_NMOVE = range(10)
 X_AGE, X_CLOCK, X_CLOCK_END, X_TRANS, X_TRANS_THR, X_AUX, X_AUX_THR, X_HEADING = range(8)
-N_INT, N_FLT = 7, 8
+N_INT, N_FLT = 10, 8
 
 # counters: free-stack size, high-water slot, events written, BMUs founded, step id
 C_NFREE, C_NHI, C_NEV, C_NBMU, C_STEP = range(5)

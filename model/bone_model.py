@@ -124,6 +124,10 @@ class BoneModel(mesa.Model):
         self.tally = np.zeros(N_TALLY)
         self.bmu_stats = np.zeros((4096, N_BMU_COLS))
         self._place_resident_cells()
+        self.vessel_streams = np.zeros((len(self.vessel_cells), 2, 2), dtype=np.int64)
+        self.vessel_clocks = np.zeros((len(self.vessel_cells), 2, 2))
+        kernel.open_vessel_streams(int(self.rng.integers(2**62)), self.vessel_streams,
+                                   self.vessel_clocks)
 
         spin = value("tissue.spinup.days") if spinup_days is None else float(spinup_days)
         self.course = serum_course(scenario, self.rng, self.dt)
@@ -290,9 +294,10 @@ class BoneModel(mesa.Model):
         Returns the seconds spent in the per-cell part."""
         pop = self.population
         t = self.tissue
-        self.step_id = kernel.prepare_step(seed, self.sysv, self.prm, self.fi, self.conc,
+        self.step_id = kernel.prepare_step(self.sysv, self.prm, self.fi, self.conc,
                                            self.source, t.osteoid, t.matrix, t.vessel,
-                                           self.vessel_cells, t.site_bmu, t.eroded_day, self.occ,
+                                           self.vessel_cells, self.vessel_streams,
+                                           self.vessel_clocks, t.site_bmu, t.eroded_day, self.occ,
                                            pop.ints, pop.flts, pop.free, pop.counters, pop.events,
                                            self._seeds, self._dist, self._queue)
         start = time.perf_counter()

@@ -15,7 +15,7 @@ from bonesim.agents.osteoblasts import Osteoblast
 from bonesim.agents.osteoclasts import Osteoclast
 from bonesim.agents.osteocytes import Osteocyte
 from bonesim.agents.population import (
-    I_COL, I_ROW, LINING, OSTEOBLAST, OSTEOCYTE, T_FORMED, X_CLOCK, X_CLOCK_END,
+    I_COL, I_ROW, LINING, OSTEOBLAST, OSTEOCYTE, T_FORMED, T_RESORBED, X_CLOCK, X_CLOCK_END,
 )
 from bonesim.model.bone_model import BoneModel
 from bonesim.model.fields import FIELD_INDEX
@@ -66,7 +66,9 @@ def overrides():
 
 @pytest.fixture(scope="module")
 def small():
-    return run(BoneModel(scenario(), rng=3, spinup_days=150), 60)
+    """A 64 x 64 section (0.4 mm^2) with a BMU at work: at V1 turnover such a section founds
+    ~1 BMU per 200 days, so some seeds (3 and 5 of 3-5) have no osteoclast in the 60 days."""
+    return run(BoneModel(scenario(), rng=4, spinup_days=150), 60)
 
 
 def test_every_cell_is_a_mesa_agent_on_its_grid_cell(small):
@@ -206,6 +208,7 @@ def test_no_tgfb_release_no_coupled_formation(overrides):
 
 
 def test_with_tgfb_release_formation_follows_resorption(small):
+    assert small.tally[T_RESORBED] > 0
     assert small.timeseries().n_osteoblasts.max() > 0
     assert small.tally[T_FORMED] > 0
 

@@ -39,6 +39,8 @@ class World:
         self.mineral_s = 0.35 * self.matrix
         self.vessel = np.zeros(self.shape, dtype=bool)
         self.vessel_cells = np.zeros((0, 2), dtype=np.int64)
+        self.vessel_streams = np.zeros((0, 2, 2), dtype=np.int64)
+        self.vessel_clocks = np.zeros((0, 2, 2))
         self.site_bmu = np.full(self.shape, -1, dtype=np.int64)
         self.eroded_day = np.zeros(self.shape)
         self.occ = np.full(self.shape, -1, dtype=np.int64)
@@ -90,10 +92,10 @@ class World:
             self.source[:] = 0.0
             K.step_cells(self.seed, self.sysv, self.prm, self.fi, self.conc, self.rankl_free,
                          self.stimulus, self.source, self.osteoid, self.matrix, self.mineral_p,
-                         self.mineral_s, self.vessel, self.vessel_cells, self.site_bmu,
-                         self.eroded_day, self.occ, pop.ints, pop.flts, pop.moved, pop.free,
-                         pop.counters, pop.events, self.tally, self.bmu_stats, self.seeds,
-                         self.dist, self.queue)
+                         self.mineral_s, self.vessel, self.vessel_cells, self.vessel_streams,
+                         self.vessel_clocks, self.site_bmu, self.eroded_day, self.occ, pop.ints,
+                         pop.flts, pop.moved, pop.free, pop.counters, pop.events, self.tally,
+                         self.bmu_stats, self.seeds, self.dist, self.queue)
             self.events.extend(map(tuple, pop.events[: pop.counters[C_NEV]]))
             pop.counters[C_NEV] = 0
             self.sysv[K.S_DAY] += self.sysv[K.S_DT]

@@ -1,0 +1,125 @@
+"""Random streams (agents/streams.py): their distributions, and the coupling they exist for.
+
+The distribution checks use fixed keys, so they are deterministic; each bound is ~4 standard
+errors of its statistic, which a wrong transform (or a correlated hash) would miss by far.
+"""
+
+import numpy as np
+from test_cells import World      # the small hand-built tissue
+
+from bonesim.agents import kernel as K
+from bonesim.agents import streams as S
+from bonesim.agents.population import (
+    EV_SPAWN, I_COL, I_KIND, I_ROW, OB_PRECURSOR, OC_PRECURSOR, X_CLOCK_END, X_TRANS_THR,
+)
+
+N = 40_000
+
+
+def draws(fn, *args):
+    return np.array([fn(S.hash2(12345, n), *args) for n in range(N)])
+
+
+def test_uniform_is_uniform_and_uncorrelated():
+    u = draws(S.uniform, 0)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 4 * np.sqrt(1 / 12 / N)
+    ks = np.abs(np.sort(u) - (np.arange(N) + 0.5) / N).max()
+    assert ks < 1.95 / np.sqrt(N)                       # Kolmogorov-Smirnov, p ~ 0.001
+    v = draws(S.uniform, 1)                              # another sub-draw of the same hashes
+    assert abs(np.corrcoef(u, v)[0, 1]) < 4 / np.sqrt(N)
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 4 / np.sqrt(N)   # successive counters
+
+
+def test_exponential_normal_gamma_moments():
+    e = draws(S.exponential, 0)
+    assert e.min() >= 0.0
+    assert abs(e.mean() - 1.0) < 4 / np.sqrt(N) and abs(e.var() - 1.0) < 0.1
+    z = draws(S.normal, 0)
+    assert abs(z.mean()) < 4 / np.sqrt(N) and abs(z.var() - 1.0) < 0.03
+    assert abs(np.mean(z**4) - 3.0) < 0.2                 # kurtosis of a normal
+    for shape in (1.0, 3.0, 4.0):
+        g = draws(S.gamma, 0, shape, 2.0)
+        mean, var = shape * 2.0, shape * 4.0
+        assert g.min() > 0.0
+        assert abs(g.mean() - mean) < 4 * np.sqrt(var / N)
+        assert abs(g.var() / var - 1.0) < 0.06
+
+
+def test_direction_covers_the_eight_neighbours_evenly():
+    counts = np.bincount(draws(S.direction, 0), minlength=8)
+    assert counts.size == 8
+    chi2 = ((counts - N / 8) ** 2 / (N / 8)).sum()
+    assert chi2 < 26.1                                   # chi-square, 7 dof, p = 0.0005
+
+
+def test_hops_add_up_to_the_path_whatever_dt():
+    """A cell's grid steps over 10 days are its path length / dx, for any step size."""
+    speed, dx = 37.0, 10.0
+    for dt in (1.0, 0.5, 0.1, 0.7):
+        n = round(10.0 / dt)
+        total = sum(K._hops(speed, (i + 1) * dt, dt, dx) for i in range(n))
+        assert total == int(speed * n * dt / dx)
+
+
+# ------------------------------------------------------------------------------- coupling
+
+
+def walk(world, slots, days):
+    """(row, col) of the cells in `slots` after each day (None once dead)."""
+    path = []
+    for _ in range(days):
+        world.step()
+        ints = world.pop.ints
+        path.append([(int(ints[I_ROW, s]), int(ints[I_COL, s])) if ints[I_KIND, s] >= 0 else None
+                     for s in slots])
+    return path
+
+
+def test_a_cells_draws_do_not_depend_on_other_cells():
+    """The same four precursors in two tissues, one with two more cells far away (and so many
+    more draws in each step): they live the same lives, walk the same paths, draw the same
+    thresholds. With one shared generator the other cells would shift all of them."""
+    alone, crowded = World(rows=16, cols=96), World(rows=16, cols=96)
+    a = [alone.add(OC_PRECURSOR, 12, c) for c in (4, 24, 44, 64)]
+    b = [crowded.add(OC_PRECURSOR, 12, c) for c in (4, 24, 44, 64)]
+    crowded.add(OB_PRECURSOR, 12, 92)
+    crowded.add(OC_PRECURSOR, 14, 88)
+    for field in (X_CLOCK_END, X_TRANS_THR):
+        assert np.array_equal(alone.pop.flts[field, a], crowded.pop.flts[field, b])
+    path = walk(alone, a, 5)
+    assert len({place for day in path for place in day if place is not None}) > 4   # they moved
+    assert walk(crowded, b, 5) == path
+
+
+def recruits(dt, days, rate=0.1):
+    """Precursors recruited per vessel cell in `days` at steps of dt (zero cytokines, so the
+    osteoclast-precursor rate is `rate`/day per vessel cell)."""
+    world = World(rows=16, cols=16)
+    world.vessel_cells = np.array([[15, c] for c in range(16)], dtype=np.int64)
+    world.vessel_streams = np.zeros((16, 2, 2), dtype=np.int64)
+    world.vessel_clocks = np.zeros((16, 2, 2))
+    K.open_vessel_streams(7, world.vessel_streams, world.vessel_clocks)
+    world.sysv[K.S_DT] = dt
+    world.sysv[K.S_OCP_RATE] = rate
+    world.step(round(days / dt))
+    spawned = [e for e in world.events if e[0] == EV_SPAWN and e[2] == OC_PRECURSOR]
+    assert len(spawned) > 0
+    return world.vessel_streams[:, 0, 1].copy()
+
+
+def test_recruitment_is_poisson_and_independent_of_dt():
+    """Each vessel cell recruits as a Poisson process: mean = variance = rate x time over the
+    vessels; and the recruitments up to a day are the same at dt = 1 and dt = 0.5 days."""
+    days, rate = 200, 0.1
+    counts = recruits(1.0, days, rate)
+    assert abs(counts.mean() - rate * days) < 4 * np.sqrt(rate * days / counts.size)
+    assert 0.3 < counts.var(ddof=1) / counts.mean() < 2.0     # 15 dof: a wide chi-square band
+    assert np.array_equal(recruits(0.5, days, rate), counts)
+
+
+def test_streams_differ_between_keys_and_purposes():
+    h = [S.hash2(S.hash2(key, row), 0) for key in (1, 2) for row in (8, 9)]
+    assert len(set(h)) == 4
+    assert S.hash2(1, 0) != S.hash2(0, 1)
+    assert S.uniform(5, 0) == S.uniform(5, 0)            # a draw is a function, not a state
