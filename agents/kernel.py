@@ -450,8 +450,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             return
         target = 0 if dist[0, r, c] >= 0 else 1      # an osteoclast in range first
         if dist[target, r, c] != 0:
-            migrate(s, dist[target], _hops(prm[R.OCP_SPEED], flts[X_AGE, s], dt, dx), osteoid, matrix, occ,
-                    ints, moved)
+            migrate(s, dist[target], _hops(prm[R.OCP_SPEED], flts[X_AGE, s], dt, dx), osteoid,
+                    matrix, occ, ints, moved)
             r, c = ints[I_ROW, s], ints[I_COL, s]
         partner = _fusion_partner(r, c, occ, ints, prm[R.OC_MAX_NUC])
         # a new osteoclast forms on bare bone that is either surface activated by lining-cell
@@ -531,8 +531,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                 flts[X_AUX_THR, s] = exponential(h, 2)
         on_site = dist[2, r, c] == 0
         if not on_site:
-            on_site = migrate(s, dist[2], _hops(prm[R.OBP_SPEED], flts[X_AGE, s], dt, dx), osteoid, matrix,
-                              occ, ints, moved)
+            on_site = migrate(s, dist[2], _hops(prm[R.OBP_SPEED], flts[X_AGE, s], dt, dx),
+                              osteoid, matrix, occ, ints, moved)
             r, c = ints[I_ROW, s], ints[I_COL, s]
         if not on_site:
             return
