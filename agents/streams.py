@@ -90,14 +90,14 @@ def direction(h, i):
 
 
 @rule
-def decision(ints, s, row):
-    """The hash of cell s's next decision counted in state row `row` (I_NLIFE or I_NMOVE)."""
-    n = ints[row, s]
-    ints[row, s] = n + 1
-    return hash2(hash2(ints[I_KEY, s], row), n)
-
-
-@rule
 def peek(ints, s, purpose, row):
     """A hash for `purpose` that stays the same until cell s's counter `row` moves on."""
     return hash2(hash2(ints[I_KEY, s], purpose), ints[row, s])
+
+
+@rule
+def decision(ints, s, row):
+    """The hash of cell s's next decision counted in state row `row` (I_NLIFE or I_NMOVE)."""
+    h = peek(ints, s, row, row)
+    ints[row, s] += 1
+    return h
