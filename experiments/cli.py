@@ -3,6 +3,8 @@
     bonesim run SCENARIO.toml [--out DIR] [--seed N] [--years Y] [--workers W]
     bonesim schema
     bonesim pk SCENARIO.toml [--out DIR] [--seed N] [--years Y]
+    bonesim validate [--quick] [--seeds N] [--workers W] [--out DIR] ...
+    bonesim converge [--seeds N] [--workers W] [--size N] [--years Y] [--out DIR]
 
 SCENARIO is a TOML file, or the name of a built-in scenario in experiments/scenarios/
 (`bonesim run default`). Bad input exits with status 2 and a message naming the file, the key,
@@ -94,6 +96,23 @@ def cmd_validate(args) -> int:
     return exit_code(table, args.strict)
 
 
+def cmd_converge(args) -> int:
+    from bonesim.experiments.convergence import converge
+    from bonesim.experiments.validate import BadRequest
+
+    try:
+        table = converge(Path(args.out), seeds=args.seeds, workers=args.workers, size=args.size,
+                         years=args.years)
+    except BadRequest as err:
+        print(f"bonesim: error: {err}", file=sys.stderr)
+        return 2
+    for _, r in table.iterrows():
+        print(f"{r['what']}, {r['label']}: difference {r['difference']:+.2f} "
+              f"[{r['ci95_lo']:+.2f}, {r['ci95_hi']:+.2f}] points: {r['verdict']}")
+    print(f"report in {args.out}/convergence.md")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bonesim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="simulate nothing: evaluate the runs of the finished validation in DIR "
                             "(same --seeds, --size, --dt, --quick as that run)")
     check.set_defaults(handler=cmd_validate)
+
+    conv = sub.add_parser("converge", help="does halving dt or dx change the 3-year BMD by < 0.3 "
+                          "points? (paired seeds; resumable: more --seeds extends a finished study)")
+    conv.add_argument("--seeds", type=int, default=16, help="replicate seeds per arm (default 16)")
+    conv.add_argument("--workers", type=int, help="processes (default: number of CPUs)")
+    conv.add_argument("--size", type=int, default=128, metavar="N",
+                      help="N x N grid cells of tissue (default 128)")
+    conv.add_argument("--years", type=_positive_years, default=3.0,
+                      help="simulated years (default 3)")
+    conv.add_argument("--out", default="runs/convergence",
+                      help="output directory (default runs/convergence)")
+    conv.set_defaults(handler=cmd_converge)
     return parser
 
 

@@ -12,6 +12,7 @@ killed run never leaves a corrupt file. Finished replicates are kept in `DIR/.pa
 run completes; running the same scenario and seed again into the same folder resumes from them.
 """
 
+import hashlib
 import json
 import os
 import platform
@@ -71,6 +72,20 @@ def git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return rev + ("-dirty" if dirty else "")
+
+
+def code_digest() -> str:
+    """SHA-256 (hex) of the simulation's own code: every .py file of model/ and agents/ and the
+    parameter tables (model/parameters/*.toml), by path and content. Two runs with the same
+    scenario, seed and digest are the same run, whatever was committed or edited elsewhere
+    (tests, docs, experiments), so finished runs can be reused across sessions; any edit to the
+    model, committed or not, changes it."""
+    h = hashlib.sha256()
+    files = sorted([*PACKAGE_ROOT.glob("model/**/*.py"), *PACKAGE_ROOT.glob("agents/**/*.py"),
+                    *PACKAGE_ROOT.glob("model/parameters/*.toml")])
+    for f in files:
+        h.update(f.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def replicate_seeds(seed: int, replicates: int) -> list[np.random.SeedSequence]:

@@ -43,7 +43,8 @@ import pandas as pd
 from scipy import stats
 
 from bonesim.experiments import targets as tg
-from bonesim.experiments.run import Progress, atomic_path, git_revision, replicate_seeds, write_parquet
+from bonesim.experiments.run import (Progress, atomic_path, code_digest, git_revision,
+                                     replicate_seeds, write_parquet)
 from bonesim.model.scenario import Scenario, ScenarioError, load_scenario
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -105,18 +106,18 @@ def partial_path(out: Path, arm: str, index: int, scenario: Scenario,
     """Where the finished run of `arm` with replicate seed number `index` is kept until the end.
 
     The name carries a digest of the resolved scenario (without the replicate count), the seed
-    and the git revision of the code, so a changed scenario, seed or committed model is never
-    mistaken for a finished run.
+    and the model's code (`run.code_digest`), so a changed scenario, seed or model, committed
+    or not, is never mistaken for a finished run.
     """
     resolved = scenario.model_dump(mode="json")
     resolved["simulation"].pop("replicates")
     identity = {"scenario": resolved, "entropy": seed.entropy, "spawn_key": list(seed.spawn_key),
-                "git": _REVISION}
+                "code": _CODE}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     return Path(out) / ".partial" / f"{arm}-{index:03d}-{digest[:16]}.parquet"
 
 
-_REVISION = git_revision()
+_CODE = code_digest()
 
 
 def _single_threaded() -> None:
@@ -155,7 +156,9 @@ def run_arms(settings: Settings, out: Path, workers: int,
                 results[arm, index] = pd.read_parquet(path)
             else:
                 jobs.append((arm, index, scenario, seed, path))
-    jobs.sort(key=lambda job: -job[2].days)  # longest first: balances the pool
+    # longest first (balances the pool), then seed by seed, so that an interrupted run leaves
+    # whole seeds: every arm of seed 0, then of seed 1, ...
+    jobs.sort(key=lambda job: (-job[2].days, job[1]))
 
     def finished(job, frame: pd.DataFrame) -> None:
         arm, index, _, _, path = job

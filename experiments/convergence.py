@@ -1,0 +1,186 @@
+"""`bonesim converge`: does halving dt or dx change the 3-year BMD by less than 0.3 points?
+
+The criterion is DESIGN.md decision 4's, which issue 4 states for the baseline patient. The
+model is stochastic, and its remodeling is chaotic: two runs that differ only by a solver
+tolerance found different BMUs within ~3 months. So "changes the BMD" means a change of the
+mean over replicate seeds, and it is measured as one: a paired comparison over many seeds.
+
+Arms: the V1 patient (experiments/scenarios/v1_premenopausal.toml: premenopausal, ovulatory
+cycles, no therapy) for `years` (3) on a `size` x `size` section (128), three ways:
+
+| arm | what is refined |
+|---|---|
+| base | nothing: the scenario's dt (1 day), fields on the cell lattice |
+| dt_half | the tissue step, halved |
+| dx_half | the field mesh, twice finer (`simulation.field_refinement = 2`); the lattice spacing is a cell's size, a biological quantity, not a numerical one (model/mesh.py) |
+
+Every arm runs the same replicate seeds. Per seed, the difference refined - base of the BMD
+change at the end, for the spine DXA-like BMD (the headline reading) and the trabecular vBMD
+(the simulated compartment itself, ~2.3 x larger). The report gives the mean difference with
+its t-based 95% confidence interval and a verdict against the margin of 0.3 points:
+
+* *converged*: the whole interval lies inside (-0.3, 0.3);
+* *not converged*: the whole interval lies outside [-0.3, 0.3];
+* *undecided*: otherwise, with the number of seeds an interval of the present spread would need
+  to decide (if the mean difference stays where it is).
+
+Written atomically into OUT (default runs/convergence): convergence.md (the report) and
+convergence.parquet (one row per arm and seed: the end values). Finished runs stay in
+OUT/.partial, named by a digest of the resolved scenario, the seed and the model's code
+(`run.code_digest`): running again with more --seeds adds seeds and re-simulates nothing, in
+this session or a later one, until the model's code changes.
+"""
+
+import os
+import time
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bonesim.experiments.run import atomic_path, code_digest, git_revision, write_parquet
+from bonesim.experiments.validate import (CONFIDENCE, SCENARIO_DIR, BadRequest, Settings,
+                                          interval, run_arms)
+from bonesim.model.scenario import ScenarioError, load_scenario
+
+ARM_FILE = "v1_premenopausal"
+MARGIN = 0.3                 # percentage points (DESIGN.md decision 4)
+READINGS = (("bmd_pct_spine", "spine DXA-like BMD"),
+            ("vbmd_pct_trabecular", "trabecular vBMD"))
+REFINED = (("dt_half", "dt halved"), ("dx_half", "field mesh twice finer"))
+
+
+def arms(seeds: int, size: int, years: float) -> Settings:
+    """The three arms (base, dt_half, dx_half) of the V1 scenario with `seeds` replicates, on a
+    `size` x `size` section for `years`."""
+    common = {"simulation.replicates": seeds, "tissue.size": [size, size],
+              "simulation.duration": f"{years} years"}
+    path = SCENARIO_DIR / f"{ARM_FILE}.toml"
+    base = load_scenario(path, common)
+    return Settings({
+        "base": base,
+        "dt_half": load_scenario(path, {**common, "simulation.dt": f"{base.simulation.dt / 2} d"}),
+        "dx_half": load_scenario(path, {**common, "simulation.field_refinement":
+                                        2 * base.simulation.field_refinement}),
+    }, seeds, quick=False)
+
+
+def verdict(low: float, high: float, margin: float = MARGIN) -> str:
+    """'converged' if [low, high] lies inside (-margin, margin), 'not converged' if it lies
+    wholly outside [-margin, margin], else 'undecided' (also for a NaN interval)."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "undecided"
+    if -margin < low and high < margin:
+        return "converged"
+    if high < -margin or low > margin:
+        return "not converged"
+    return "undecided"
+
+
+def seeds_to_decide(differences, margin: float = MARGIN) -> float:
+    """Seeds an interval of the present spread would need to decide, if the mean difference
+    stays where it is: the n with t(n-1) sd / sqrt(n) < | |mean| - margin |. NaN with fewer
+    than two differences or none spread; inf when the mean sits on the margin."""
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2 or not np.all(np.isfinite(d)):
+        return float("nan")
+    gap = abs(abs(d.mean()) - margin)
+    sd = d.std(ddof=1)
+    if gap == 0.0:
+        return float("inf")
+    n = max(2, int(np.ceil((stats.norm.ppf(0.5 + CONFIDENCE / 2) * sd / gap) ** 2)))
+    while stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / np.sqrt(n) >= gap:
+        n += 1    # from the normal-quantile bound up: t > z, so a few steps at most
+    return float(n)
+
+
+def end_values(settings: Settings, results: dict) -> pd.DataFrame:
+    """One row per (arm, seed): the day and the readings at the end of the run."""
+    rows = []
+    for arm in settings.scenarios:
+        for seed in range(settings.seeds):
+            last = results[arm, seed].iloc[-1]
+            rows.append({"arm": arm, "seed": seed, "day": float(last["day"]),
+                         **{name: float(last[name]) for name, _ in READINGS}})
+    return pd.DataFrame(rows)
+
+
+def differences(ends: pd.DataFrame) -> pd.DataFrame:
+    """Per refinement and reading: the mean paired difference refined - base [points], its
+    95% interval, the SD of the per-seed differences, the verdict and the seeds to decide."""
+    wide = ends.pivot(index="seed", columns="arm")
+    rows = []
+    for arm, what in REFINED:
+        for name, label in READINGS:
+            d = (wide[name][arm] - wide[name]["base"]).to_numpy()
+            mean, low, high = interval(d)
+            rows.append({"refined": arm, "what": what, "reading": name, "label": label,
+                         "base_mean": wide[name]["base"].mean(),
+                         "refined_mean": wide[name][arm].mean(), "difference": mean,
+                         "ci95_lo": low, "ci95_hi": high,
+                         "sd": float(np.std(d, ddof=1)) if d.size > 1 else float("nan"),
+                         "verdict": verdict(low, high), "seeds_to_decide": seeds_to_decide(d)})
+    return pd.DataFrame(rows)
+
+
+def _pp(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:+.2f}"
+
+
+def report(table: pd.DataFrame, settings: Settings, header: dict) -> str:
+    base = settings.scenarios["base"]
+    lines = [
+        "# bonesim convergence in dt and dx",
+        "",
+        f"{header['when']}; bonesim {header['version']}, git {header['git']}, model code "
+        f"{header['code'][:16]}; {settings.seeds} replicate seeds per arm; {ARM_FILE} for "
+        f"{base.simulation.duration:g} years on a {base.tissue.size[0]}x{base.tissue.size[1]} "
+        f"section, dt {base.simulation.dt:g} d; {header['workers']} worker(s), "
+        f"{header['wall_s']:.0f} s (runs already in .partial are not simulated again).",
+        "",
+        f"Criterion (DESIGN.md decision 4): halving dt or dx changes the {base.simulation.duration:g}"
+        f"-year BMD by less than {MARGIN} percentage points. Difference = refined - base, paired "
+        f"by seed, mean with its t-based {CONFIDENCE:.0%} interval; *converged* when the whole "
+        f"interval lies inside +-{MARGIN}, *not converged* when wholly outside, else *undecided* "
+        "(with the seeds an interval of the present spread would need, if the mean stays).",
+        "",
+        "| refined | reading | base mean (%) | refined mean (%) | difference [95% CI] (points) "
+        "| SD of the per-seed differences | verdict | seeds to decide |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        need = r["seeds_to_decide"]
+        lines.append(
+            f"| {r['what']} | {r['label']} | {_pp(r['base_mean'])} | {_pp(r['refined_mean'])} "
+            f"| {_pp(r['difference'])} [{_pp(r['ci95_lo'])}, {_pp(r['ci95_hi'])}] "
+            f"| {r['sd']:.2f} | {r['verdict']} "
+            f"| {'n/a' if not np.isfinite(need) else f'{need:.0f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def converge(out: Path, seeds: int = 16, workers: int | None = None, size: int = 128,
+             years: float = 3.0, show_progress: bool | None = None) -> pd.DataFrame:
+    """Run (or resume) the convergence study into `out`; return the table of differences.
+    BadRequest for seeds < 2, workers < 1, or a size or duration the scenario schema refuses."""
+    out = Path(out)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if seeds < 2 or workers < 1:
+        raise BadRequest(f"--seeds must be >= 2 and --workers >= 1 (got {seeds} and {workers})")
+    try:
+        settings = arms(seeds, size, years)
+    except ScenarioError as err:
+        raise BadRequest(str(err)) from None
+    started = time.perf_counter()
+    results = run_arms(settings, out, workers, show_progress)
+    ends = end_values(settings, results)
+    table = differences(ends)
+    header = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "version": version("bonesim"), "git": git_revision(), "code": code_digest(),
+              "workers": workers, "wall_s": time.perf_counter() - started}
+    write_parquet(out / "convergence.parquet", ends)
+    with atomic_path(out / "convergence.md") as tmp:
+        tmp.write_text(report(table, settings, header))
+    return table
