@@ -100,7 +100,7 @@ def long_run(years: float) -> dict:
     model = BoneModel(sc, rng=0)
     t_init = time.perf_counter() - t0
     spinup = dict(model.timing)
-    n = round(sc.days / sc.simulation.dt)
+    n = model.n_steps
     t0 = time.perf_counter()
     for _ in range(n):
         model.step()

@@ -82,16 +82,17 @@ def verdict(low: float, high: float, margin: float = MARGIN) -> str:
 
 def seeds_to_decide(differences, margin: float = MARGIN) -> float:
     """Seeds an interval of the present spread would need to decide, if the mean difference
-    stays where it is: the n with t(n-1) sd / sqrt(n) < | |mean| - margin |. NaN with fewer
-    than two differences or none spread; inf when the mean sits on the margin."""
+    stays where it is: the smallest n with t(n-1) sd / sqrt(n) < | |mean| - margin |. NaN with
+    fewer than two differences; inf when the mean sits on the margin (more than 1e9 seeds)."""
     d = np.asarray(differences, dtype=float)
     if d.size < 2 or not np.all(np.isfinite(d)):
         return float("nan")
     gap = abs(abs(d.mean()) - margin)
-    sd = d.std(ddof=1)
-    if gap == 0.0:
+    bound = (stats.norm.ppf(0.5 + CONFIDENCE / 2) * d.std(ddof=1)) ** 2
+    if bound > 1e9 * gap**2:
         return float("inf")
-    n = max(2, int(np.ceil((stats.norm.ppf(0.5 + CONFIDENCE / 2) * sd / gap) ** 2)))
+    sd = d.std(ddof=1)
+    n = max(2, int(np.ceil(bound / gap**2)))
     while stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / np.sqrt(n) >= gap:
         n += 1    # from the normal-quantile bound up: t > z, so a few steps at most
     return float(n)

@@ -99,8 +99,7 @@ def simulate(scenario: Scenario, rng: np.random.SeedSequence | int,
     from bonesim.model.bone_model import BoneModel
 
     model = BoneModel(scenario, rng=rng)
-    n_steps = round(scenario.days / scenario.simulation.dt)
-    for _ in range(n_steps):
+    for _ in range(model.n_steps):    # the last step ends at or just past the scenario's end
         model.step()
         if progress is not None:
             progress(model.day)

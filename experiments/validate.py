@@ -135,7 +135,7 @@ def simulate_arm(scenario: Scenario, seed: np.random.SeedSequence,
     from bonesim.model.readouts import remodeling_summary
 
     model = BoneModel(scenario, rng=seed)
-    for _ in range(round(scenario.days / scenario.simulation.dt)):
+    for _ in range(model.n_steps):
         model.step()
         if progress is not None:
             progress(model.day)

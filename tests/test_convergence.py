@@ -1,0 +1,147 @@
+"""`bonesim converge`: the verdict, the seeds to decide, the paired statistics, the files and the
+resumption. Whether the model is converged is its result, reported in convergence.md (issue 4);
+it is not asserted here. The `slow` test runs the study on a small section for a few weeks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bonesim.experiments import convergence as cv
+from bonesim.experiments import validate as v
+from bonesim.experiments.cli import main
+from bonesim.experiments.run import code_digest
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (-0.29, 0.29, "converged"), (0.1, 0.25, "converged"),
+    (-0.31, 0.1, "undecided"), (0.2, 0.9, "undecided"), (-1.0, 1.0, "undecided"),
+    (0.31, 2.0, "not converged"), (-3.0, -0.5, "not converged"),
+    (float("nan"), float("nan"), "undecided")])
+def test_verdict_against_the_margin(low, high, expected):
+    assert cv.verdict(low, high) == expected
+
+
+def t_half_width(sd, n):
+    return stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+
+
+@pytest.mark.parametrize("mean, sd", [(0.0, 1.4), (0.1, 2.0), (0.6, 1.0), (-0.05, 0.3)])
+def test_seeds_to_decide_is_the_smallest_deciding_count(mean, sd):
+    """With n seeds of the same mean and spread the interval decides, with n - 1 it does not."""
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=20)
+    d = mean + sd * (d - d.mean()) / d.std(ddof=1)          # exactly this mean and SD
+    n = int(cv.seeds_to_decide(d))
+    gap = abs(abs(mean) - cv.MARGIN)
+    assert t_half_width(sd, n) < gap <= t_half_width(sd, n - 1)
+    assert cv.verdict(mean - t_half_width(sd, n), mean + t_half_width(sd, n)) != "undecided"
+
+
+def test_seeds_to_decide_degenerate_inputs():
+    assert np.isnan(cv.seeds_to_decide([0.1]))
+    assert np.isnan(cv.seeds_to_decide([0.1, np.nan, 0.2]))
+    assert cv.seeds_to_decide([0.2, 0.4]) == np.inf            # mean on the margin
+
+
+def test_differences_are_paired_by_seed():
+    """Refined - base per seed; a shift common to both arms of a seed cancels."""
+    seeds = np.arange(6)
+    common = np.array([3.0, -2.0, 1.0, 0.5, -1.5, 2.0])       # seed-to-seed spread
+    effect = {"base": 0.0, "dt_half": 0.2, "dx_half": -0.4}
+    noise = np.array([0.01, -0.02, 0.0, 0.03, -0.01, -0.01])
+    ends = pd.DataFrame([{"arm": arm, "seed": s, "day": 1096.0,
+                          "bmd_pct_spine": common[s] + e + (noise[s] if arm != "base" else 0.0),
+                          "vbmd_pct_trabecular": 2.0 * (common[s] + e)}
+                         for arm, e in effect.items() for s in seeds])
+    table = cv.differences(ends).set_index(["refined", "reading"])
+    for arm, e in effect.items():
+        if arm == "base":
+            continue
+        row = table.loc[(arm, "bmd_pct_spine")]
+        d = e + noise
+        lo, hi = stats.t.interval(0.95, d.size - 1, loc=d.mean(), scale=stats.sem(d))
+        assert row["difference"] == pytest.approx(d.mean())
+        assert (row["ci95_lo"], row["ci95_hi"]) == pytest.approx((lo, hi))
+        assert row["sd"] == pytest.approx(d.std(ddof=1))
+        assert row["verdict"] == cv.verdict(lo, hi)
+        assert table.loc[(arm, "vbmd_pct_trabecular"), "difference"] == pytest.approx(2 * e)
+    assert table.loc[("dt_half", "bmd_pct_spine"), "verdict"] == "converged"
+    assert table.loc[("dx_half", "bmd_pct_spine"), "verdict"] == "not converged"
+
+
+def test_arms_refine_one_thing_each():
+    arms = cv.arms(3, 48, 0.5).scenarios
+    base, dt, dx = arms["base"], arms["dt_half"], arms["dx_half"]
+    assert base.tissue.size == dt.tissue.size == dx.tissue.size == (48, 48)
+    assert base.simulation.duration == 0.5
+    assert dt.simulation.dt == base.simulation.dt / 2
+    assert dx.simulation.field_refinement == 2 * base.simulation.field_refinement
+    same = ("patient", "tissue")
+    assert all(getattr(dt, k) == getattr(base, k) == getattr(dx, k) for k in same)
+    assert dx.simulation.dt == base.simulation.dt and dt.simulation.field_refinement == 1
+
+
+def test_code_digest_follows_the_model_code(tmp_path, monkeypatch):
+    from bonesim.experiments import run
+
+    for d in ("model/parameters", "agents"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "model" / "a.py").write_text("x = 1\n")
+    (tmp_path / "model" / "parameters" / "p.toml").write_text("a = 1\n")
+    (tmp_path / "agents" / "b.py").write_text("y = 2\n")
+    monkeypatch.setattr(run, "PACKAGE_ROOT", tmp_path)
+    first = run.code_digest()
+    (tmp_path / "README.md").write_text("docs do not count\n")
+    assert run.code_digest() == first
+    for f in ("model/a.py", "model/parameters/p.toml", "agents/b.py"):
+        path = tmp_path / f
+        old = path.read_text()
+        path.write_text(old + "# edit\n")
+        assert run.code_digest() != first, f
+        path.write_text(old)
+    assert run.code_digest() == first
+    assert len(code_digest()) == 64
+
+
+def test_bad_requests_exit_2(tmp_path, capsys):
+    assert main(["converge", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert main(["converge", "--size", "8", "--out", str(tmp_path)]) == 2
+    assert "tissue.size" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
+    """Two seeds on a 32^2 section for 0.1 year; then again (nothing simulated); then with a
+    third seed (only its three runs simulated). The report's numbers are the parquet's."""
+    args = ["converge", "--size", "32", "--years", "0.1", "--workers", "1", "--out", str(tmp_path)]
+    assert main(args + ["--seeds", "2"]) == 0
+    ends = pd.read_parquet(tmp_path / "convergence.parquet")
+    assert sorted(ends["arm"].unique()) == ["base", "dt_half", "dx_half"]
+    assert sorted(ends["seed"].unique()) == [0, 1]
+    assert np.allclose(ends["day"], np.ceil(0.1 * 365.25))     # every arm covers the 0.1 year
+    report = (tmp_path / "convergence.md").read_text()
+    table = cv.differences(ends)
+    for _, r in table.iterrows():
+        assert f"| {r['what']} | {r['label']} |" in report
+        assert f"{r['difference']:+.2f} [{r['ci95_lo']:+.2f}, {r['ci95_hi']:+.2f}]" in report
+    assert len(list((tmp_path / ".partial").glob("*.parquet"))) == 6
+
+    calls = []
+    real = v.simulate_arm
+
+    def counting(scenario, seed, progress=None):
+        calls.append(seed.spawn_key)
+        return real(scenario, seed, progress)
+
+    monkeypatch.setattr(v, "simulate_arm", counting)
+    assert main(args + ["--seeds", "2"]) == 0
+    assert calls == []
+    assert pd.read_parquet(tmp_path / "convergence.parquet").equals(ends)
+    assert main(args + ["--seeds", "3"]) == 0
+    assert sorted(calls) == [(2,)] * 3
+    again = pd.read_parquet(tmp_path / "convergence.parquet")
+    pd.testing.assert_frame_equal(again[again["seed"] < 2].reset_index(drop=True), ends)
+    assert not list(tmp_path.glob(".*.tmp"))
