@@ -283,7 +283,8 @@ def test_converged_in_dt_and_dx(refine):
     """Halving dt or dx changes the 3-year trabecular BMD (menopausal loss, mean over seeds) by
     less than 0.3 percentage points (DESIGN.md decision 4). dx is the field mesh: the fields
     solved on a mesh twice finer than the cell lattice, whose spacing is the cells' size, a
-    biological quantity (agents/kernel.py). CI: 1 year, a smaller section."""
+    biological quantity (agents/kernel.py). CI: 1 year, a smaller section. The measurement
+    with enough seeds to decide is `bonesim converge` (experiments/convergence.py)."""
     years, size, seeds = (1.0, 96, (1, 2)) if CI else (3.0, 192, (1, 2, 3, 4))
     base = scenario(size=size, years=years, age=51, fmp_age="50 years")
     if refine == "dt":
