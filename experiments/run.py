@@ -2,7 +2,8 @@
 
 A run directory holds
 - `run.json`: the resolved scenario (canonical units: ages in years, times in days, lengths in um),
-  the seed and each replicate's seed, bonesim version, git revision, wall time;
+  the seed and each replicate's seed, bonesim version, git revision, the model's code digest
+  (`code_digest`), wall time;
 - `timeseries.parquet`: one row per output interval and replicate (columns from
   `BoneModel.timeseries()`, plus `replicate`);
 - `summary.png`: BMD change, turnover markers and serum hormones over time.
@@ -163,7 +164,7 @@ def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
     seeds = replicate_seeds(seed, replicates)
     partial = out / ".partial"
     resolved = scenario.model_dump(mode="json")
-    identity = {"scenario": resolved, "seed": seed}
+    identity = {"scenario": resolved, "seed": seed, "model_code": code_digest()}
     _prepare_partial(partial, identity)
 
     started = time.perf_counter()
@@ -209,7 +210,7 @@ def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
 
 
 def _prepare_partial(partial: Path, identity: dict) -> None:
-    """Keep finished replicates only if they belong to the same scenario and seed."""
+    """Keep finished replicates only if they belong to the same scenario, seed and model code."""
     marker = partial / "identity.json"
     if partial.exists():
         same = marker.exists() and json.loads(marker.read_text()) == json.loads(

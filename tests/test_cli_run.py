@@ -91,3 +91,31 @@ def test_interrupted_run_resumes_from_finished_replicates(scenario_file, first_r
     pd.testing.assert_frame_equal(pd.read_parquet(first_run / "timeseries.parquet"),
                                   pd.read_parquet(out / "timeseries.parquet"))
     assert not (out / ".partial").exists()
+
+
+def test_resume_discards_replicates_of_other_model_code(scenario_file, first_run, tmp_path,
+                                                        monkeypatch):
+    """A replicate finished before the model's code changed is simulated again, not reused."""
+    from bonesim.experiments import run as run_module
+    digest = run_module.code_digest()
+    out = tmp_path / "changed"
+    real = run_module.simulate
+    calls = []
+
+    def killed_after_one(scenario, rng, progress=None):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(rng)
+        return real(scenario, rng, progress)
+
+    monkeypatch.setattr(run_module, "simulate", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        main(["run", str(scenario_file), "--out", str(out), "--seed", "5"])
+    assert (out / ".partial" / "rep_000.parquet").exists()
+    monkeypatch.setattr(run_module, "code_digest", lambda: "an edited model")
+    monkeypatch.setattr(run_module, "simulate", lambda s, rng, progress=None: calls.append(rng)
+                        or real(s, rng, progress))
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5"]) == 0
+    assert len(calls) == 3  # both replicates again after the interruption
+    assert json.loads((out / "run.json").read_text())["model_code"] == "an edited model"
+    assert json.loads((first_run / "run.json").read_text())["model_code"] == digest
