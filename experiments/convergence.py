@@ -88,10 +88,10 @@ def seeds_to_decide(differences, margin: float = MARGIN) -> float:
     if d.size < 2 or not np.all(np.isfinite(d)):
         return float("nan")
     gap = abs(abs(d.mean()) - margin)
-    bound = (stats.norm.ppf(0.5 + CONFIDENCE / 2) * d.std(ddof=1)) ** 2
+    sd = d.std(ddof=1)
+    bound = (stats.norm.ppf(0.5 + CONFIDENCE / 2) * sd) ** 2
     if bound > 1e9 * gap**2:
         return float("inf")
-    sd = d.std(ddof=1)
     n = max(2, int(np.ceil(bound / gap**2)))
     while stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / np.sqrt(n) >= gap:
         n += 1    # from the normal-quantile bound up: t > z, so a few steps at most

@@ -65,10 +65,10 @@ def test_same_seed_gives_identical_data_and_another_seed_does_not(scenario_file,
     assert not rep0.equals(rep1)
 
 
-def test_interrupted_run_resumes_from_finished_replicates(scenario_file, first_run, tmp_path,
-                                                          monkeypatch):
+def interrupt_after_one(scenario_file, out, monkeypatch) -> list:
+    """`bonesim run` into `out`, killed after its first replicate; then `simulate` is restored
+    (still counted). Returns the list of simulate calls, before and after."""
     from bonesim.experiments import run as run_module
-    out = tmp_path / "resumed"
     real = run_module.simulate
     calls = []
 
@@ -83,9 +83,15 @@ def test_interrupted_run_resumes_from_finished_replicates(scenario_file, first_r
         main(["run", str(scenario_file), "--out", str(out), "--seed", "5"])
     assert not (out / "timeseries.parquet").exists()
     assert (out / ".partial" / "rep_000.parquet").exists()
-
     monkeypatch.setattr(run_module, "simulate", lambda s, rng, progress=None: calls.append(rng)
                         or real(s, rng, progress))
+    return calls
+
+
+def test_interrupted_run_resumes_from_finished_replicates(scenario_file, first_run, tmp_path,
+                                                          monkeypatch):
+    out = tmp_path / "resumed"
+    calls = interrupt_after_one(scenario_file, out, monkeypatch)
     assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5"]) == 0
     assert len(calls) == 2  # one before the interruption, only replicate 1 after it
     pd.testing.assert_frame_equal(pd.read_parquet(first_run / "timeseries.parquet"),
@@ -99,22 +105,8 @@ def test_resume_discards_replicates_of_other_model_code(scenario_file, first_run
     from bonesim.experiments import run as run_module
     digest = run_module.code_digest()
     out = tmp_path / "changed"
-    real = run_module.simulate
-    calls = []
-
-    def killed_after_one(scenario, rng, progress=None):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(rng)
-        return real(scenario, rng, progress)
-
-    monkeypatch.setattr(run_module, "simulate", killed_after_one)
-    with pytest.raises(KeyboardInterrupt):
-        main(["run", str(scenario_file), "--out", str(out), "--seed", "5"])
-    assert (out / ".partial" / "rep_000.parquet").exists()
+    calls = interrupt_after_one(scenario_file, out, monkeypatch)
     monkeypatch.setattr(run_module, "code_digest", lambda: "an edited model")
-    monkeypatch.setattr(run_module, "simulate", lambda s, rng, progress=None: calls.append(rng)
-                        or real(s, rng, progress))
     assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5"]) == 0
     assert len(calls) == 3  # both replicates again after the interruption
     assert json.loads((out / "run.json").read_text())["model_code"] == "an edited model"
