@@ -14,14 +14,16 @@ State (row of `ints` / `flts`, per slot):
   nuclei   osteoclast nuclei (fused precursors)
   gen      divisions in the osteoblast-precursor lineage
   bmu      id of the BMU the cell works in (-1: none)
-  stamp    step at which the cell was placed (a cell is not advanced in its birth step)
+  stamp    step at which the cell was placed (a cell is not advanced in its birth step,
+           except a recruit from a vessel, which lives from its recruitment time within it)
   key, nlife, nmove   its random stream: key, and the life decisions and moves drawn so far
            (agents/streams.py)
   age      [day] time in the present type
   clock, clock_end   [day] biological age, advanced at a rate set by survival signals, and the
            lifespan drawn on entering the type: the cell dies when clock >= clock_end
   trans, trans_thr   integrated hazard [-] of the type's main transition, Exp(1) threshold
-  aux, aux_thr       the same for a second transition (division, lining spreading)
+  aux, aux_thr       the same for a second, repeating transition (division, lining
+           spreading): after each, the hazard past the threshold counts toward the next
   heading  [rad] osteoclast direction of travel
 """
 

@@ -114,7 +114,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bonesim.experiments.bench_cells",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5, help="timed steps per population")
-    parser.add_argument("--years", type=float, default=10.0, help="simulated years of the long run")
+    parser.add_argument("--years", type=float, default=10.0,
+                        help="simulated years of the long run (0: no long run)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     args = parser.parse_args(argv)
     rows = []
@@ -128,14 +129,17 @@ def main(argv=None) -> dict:
         print(f"{row['cells']:>8} {row['mesa_agent_steps_per_s']:>25,.0f} "
               f"{row['numba_agent_steps_per_s']:>20,.0f} {row['ratio']:>7.1f} "
               f"{row['mesa_ms_per_step_whole_phase']:>14.1f} {row['numba_ms_per_step_whole_phase']:>15.1f}")
-    run = long_run(args.years)
-    print(f"{args.years:g} simulated years of the default 256x256 section: {run['wall_s']:.1f} s "
-          f"({run['steps']} steps; set-up and spin-up {run['setup_and_spinup_s']:.1f} s)")
-    print("per step [ms]: " + ", ".join(f"{k} {v:.2f}" for k, v in run["ms_per_step"].items()))
+    run = long_run(args.years) if args.years > 0 else None
+    if run:
+        print(f"{args.years:g} simulated years of the default 256x256 section: "
+              f"{run['wall_s']:.1f} s ({run['steps']} steps; set-up and spin-up "
+              f"{run['setup_and_spinup_s']:.1f} s)")
+        print("per step [ms]: " + ", ".join(f"{k} {v:.2f}" for k, v in run["ms_per_step"].items()))
     at_1e4 = min(rows, key=lambda r: abs(np.log(r["cells"] / 1e4)))
     summary = {"populations": rows, "long_run": run,
                "agent_steps_per_s_at_1e4": at_1e4["numba_agent_steps_per_s"],
-               "ratio_at_1e4": at_1e4["ratio"], "ten_year_wall_s": run["wall_s"] * 10.0 / args.years}
+               "ratio_at_1e4": at_1e4["ratio"],
+               "ten_year_wall_s": run["wall_s"] * 10.0 / args.years if run else None}
     print(json.dumps(summary))
     return summary
 
