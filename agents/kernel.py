@@ -279,6 +279,17 @@ def _recruit(kind, vessel_cells, streams, clocks, rate, dt, conc, fi, prm, osteo
 
 
 @rule
+def _daughter(kind, r, c, gen, h, over, ints, flts, prm, occ, free, counters, events):
+    """A daughter of a repeating transition (division, lining spreading) fired with the parent's
+    decision hash h: placed at (r, c), it starts with the hazard `over` that the parent has
+    accumulated past its threshold, i.e. since the daughter's birth within the step, so that
+    a chain of daughters (a spreading front) advances at its rate whatever dt."""
+    d = spawn(kind, r, c, -1, gen, hash2(h, 1), ints, flts, prm, occ, free, counters, events)
+    if d >= 0:
+        flts[X_AUX, d] = over
+
+
+@rule
 def _bmu_of_new_osteoclast(r, c, day, site_bmu, ints, occ, counters, bmu_stats, tally):
     """BMU id for an osteoclast formed at (r, c): that of eroded surface or an osteoclast
     next to it, else a new BMU (an activation event)."""
@@ -541,11 +552,12 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
                 h = decision(ints, s, I_NLIFE)
                 k = _free_neighbour(r, c, direction(h, 0), osteoid, matrix, occ)
+                over = flts[X_AUX, s] - flts[X_AUX_THR, s]    # hazard since the division
                 if k >= 0:
                     ints[I_GEN, s] += 1
-                    spawn(OB_PRECURSOR, r + DR[k], c + DC[k], -1, ints[I_GEN, s], hash2(h, 1),
-                          ints, flts, prm, occ, free, counters, events)
-                flts[X_AUX, s] -= flts[X_AUX_THR, s]
+                    _daughter(OB_PRECURSOR, r + DR[k], c + DC[k], ints[I_GEN, s], h, over, ints,
+                              flts, prm, occ, free, counters, events)
+                flts[X_AUX, s] = over
                 flts[X_AUX_THR, s] = exponential(h, 2)
         on_site = dist[2, r, c] == 0
         if not on_site:
@@ -646,9 +658,10 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                 flts[X_AUX, s] += dt * prm[R.LIN_SPREAD] / dx
                 if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
                     h = decision(ints, s, I_NLIFE)
-                    spawn(LINING, rr, cc, -1, 0, hash2(h, 1), ints, flts, prm, occ, free,
-                          counters, events)
-                    flts[X_AUX, s] -= flts[X_AUX_THR, s]
+                    over = flts[X_AUX, s] - flts[X_AUX_THR, s]
+                    _daughter(LINING, rr, cc, 0, h, over, ints, flts, prm, occ, free, counters,
+                              events)
+                    flts[X_AUX, s] = over
                     flts[X_AUX_THR, s] = exponential(h, 2)
                 break
 

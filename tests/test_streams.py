@@ -10,7 +10,8 @@ from test_cells import World      # the small hand-built tissue
 from bonesim.agents import kernel as K
 from bonesim.agents import streams as S
 from bonesim.agents.population import (
-    EV_SPAWN, I_COL, I_KIND, I_ROW, OB_PRECURSOR, OC_PRECURSOR, X_CLOCK_END, X_TRANS_THR,
+    EV_SPAWN, I_COL, I_KIND, I_ROW, LINING, OB_PRECURSOR, OC_PRECURSOR, X_CLOCK_END,
+    X_TRANS_THR,
 )
 
 N = 40_000
@@ -158,3 +159,24 @@ def test_streams_differ_between_keys_and_purposes():
     assert len(set(h)) == 4
     assert S.hash2(1, 0) != S.hash2(0, 1)
     assert S.uniform(5, 0) == S.uniform(5, 0)            # a draw is a function, not a state
+
+
+def lining_spread(dt, days=30):
+    """Lining cells on a 64-long row of bare quiescent surface after `days` at steps of dt,
+    grown from one cell at its left end (activation off, so none retracts)."""
+    world = World(rows=12, cols=64, **{"lining.activation_rate": 0.0})
+    world.sysv[K.S_DT] = dt
+    world.add(LINING, 8, 0)
+    world.step(round(days / dt))
+    return world.count(LINING)
+
+
+def test_lining_spreads_at_its_speed_once_steps_resolve_it():
+    """Spreading is a repeating hazard: after each daughter the hazard past the threshold counts
+    toward the parent's next one, and the daughter starts with it (it was born that long ago).
+    The same thresholds are drawn at every dt, so the front advances ~1 cell/day (10 um/day)
+    at dt = 0.5 and 0.25 alike. Resetting the hazard to zero instead slows it to
+    rate / (1 + rate dt / 2) per generation. At dt = 1 day (rate x dt = 1) it is still slower:
+    a front cell places at most one daughter per step, and a daughter acts from the next step."""
+    counts = [lining_spread(dt) for dt in (1.0, 0.5, 0.25)]
+    assert counts[1] >= 27 and abs(counts[1] - counts[2]) <= 2, counts
