@@ -279,14 +279,19 @@ def _recruit(kind, vessel_cells, streams, clocks, rate, dt, conc, fi, prm, osteo
 
 
 @rule
-def _daughter(kind, r, c, gen, h, over, ints, flts, prm, occ, free, counters, events):
-    """A daughter of a repeating transition (division, lining spreading) fired with the parent's
-    decision hash h: placed at (r, c), it starts with the hazard `over` that the parent has
-    accumulated past its threshold, i.e. since the daughter's birth within the step, so that
-    a chain of daughters (a spreading front) advances at its rate whatever dt."""
-    d = spawn(kind, r, c, -1, gen, hash2(h, 1), ints, flts, prm, occ, free, counters, events)
-    if d >= 0:
-        flts[X_AUX, d] = over
+def _renew(s, kind, r, c, gen, h, ints, flts, prm, occ, free, counters, events):
+    """Cell s fires its repeating transition (the aux hazard: division, lining spreading) with
+    decision hash h: a daughter of `kind` and generation `gen` at (r, c) (none if r < 0, no
+    room), and s's next threshold. The hazard past the threshold, accumulated since the firing
+    within the step, counts toward s's next event and is the daughter's start, so that a chain
+    of daughters (a spreading front) advances at its rate whatever dt."""
+    over = flts[X_AUX, s] - flts[X_AUX_THR, s]
+    if r >= 0:
+        d = spawn(kind, r, c, -1, gen, hash2(h, 1), ints, flts, prm, occ, free, counters, events)
+        if d >= 0:
+            flts[X_AUX, d] = over
+    flts[X_AUX, s] = over
+    flts[X_AUX_THR, s] = exponential(h, 2)
 
 
 @rule
@@ -552,13 +557,12 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
             if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
                 h = decision(ints, s, I_NLIFE)
                 k = _free_neighbour(r, c, direction(h, 0), osteoid, matrix, occ)
-                over = flts[X_AUX, s] - flts[X_AUX_THR, s]    # hazard since the division
+                rr, cc = -1, -1
                 if k >= 0:
                     ints[I_GEN, s] += 1
-                    _daughter(OB_PRECURSOR, r + DR[k], c + DC[k], ints[I_GEN, s], h, over, ints,
-                              flts, prm, occ, free, counters, events)
-                flts[X_AUX, s] = over
-                flts[X_AUX_THR, s] = exponential(h, 2)
+                    rr, cc = r + DR[k], c + DC[k]
+                _renew(s, OB_PRECURSOR, rr, cc, ints[I_GEN, s], h, ints, flts, prm, occ, free,
+                       counters, events)
         on_site = dist[2, r, c] == 0
         if not on_site:
             on_site = migrate(s, dist[2], _hops(prm[R.OBP_SPEED], flts[X_AGE, s], dt, dx),
@@ -657,12 +661,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                     touches_resorbable(osteoid, matrix, rr, cc, block):
                 flts[X_AUX, s] += dt * prm[R.LIN_SPREAD] / dx
                 if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
-                    h = decision(ints, s, I_NLIFE)
-                    over = flts[X_AUX, s] - flts[X_AUX_THR, s]
-                    _daughter(LINING, rr, cc, 0, h, over, ints, flts, prm, occ, free, counters,
-                              events)
-                    flts[X_AUX, s] = over
-                    flts[X_AUX_THR, s] = exponential(h, 2)
+                    _renew(s, LINING, rr, cc, 0, decision(ints, s, I_NLIFE), ints, flts, prm,
+                           occ, free, counters, events)
                 break
 
 
