@@ -70,6 +70,29 @@ def test_differences_are_paired_by_seed():
     assert table.loc[("dx_half", "bmd_pct_spine"), "verdict"] == "not converged"
 
 
+def test_rate_differences_flag_a_shift_the_seed_spread_would_hide():
+    """A 2-count shift of the osteoclast-precursor count under dt_half is 1/25 of the
+    seed-to-seed spread, yet pairing by seed finds it (interval excludes 0); scatter of zero
+    mean under dx_half is not flagged; a rate both arms share has difference 0."""
+    seeds = np.arange(8)
+    spread = 50.0 * np.random.default_rng(3).normal(size=seeds.size)     # counts, per seed
+    scatter = 0.2 * (-1.0) ** seeds                                      # counts, mean 0
+    shift = {"base": 0.0 * scatter, "dt_half": 2.0 + scatter, "dx_half": scatter}
+    rows = [{"arm": arm, "seed": s, "day": 1096.0,
+             **{name: 1.0 + spread[s] for name, _ in cv.RATES},
+             "n_oc_precursors": 100.0 + spread[s] + shift[arm][s]}
+            for arm in shift for s in seeds]
+    table = cv.rate_differences(pd.DataFrame(rows)).set_index(["refined", "rate"])
+    hit = table.loc[("dt_half", "n_oc_precursors")]
+    assert hit["significant"] and hit["ci95_lo"] > 0
+    assert hit["difference"] == pytest.approx(2.0)
+    assert hit["relative_pct"] == pytest.approx(100 * 2.0 / (100.0 + spread.mean()))
+    assert not table.loc[("dx_half", "n_oc_precursors"), "significant"]
+    same = table.loc[("dt_half", "turnover_pct_per_yr")]
+    assert same["difference"] == 0.0 and not same["significant"]
+    assert len(table) == len(cv.REFINED) * len(cv.RATES)
+
+
 def test_arms_refine_one_thing_each():
     arms = cv.arms(3, 48, 0.5).scenarios
     base, dt, dx = arms["base"], arms["dt_half"], arms["dx_half"]
@@ -127,6 +150,8 @@ def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
     for _, r in table.iterrows():
         assert f"| {r['what']} | {r['label']} |" in report
         assert f"{r['difference']:+.2f} [{r['ci95_lo']:+.2f}, {r['ci95_hi']:+.2f}]" in report
+    for _, r in cv.rate_differences(ends).iterrows():
+        assert f"| {r['what']} | {r['label']} | {r['base_mean']:.4g} |" in report
     assert len(list((tmp_path / ".partial").glob("*.parquet"))) == 6
 
     calls = []
