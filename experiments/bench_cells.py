@@ -1,6 +1,7 @@
 """Benchmark of the cells (DESIGN.md decision 2): plain Mesa per-agent step() vs the numba path.
 
     python -m bonesim.experiments.bench_cells [--steps 5] [--years 10] [--sizes 1000 10000 100000]
+                                              [--floor 40]
 
 1. The same rules, two ways, at 10^3, 10^4 and 10^5 cells: each population is a BoneModel
    section (lining cells, osteocytes and whatever the spin-up made) topped up with osteoclast
@@ -15,6 +16,11 @@
    and events).
 2. `--years` simulated years of the default scenario's 256 x 256 section (warm JIT cache),
    wall time and the per-step split: fields, cells, events, matrix, readouts.
+3. `--floor STEPS`: from the long run's end state, STEPS more steps three ways, to show what
+   bounds the wall time: as is; each field solve stopped before its first CG iteration (what
+   a solve costs at the least: its right-hand side, residual and one multigrid V-cycle); and
+   no field solve at all (the cells, the Mesa mirroring, the matrix and the readouts alone).
+   The last two give wrong fields; they are lower bounds of the time, not runs to read.
 The last line is one JSON object with the headline figures.
 """
 
@@ -93,7 +99,9 @@ def compare(n_cells: int, steps: int) -> dict:
             "mesa_ms_per_step_whole_phase": 1e3 * m["whole_s"] / steps}
 
 
-def long_run(years: float) -> dict:
+def long_run(years: float) -> tuple[dict, BoneModel]:
+    """`years` of the default scenario (256 x 256): the wall time, set-up and the per-step
+    split [ms]; and the model at the end."""
     base = load_scenario(SCENARIO)
     sc = base.model_copy(update={"simulation": base.simulation.model_copy(update={"duration": years})})
     t0 = time.perf_counter()
@@ -107,7 +115,30 @@ def long_run(years: float) -> dict:
     wall = time.perf_counter() - t0
     split = {k: (model.timing[k] - spinup.get(k, 0.0)) / n * 1e3 for k in model.timing}
     return {"years": years, "steps": n, "wall_s": wall, "setup_and_spinup_s": t_init,
-            "ms_per_step": {k: round(v, 3) for k, v in split.items()}, "cells_at_end": len(model.agents)}
+            "ms_per_step": {k: round(v, 3) for k, v in split.items()},
+            "cells_at_end": len(model.agents)}, model
+
+
+def floor(model: BoneModel, steps: int) -> list[dict]:
+    """`steps` steps of `model` as is, then with each field solve stopped before its first CG
+    iteration, then with no field solve: per variant the wall time per step [ms], its split
+    and the wall time 10 years of such steps would take [s]. Leaves the model's fields wrong."""
+    def timed(label: str) -> dict:
+        before = dict(model.timing)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            model.step()
+        ms = (time.perf_counter() - t0) / steps * 1e3
+        return {"variant": label, "wall_ms_per_step": ms,
+                "ms_per_step": {k: round((model.timing[k] - before[k]) / steps * 1e3, 3)
+                                for k in model.timing},
+                "ten_year_s": ms * 1e-3 * 10 * 365.25 / model.dt}
+    rows = [timed("as is")]
+    model.solver.tol = 1e300            # stop at the first convergence test: no CG iteration
+    rows.append(timed("fields: no CG iteration"))
+    model.solver.step = lambda *args, **kwargs: None
+    rows.append(timed("fields: not solved"))
+    return rows
 
 
 def main(argv=None) -> dict:
@@ -117,6 +148,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--years", type=float, default=10.0,
                         help="simulated years of the long run (0: no long run)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--floor", type=int, default=0, metavar="STEPS",
+                        help="after the long run, STEPS steps with the field solve cut short "
+                             "and skipped (lower bounds of the wall time; 0: none)")
     args = parser.parse_args(argv)
     rows = []
     print("cell rules per agent-step, and the whole cell phase per step (with recruitment,\n"
@@ -129,14 +163,22 @@ def main(argv=None) -> dict:
         print(f"{row['cells']:>8} {row['mesa_agent_steps_per_s']:>25,.0f} "
               f"{row['numba_agent_steps_per_s']:>20,.0f} {row['ratio']:>7.1f} "
               f"{row['mesa_ms_per_step_whole_phase']:>14.1f} {row['numba_ms_per_step_whole_phase']:>15.1f}")
-    run = long_run(args.years) if args.years > 0 else None
-    if run:
+    run, bounds = None, None
+    if args.years > 0:
+        run, model = long_run(args.years)
         print(f"{args.years:g} simulated years of the default 256x256 section: "
               f"{run['wall_s']:.1f} s ({run['steps']} steps; set-up and spin-up "
               f"{run['setup_and_spinup_s']:.1f} s)")
         print("per step [ms]: " + ", ".join(f"{k} {v:.2f}" for k, v in run["ms_per_step"].items()))
+        if args.floor > 0:
+            bounds = floor(model, args.floor)
+            print(f"what bounds it ({args.floor} steps each, from the end state):")
+            for b in bounds:
+                print(f"  {b['variant']:<24} {b['wall_ms_per_step']:7.1f} ms/step, 10 years "
+                      f"{b['ten_year_s']:6.0f} s; " + ", ".join(
+                          f"{k} {v:.2f}" for k, v in b["ms_per_step"].items()))
     at_1e4 = min(rows, key=lambda r: abs(np.log(r["cells"] / 1e4)))
-    summary = {"populations": rows, "long_run": run,
+    summary = {"populations": rows, "long_run": run, "floor": bounds,
                "agent_steps_per_s_at_1e4": at_1e4["numba_agent_steps_per_s"],
                "ratio_at_1e4": at_1e4["ratio"],
                "ten_year_wall_s": run["wall_s"] * 10.0 / args.years if run else None}
