@@ -99,16 +99,18 @@ def compare(n_cells: int, steps: int) -> dict:
             "mesa_ms_per_step_whole_phase": 1e3 * m["whole_s"] / steps}
 
 
-def long_run(years: float) -> tuple[dict, BoneModel]:
+def long_run(years: float, then: int = 0) -> tuple[dict, BoneModel]:
     """`years` of the default scenario (256 x 256): the wall time, set-up and the per-step
-    split [ms]; and the model at the end."""
+    split [ms]; and the model at the end, with `then` steps of its scenario still to run."""
     base = load_scenario(SCENARIO)
-    sc = base.model_copy(update={"simulation": base.simulation.model_copy(update={"duration": years})})
+    days = years * 365.25 + then * base.simulation.dt
+    sc = base.model_copy(update={"simulation": base.simulation.model_copy(
+        update={"duration": days / 365.25})})
     t0 = time.perf_counter()
     model = BoneModel(sc, rng=0)
     t_init = time.perf_counter() - t0
     spinup = dict(model.timing)
-    n = model.n_steps
+    n = model.n_steps - then
     t0 = time.perf_counter()
     for _ in range(n):
         model.step()
@@ -122,7 +124,9 @@ def long_run(years: float) -> tuple[dict, BoneModel]:
 def floor(model: BoneModel, steps: int) -> list[dict]:
     """`steps` steps of `model` as is, then with each field solve stopped before its first CG
     iteration, then with no field solve: per variant the wall time per step [ms], its split
-    and the wall time 10 years of such steps would take [s]. Leaves the model's fields wrong."""
+    and the wall time 10 years of such steps would take [s]. Leaves the model's fields wrong.
+    The model's scenario should have 3 x `steps` steps left (past its end, every step writes
+    an output row)."""
     def timed(label: str) -> dict:
         before = dict(model.timing)
         t0 = time.perf_counter()
@@ -165,7 +169,7 @@ def main(argv=None) -> dict:
               f"{row['mesa_ms_per_step_whole_phase']:>14.1f} {row['numba_ms_per_step_whole_phase']:>15.1f}")
     run, bounds = None, None
     if args.years > 0:
-        run, model = long_run(args.years)
+        run, model = long_run(args.years, then=3 * args.floor)
         print(f"{args.years:g} simulated years of the default 256x256 section: "
               f"{run['wall_s']:.1f} s ({run['steps']} steps; set-up and spin-up "
               f"{run['setup_and_spinup_s']:.1f} s)")
