@@ -18,7 +18,8 @@
    wall time and the per-step split: fields, cells, events, matrix, readouts.
 3. `--floor STEPS`: from the long run's end state, STEPS more steps three ways, to show what
    bounds the wall time: as is; each field solve stopped before its first CG iteration (what
-   a solve costs at the least: its right-hand side, residual and one multigrid V-cycle); and
+   a solve costs at the least: its set-up passes, i.e. right-hand side, level diagonals and
+   residual, one multigrid V-cycle and the conservation pass); and
    no field solve at all (the cells, the Mesa mirroring, the matrix and the readouts alone).
    The last two give wrong fields; they are lower bounds of the time, not runs to read.
 The last line is one JSON object with the headline figures.
