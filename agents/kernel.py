@@ -74,7 +74,7 @@ def _free_neighbour(r, c, start, osteoid, matrix, occ):
     random one for a random start), or -1."""
     rows, cols = matrix.shape
     for j in range(8):
-        k = (start + j) % 8
+        k = (start + j) & 7
         rr, cc = r + DR[k], c + DC[k]
         if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and not is_bone(osteoid, matrix, rr, cc):
             return k
@@ -85,29 +85,41 @@ def _free_neighbour(r, c, start, osteoid, matrix, occ):
 def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
     """Move cell s up to `hops` grid steps through empty marrow down the distance map `dist`
     (grid steps to the nearest target, -1 out of range): chemotaxis toward the nearest target
-    within the communication range, a random walk if none is in range (one move decision of
-    the cell's stream per step). Returns True when the cell ends on a target (dist 0)."""
+    within the communication range, a random walk if none is in range. One move decision of
+    the cell's stream per step: its hash gives the first direction looked at of 21 hops, 3
+    bits each (and is rehashed for every further 21). Returns True when the cell ends on a
+    target (dist 0)."""
     rows, cols = matrix.shape
-    r, c = ints[I_ROW, s], ints[I_COL, s]
-    for _ in range(hops):
+    r0, c0 = ints[I_ROW, s], ints[I_COL, s]
+    if hops <= 0 or dist[r0, c0] == 0:
+        return dist[r0, c0] == 0
+    h = decision(ints, s, I_NMOVE)
+    r, c = r0, c0
+    occ[r, c] = EMPTY         # the cell's own place is never its neighbour: set on arrival
+    for j in range(hops):
         here = dist[r, c]
         if here == 0:
-            return True
-        start = direction(decision(ints, s, I_NMOVE), 0)
+            break
+        if j > 0 and j % 21 == 0:
+            h = hash2(h, j)
+        start = (h >> (3 * (j % 21))) & 7
         if here > 0:      # downhill; sideways around a cell in the way
             best_k, best_d = -1, here + 1
-            for j in range(8):
-                k = (start + j) % 8
+            for i in range(8):
+                k = (start + i) & 7
                 rr, cc = r + DR[k], c + DC[k]
                 if inside(rr, cc, rows, cols) and occ[rr, cc] == EMPTY and 0 <= dist[rr, cc] < best_d:
                     best_k, best_d = k, dist[rr, cc]
         else:
             best_k = _free_neighbour(r, c, start, osteoid, matrix, occ)
         if best_k < 0:
-            return False
-        nr, nc = r + DR[best_k], c + DC[best_k]
-        _move(s, r, c, nr, nc, occ, ints, moved)
-        r, c = nr, nc
+            break
+        r, c = r + DR[best_k], c + DC[best_k]
+    occ[r, c] = s
+    if r != r0 or c != c0:
+        ints[I_ROW, s] = r
+        ints[I_COL, s] = c
+        moved[s] = True
     return dist[r, c] == 0
 
 
@@ -457,26 +469,9 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
     block = sysv[S_OSTEOID_BLOCK]
     mol_pm, patch = sysv[S_MOL_PM], sysv[S_PATCH]
     bp = sysv[S_BP]
-    pth_occ = hill(sysv[S_PTH], prm[R.PTH_EC50], 1.0)
     rows, cols = matrix.shape
     r, c = ints[I_ROW, s], ints[I_COL, s]
     flts[X_AGE, s] += dt
-    fr = rankl_free[r, c]
-    tgfb = conc[fi[F_TGFB], r, c]
-    er = hill(conc[fi[F_E2], r, c], prm[R.ER_EC50], 1.0)
-    infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
-                        prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
-    pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
-                     prm[R.PR_EC50_MPA], 1.0)
-    pr_ob = osteoblasts.pr_signal(pr, er, prm)        # PR signalling in the osteoblast lineage
-    ar = hill(conc[fi[F_T], r, c], prm[R.AR_EC50], 1.0)
-    igf = hill(conc[fi[F_IGF1], r, c], prm[R.IGF1R_EC50], 1.0)
-    scl = hill(conc[fi[F_SCL], r, c], prm[R.SCL_EC50], 1.0)
-    tg_occ = hill(tgfb, prm[R.TGFBR_EC50], 1.0)
-    rankl_expr = ((1.0 - prm[R.EX_E2_RANKL] * er) * (1.0 + prm[R.EX_PTH_RANKL] * pth_occ)
-                  * (1.0 + prm[R.EX_INF_RANKL] * infl))
-    opg_expr = (1.0 + prm[R.EX_E2_OPG] * er) * (1.0 - prm[R.EX_PTH_OPG] * pth_occ)
-
     if kind == OC_PRECURSOR:
         flts[X_CLOCK, s] += dt
         if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
@@ -496,6 +491,10 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                                 and (site_bmu[r, c] == ACTIVATED
                                      or _next_to_osteoclast(r, c, occ, ints))):
             return
+        infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
+                            prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
+        pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
+                         prm[R.PR_EC50_MPA], 1.0)
         hazard = osteoclasts.differentiation_hazard(rankl_free[r, c], conc[fi[F_TGFB], r, c],
                                                     infl, pr, prm)
         if partner >= 0:
@@ -516,8 +515,28 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
         if b >= 0:
             bmu_stats[b, B_OSTEOCLASTS] += 1.0
         become(s, OSTEOCLAST, ints, flts, prm, counters, events)
+        return
 
-    elif kind == OSTEOCLAST:
+    # the signals at the cell's grid cell, for the other kinds (an osteoclast precursor reads
+    # the few it needs where its walk ends)
+    pth_occ = hill(sysv[S_PTH], prm[R.PTH_EC50], 1.0)
+    fr = rankl_free[r, c]
+    tgfb = conc[fi[F_TGFB], r, c]
+    er = hill(conc[fi[F_E2], r, c], prm[R.ER_EC50], 1.0)
+    infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
+                        prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
+    pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
+                     prm[R.PR_EC50_MPA], 1.0)
+    pr_ob = osteoblasts.pr_signal(pr, er, prm)        # PR signalling in the osteoblast lineage
+    ar = hill(conc[fi[F_T], r, c], prm[R.AR_EC50], 1.0)
+    igf = hill(conc[fi[F_IGF1], r, c], prm[R.IGF1R_EC50], 1.0)
+    scl = hill(conc[fi[F_SCL], r, c], prm[R.SCL_EC50], 1.0)
+    tg_occ = hill(tgfb, prm[R.TGFBR_EC50], 1.0)
+    rankl_expr = ((1.0 - prm[R.EX_E2_RANKL] * er) * (1.0 + prm[R.EX_PTH_RANKL] * pth_occ)
+                  * (1.0 + prm[R.EX_INF_RANKL] * infl))
+    opg_expr = (1.0 + prm[R.EX_E2_OPG] * er) * (1.0 - prm[R.EX_PTH_OPG] * pth_occ)
+
+    if kind == OSTEOCLAST:
         flts[X_CLOCK, s] += dt * osteoclasts.clock_rate(er, tgfb, fr, bp, prm)
         if flts[X_CLOCK, s] >= flts[X_CLOCK_END, s]:
             tally[T_OC_DEATHS] += 1.0

@@ -16,7 +16,7 @@ from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
 from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
 from bonesim.agents.osteocytes import disuse_factor
 from bonesim.agents.population import (
-    B_ERODED, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_KIND, I_NUCLEI, LINING, N_BMU_COLS, OB_PRECURSOR,
+    B_ERODED, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS, OB_PRECURSOR,
     OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_FORMED, T_NEW_ERODED, T_RESORBED, X_CLOCK,
     X_CLOCK_END, Population,
 )
@@ -126,6 +126,47 @@ def test_competitive_agonists_add_in_units_of_their_ec50():
     # P4 at its EC50 plus MPA at its EC50 occupy like either at twice its EC50
     assert competitive(5.0, 5.0, 0.25, 0.25, 1.0) == pytest.approx(hill(10.0, 5.0, 1.0))
     assert competitive(0.0, 5.0, 0.0, 0.25, 1.0) == 0.0
+
+
+# --------------------------------------------------------------------------------- migration
+@pytest.mark.parametrize("dt", [1.0, 2.5])
+def test_precursor_out_of_range_walks_an_unbiased_random_walk(dt):
+    """With no target in range a precursor takes speed x dt / dx hops in a step (20 and 50
+    here), each to a uniformly drawn free neighbour: mean displacement 0, and a mean squared
+    displacement of 1.5 grid steps^2 per hop (4 faces at 1, 4 diagonals at 2). A direction
+    drawn once for several hops, or blocks of 21 hops repeating, would make it ballistic."""
+    world = World(rows=300, cols=300, surface=0,         # all marrow: no target anywhere
+                  **{"oc_precursor.lifespan": 100.0})    # none dies within the step
+    world.sysv[K.S_DT] = dt
+    start = np.array([(r, c) for r in range(40, 260, 11) for c in range(40, 260, 11)])
+    slots = [world.add(OC_PRECURSOR, r, c) for r, c in start]
+    world.step()
+    ints = world.pop.ints
+    alive = ints[I_KIND, slots] == OC_PRECURSOR
+    assert alive.sum() > 350
+    d = np.stack([ints[I_ROW, slots], ints[I_COL, slots]], axis=1)[alive] - start[alive]
+    hops = round(200.0 * dt / 10.0)
+    sq = (d**2).sum(axis=1)
+    assert np.all(np.abs(d.mean(axis=0)) < 3.5 * d.std(axis=0) / np.sqrt(len(d)))
+    assert abs(sq.mean() - 1.5 * hops) < 3.5 * sq.std() / np.sqrt(len(sq))
+
+
+@pytest.mark.parametrize("kind", [OC_PRECURSOR, OB_PRECURSOR])
+def test_precursor_in_range_walks_down_to_its_target_within_the_step(kind):
+    """A precursor 12 grid steps below its target surface (activated surface for osteoclast
+    precursors, eroded surface for osteoblast precursors; both within the 250 um search range)
+    reaches it in the step (20 hops), and leaves its old place empty."""
+    world = World(rows=40, cols=40, **{"oc_precursor.lifespan": 100.0,
+                                       "ob_precursor.lifespan": 100.0})
+    if kind == OC_PRECURSOR:
+        world.site_bmu[8, :] = ACTIVATED
+    else:
+        world.site_bmu[8, :] = 0            # eroded by BMU 0, not yet refilled
+    s = world.add(kind, 20, 20)
+    world.step()
+    r, c = world.pop.ints[I_ROW, s], world.pop.ints[I_COL, s]
+    assert r == 8 and world.occ[r, c] == s and world.occ[20, 20] == -1
+    assert world.pop.moved[s]
 
 
 # ------------------------------------------------------------------------ osteoclast lineage
