@@ -17,9 +17,11 @@ stream. A cell keeps its key when it changes type.
 
 Counters (rows of the cell state): I_NLIFE counts life decisions (entering a type: lifespan
 and hazard thresholds; a division; the fate at the end of work; embedding; the heading of a
-new osteoclast), I_NMOVE counts moves. A decision takes one 64-bit hash `h` and reads its
-numbers as sub-draws (`uniform(h, i)`, `normal(h, i)`, ...), so it consumes one counter value
-however many numbers it needs (a rejection loop, a turning noise per candidate site).
+new osteoclast), I_NMOVE counts move decisions (a precursor's walk in a step, an osteoclast's
+move to its next site). A decision takes one 64-bit hash `h` and reads its numbers as
+sub-draws (`uniform(h, i)`, `normal(h, i)`, ..., or its bits: 3 per hop of a walk), so it
+consumes one counter value however many numbers it needs (a rejection loop, a turning noise
+per candidate site, the hops of a walk).
 
 The hash is splitmix64's finaliser (Steele, Lea & Flood 2014), chained.
 """
