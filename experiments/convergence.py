@@ -28,9 +28,12 @@ BMD is the integral of resorption and formation over the run, and its seed-to-se
 large (SD of the paired difference ~2 points at 128^2: ~600 seeds per arm to decide 0.3). The
 rates and counts behind it average over thousands of cell-days and are far less noisy. So the
 report has a second table: for each of them (`RATES`), the paired difference refined - base
-of its mean over the run, with its interval, marked where the interval excludes zero. A
-systematic dt or dx error in a cell rule shows there after a few seeds (session 11 found the
-recruits' clock error this way: osteoclast precursors -5.9% +- 0.25% at 17 seeds).
+of its mean over the run, with its interval, marked where the interval excludes zero; then
+the same for the run's BMU histomorphometry (`HISTOMORPHOMETRY`: the periods of resorption,
+reversal and formation, balance, erosion depth, lifespans), which says in which phase of the
+sequence a difference lies. A systematic dt or dx error in a cell rule shows there after a
+few seeds (session 11 found the recruits' clock error this way: osteoclast precursors -5.9%
++- 0.25% at 17 seeds).
 
 Written atomically into OUT (default runs/convergence): convergence.md (the report) and
 convergence.parquet (one row per arm and seed: the end readings and the run means of the
@@ -68,6 +71,15 @@ RATES = (("turnover_pct_per_yr", "turnover (%/yr)"),
          ("n_oc_precursors", "osteoclast precursors"), ("n_osteoclasts", "osteoclasts"),
          ("n_ob_precursors", "osteoblast precursors"), ("n_osteoblasts", "osteoblasts"),
          ("n_lining", "lining cells"), ("n_osteocytes", "osteocytes"))
+# histomorphometry of the BMUs completed in a run (readouts.remodeling_summary): where in the
+# remodeling sequence a difference in the rates comes from
+HISTOMORPHOMETRY = (("resorption_days", "resorption period (d, median)"),
+                    ("reversal_days", "reversal period (d, median)"),
+                    ("formation_days", "formation period (d, median)"),
+                    ("bmu_balance", "BMU balance (formed / resorbed)"),
+                    ("erosion_depth_um", "erosion depth (um)"),
+                    ("osteoclast_lifespan_days", "osteoclast lifespan (d)"),
+                    ("osteoblast_lifespan_days", "osteoblast lifespan (d)"))
 
 
 def arms(seeds: int, size: int, years: float) -> Settings:
@@ -116,16 +128,19 @@ def seeds_to_decide(differences, margin: float = MARGIN) -> float:
 
 
 def end_values(settings: Settings, results: dict) -> pd.DataFrame:
-    """One row per (arm, seed): the day and the readings at the end of the run, and the mean
-    of each of `RATES` over the run's outputs after day 0."""
+    """One row per (arm, seed): the day and the readings at the end of the run, the mean of
+    each of `RATES` over the run's outputs after day 0, and the run's `HISTOMORPHOMETRY` (NaN
+    where a run has none)."""
     rows = []
     for arm in settings.scenarios:
         for seed in range(settings.seeds):
             run = results[arm, seed]
             last, after = run.iloc[-1], run[run["day"] > 0]
+            bmus = run.attrs.get("remodeling", {})
             rows.append({"arm": arm, "seed": seed, "day": float(last["day"]),
                          **{name: float(last[name]) for name, _ in READINGS},
-                         **{name: float(after[name].mean()) for name, _ in RATES}})
+                         **{name: float(after[name].mean()) for name, _ in RATES},
+                         **{name: float(bmus.get(name, np.nan)) for name, _ in HISTOMORPHOMETRY}})
     return pd.DataFrame(rows)
 
 
@@ -148,18 +163,19 @@ def differences(ends: pd.DataFrame) -> pd.DataFrame:
 
 
 def rate_differences(ends: pd.DataFrame) -> pd.DataFrame:
-    """Per refinement and rate: the base mean, the mean paired difference refined - base of the
-    run means with its 95% interval, the difference relative to the base mean [%], and
-    whether the interval excludes zero."""
+    """Per refinement and rate (`RATES`, then `HISTOMORPHOMETRY`): the base mean, the mean
+    paired difference refined - base of the run values with its 95% interval, the difference
+    relative to the size of the base mean [%] (signed as the difference), and whether the
+    interval excludes zero."""
     wide = ends.pivot(index="seed", columns="arm")
     rows = []
     for arm, what in REFINED:
-        for name, label in RATES:
+        for name, label in RATES + HISTOMORPHOMETRY:
             base = wide[name]["base"].mean()
             mean, low, high = interval((wide[name][arm] - wide[name]["base"]).to_numpy())
             rows.append({"refined": arm, "what": what, "rate": name, "label": label,
                          "base_mean": base, "difference": mean, "ci95_lo": low,
-                         "ci95_hi": high, "relative_pct": 100 * mean / base if base else np.nan,
+                         "ci95_hi": high, "relative_pct": 100 * mean / abs(base) if base else np.nan,
                          "significant": bool(low > 0 or high < 0)})
     return pd.DataFrame(rows)
 
@@ -205,10 +221,13 @@ def report(table: pd.DataFrame, rates: pd.DataFrame, settings: Settings,
         "",
         "## The rates behind the BMD",
         "",
-        "Mean of each rate or count over the run (outputs after day 0); difference = refined - "
+        "Mean of each rate or count over the run (outputs after day 0), then the run's "
+        "histomorphometry (BMUs founded and completed in it: median periods, balance, mean "
+        "erosion depth and lifespans); difference = refined - "
         f"base, paired by seed, with its {CONFIDENCE:.0%} interval. Marked **yes** where the "
         "interval excludes zero: a systematic effect of the refinement. No margin applies; "
-        "these locate a dt or dx error long before the BMD can show it.",
+        "these locate a dt or dx error long before the BMD can show it, and the periods say "
+        "in which phase of the remodeling sequence it lies.",
         "",
         "| refined | rate | base mean | difference [95% CI] | relative | CI excludes 0 |",
         "|---|---|---|---|---|---|",

@@ -79,7 +79,7 @@ def test_rate_differences_flag_a_shift_the_seed_spread_would_hide():
     scatter = 0.2 * (-1.0) ** seeds                                      # counts, mean 0
     shift = {"base": 0.0 * scatter, "dt_half": 2.0 + scatter, "dx_half": scatter}
     rows = [{"arm": arm, "seed": s, "day": 1096.0,
-             **{name: 1.0 + spread[s] for name, _ in cv.RATES},
+             **{name: 1.0 + spread[s] for name, _ in cv.RATES + cv.HISTOMORPHOMETRY},
              "n_oc_precursors": 100.0 + spread[s] + shift[arm][s]}
             for arm in shift for s in seeds]
     table = cv.rate_differences(pd.DataFrame(rows)).set_index(["refined", "rate"])
@@ -90,7 +90,7 @@ def test_rate_differences_flag_a_shift_the_seed_spread_would_hide():
     assert not table.loc[("dx_half", "n_oc_precursors"), "significant"]
     same = table.loc[("dt_half", "turnover_pct_per_yr")]
     assert same["difference"] == 0.0 and not same["significant"]
-    assert len(table) == len(cv.REFINED) * len(cv.RATES)
+    assert len(table) == len(cv.REFINED) * (len(cv.RATES) + len(cv.HISTOMORPHOMETRY))
 
 
 def test_arms_refine_one_thing_each():
