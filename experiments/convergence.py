@@ -36,8 +36,8 @@ few seeds (session 11 found the recruits' clock error this way: osteoclast precu
 +- 0.25% at 17 seeds).
 
 Written atomically into OUT (default runs/convergence): convergence.md (the report) and
-convergence.parquet (one row per arm and seed: the end readings and the run means of the
-rates). Finished runs stay in
+convergence.parquet (one row per arm and seed: the end readings, the run means of the
+rates and the run's histomorphometry). Finished runs stay in
 OUT/.partial, named by a digest of the resolved scenario, the seed and the model's code
 (`run.code_digest`): running again with more --seeds adds seeds and re-simulates nothing, in
 this session or a later one, until the model's code changes.

@@ -16,9 +16,9 @@ from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
 from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
 from bonesim.agents.osteocytes import disuse_factor
 from bonesim.agents.population import (
-    B_ERODED, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS, OB_PRECURSOR,
-    OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_FORMED, T_NEW_ERODED, T_RESORBED, X_CLOCK,
-    X_CLOCK_END, Population,
+    B_ERODED, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
+    OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_FORMED, T_NEW_ERODED,
+    T_RESORBED, X_CLOCK, X_CLOCK_END, Population,
 )
 from bonesim.agents.receptors import competitive, hill
 from bonesim.model.fields import FIELD_INDEX, free_rankl, new_conc
