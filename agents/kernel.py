@@ -45,7 +45,7 @@ from bonesim.agents.population import (
 )
 from bonesim.agents.receptors import competitive, hill, inflammation
 from bonesim.agents.streams import (
-    SPREAD, decision, direction, exponential, hash2, peek, uniform,
+    DIRECTIONS_PER_HASH, SPREAD, decision, direction, exponential, hash2, peek, uniform,
 )
 
 # the fields a cell reads, in the order of the `fi` index vector the model passes
@@ -95,14 +95,14 @@ def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
         return dist[r0, c0] == 0
     h = decision(ints, s, I_NMOVE)
     r, c = r0, c0
-    occ[r, c] = EMPTY         # the cell's own place is never its neighbour: set on arrival
+    occ[r, c] = EMPTY         # left during the walk (never its own neighbour), moved on arrival
     for j in range(hops):
         here = dist[r, c]
         if here == 0:
             break
-        if j > 0 and j % 21 == 0:
+        if j > 0 and j % DIRECTIONS_PER_HASH == 0:
             h = hash2(h, j)
-        start = (h >> (3 * (j % 21))) & 7
+        start = (h >> (3 * (j % DIRECTIONS_PER_HASH))) & 7
         if here > 0:      # downhill; sideways around a cell in the way
             best_k, best_d = -1, here + 1
             for i in range(8):
@@ -115,11 +115,9 @@ def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
         if best_k < 0:
             break
         r, c = r + DR[best_k], c + DC[best_k]
-    occ[r, c] = s
+    occ[r0, c0] = s
     if r != r0 or c != c0:
-        ints[I_ROW, s] = r
-        ints[I_COL, s] = c
-        moved[s] = True
+        _move(s, r0, c0, r, c, occ, ints, moved)
     return dist[r, c] == 0
 
 
@@ -240,6 +238,20 @@ def open_vessel_streams(seed, streams, clocks):
             clocks[v, lineage, 1] = exponential(hash2(key, 0), 0)
 
 
+@inline_rule
+def _inflammation_at(conc, fi, r, c, prm):
+    """Inflammatory tone [0..1] at grid cell (r, c)."""
+    return inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
+                        prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
+
+
+@inline_rule
+def _pr_at(conc, fi, r, c, prm):
+    """PR occupancy [0..1] by progesterone and MPA at grid cell (r, c)."""
+    return competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
+                       prm[R.PR_EC50_MPA], 1.0)
+
+
 @rule
 def _recruit(kind, vessel_cells, streams, clocks, rate, dt, conc, fi, prm, osteoid, matrix,
              occ, ints, flts, free, counters, events):
@@ -262,9 +274,7 @@ def _recruit(kind, vessel_cells, streams, clocks, rate, dt, conc, fi, prm, osteo
     for v in range(vessel_cells.shape[0]):
         r, c = vessel_cells[v, 0], vessel_cells[v, 1]
         if kind == OC_PRECURSOR:
-            infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
-                                prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
-            mean = rate * (1.0 + prm[R.OCP_INF_SUPPLY] * infl)
+            mean = rate * (1.0 + prm[R.OCP_INF_SUPPLY] * _inflammation_at(conc, fi, r, c, prm))
         else:
             basal = prm[R.OBP_RECRUIT_BASAL]
             mean = rate * (basal + (1.0 - basal) * hill(conc[fi[F_TGFB], r, c], prm[R.TGFBR_EC50], 1.0))
@@ -491,10 +501,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
                                 and (site_bmu[r, c] == ACTIVATED
                                      or _next_to_osteoclast(r, c, occ, ints))):
             return
-        infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
-                            prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
-        pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
-                         prm[R.PR_EC50_MPA], 1.0)
+        infl = _inflammation_at(conc, fi, r, c, prm)
+        pr = _pr_at(conc, fi, r, c, prm)
         hazard = osteoclasts.differentiation_hazard(rankl_free[r, c], conc[fi[F_TGFB], r, c],
                                                     infl, pr, prm)
         if partner >= 0:
@@ -523,10 +531,8 @@ def step_cell(s, step_id, sysv, prm, fi, conc, rankl_free, stimulus, source, ost
     fr = rankl_free[r, c]
     tgfb = conc[fi[F_TGFB], r, c]
     er = hill(conc[fi[F_E2], r, c], prm[R.ER_EC50], 1.0)
-    infl = inflammation(conc[fi[F_IL1], r, c], conc[fi[F_IL6], r, c], conc[fi[F_TNF], r, c],
-                        prm[R.IL1_EC50], prm[R.IL6_EC50], prm[R.TNF_EC50])
-    pr = competitive(conc[fi[F_P4], r, c], prm[R.PR_EC50_P4], conc[fi[F_MPA], r, c],
-                     prm[R.PR_EC50_MPA], 1.0)
+    infl = _inflammation_at(conc, fi, r, c, prm)
+    pr = _pr_at(conc, fi, r, c, prm)
     pr_ob = osteoblasts.pr_signal(pr, er, prm)        # PR signalling in the osteoblast lineage
     ar = hill(conc[fi[F_T], r, c], prm[R.AR_EC50], 1.0)
     igf = hill(conc[fi[F_IGF1], r, c], prm[R.IGF1R_EC50], 1.0)

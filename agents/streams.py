@@ -37,6 +37,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _UNIT = 2.0**-53
 
 SPREAD = 100    # purpose of the lining cell's spreading direction (read, not counted)
+DIRECTIONS_PER_HASH = 21    # 3-bit neighbour directions read from one 64-bit hash
 
 
 @rule
