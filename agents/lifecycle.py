@@ -8,15 +8,16 @@ stream (agents/streams.py): reproducible for a seed, and coupled between runs of
 import numpy as np
 
 from bonesim.agents import rates as R
-from bonesim.agents.jit import rule
+from bonesim.agents.jit import inline_rule, rule
 from bonesim.agents.neighborhood import EMPTY
 from bonesim.agents.population import (
-    C_NEV, C_NFREE, C_NHI, C_STEP, EV_BECOME, EV_DIE, EV_SPAWN, FREE, I_BMU, I_COL, I_GEN,
-    I_KEY, I_KIND, I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, I_STAMP, OB_PRECURSOR, OC_PRECURSOR,
-    OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, X_AGE, X_AUX, X_AUX_THR, X_CLOCK, X_CLOCK_END, X_HEADING,
-    X_TRANS, X_TRANS_THR,
+    C_NEV, C_NFREE, C_NHI, C_STEP, EV_BECOME, EV_DIE, EV_SPAWN, FREE, I_BMU, I_COL,
+    I_EMBED_DRAWN, I_GEN, I_KEY, I_KIND, I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, I_STAMP, OB_PRECURSOR,
+    OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, X_AGE, X_AUX, X_AUX_THR, X_CLOCK, X_CLOCK_END,
+    X_HEADING, X_TRANS, X_TRANS_THR,
 )
-from bonesim.agents.streams import decision, exponential, gamma
+from bonesim.agents.streams import decision, exponential, gamma, hash2
+from bonesim.agents.world import S_DT
 
 
 @rule
@@ -57,6 +58,7 @@ def enter(slot, kind, ints, flts, prm):
     and the Exp(1) thresholds of its two hazards)."""
     h = decision(ints, slot, I_NLIFE)
     ints[I_KIND, slot] = kind
+    ints[I_EMBED_DRAWN, slot] = 0
     flts[X_AGE, slot] = 0.0
     flts[X_CLOCK, slot] = 0.0
     flts[X_CLOCK_END, slot] = draw_lifespan(kind, prm, h)
@@ -111,3 +113,29 @@ def spawn(kind, r, c, bmu, gen, key, ints, flts, prm, occ, free, counters, event
     emit(events, counters, EV_SPAWN, slot, kind, 0)
     return slot
 
+
+
+@inline_rule
+def outlived(s, w, rate):
+    """Advance cell s's biological clock over the step at `rate` [-] (1 = its reference
+    lifespan); True when it has reached the end of its life."""
+    w.flts[X_CLOCK, s] += w.sysv[S_DT] * rate
+    return w.flts[X_CLOCK, s] >= w.flts[X_CLOCK_END, s]
+
+
+@rule
+def renew(s, kind, r, c, gen, h, w):
+    """Cell s fires its repeating transition (the aux hazard: division, lining spreading) with
+    decision hash h: a daughter of `kind` and generation `gen` at (r, c) (none if r < 0, no
+    room), and s's next threshold. The hazard past the threshold, accumulated since the firing
+    within the step, counts toward s's next event and is the daughter's start, so that a chain
+    of daughters (a spreading front) advances at its rate whatever dt."""
+    flts = w.flts
+    over = flts[X_AUX, s] - flts[X_AUX_THR, s]
+    if r >= 0:
+        d = spawn(kind, r, c, -1, gen, hash2(h, 1), w.ints, flts, w.prm, w.occ, w.free,
+                  w.counters, w.events)
+        if d >= 0:
+            flts[X_AUX, d] = over
+    flts[X_AUX, s] = over
+    flts[X_AUX_THR, s] = exponential(h, 2)

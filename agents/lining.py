@@ -14,9 +14,19 @@ cells spreading at spread_speed. Lining cells make little RANKL and OPG.
 """
 
 from bonesim.agents import rates as R
-from bonesim.agents.jit import rule
-from bonesim.agents.population import LINING, BoneCell
+from bonesim.agents import signals as sig
+from bonesim.agents.jit import inline_rule, rule
+from bonesim.agents.lifecycle import kill, renew
+from bonesim.agents.neighborhood import (
+    ACTIVATED, DC, DR, EMPTY, QUIESCENT, inside, is_bone, touches_bone, touches_resorbable,
+)
+from bonesim.agents.population import (
+    DEATH_DETACHED, DEATH_RETRACTED, I_COL, I_NLIFE, I_ROW, LINING, T_ACTIVATED, X_AUX,
+    X_AUX_THR, X_TRANS, X_TRANS_THR, BoneCell,
+)
 from bonesim.agents.receptors import hill
+from bonesim.agents.streams import SPREAD, decision, direction, peek
+from bonesim.agents.world import S_DAY, S_DT, S_DX, S_OSTEOID_BLOCK, S_PATCH
 
 
 class LiningCell(BoneCell):
@@ -33,3 +43,43 @@ def activation_hazard(free_rankl, er_occ, stimulus, pth_occ, patch_scale, prm):
                + hill(free_rankl, prm[R.RANK_EC50], 1.0))
             * (1.0 + prm[R.LIN_DISUSE] * max(0.0, 1.0 - stimulus))
             * (1.0 + prm[R.LIN_PTH] * pth_occ))
+
+
+@inline_rule
+def lining_step(s, w):
+    """One step of a lining cell: it dies off a surface; it secretes RANKL and OPG; it retracts
+    at `activation_hazard`, leaving its surface ACTIVATED; otherwise it spreads over bare
+    quiescent surface next to it at spread_speed, looking first in a direction that stays
+    until it has spread."""
+    ints, flts, prm = w.ints, w.flts, w.prm
+    osteoid, matrix, site_bmu = w.osteoid, w.matrix, w.site_bmu
+    dt = w.sysv[S_DT]
+    patch = w.sysv[S_PATCH]
+    r, c = ints[I_ROW, s], ints[I_COL, s]
+    if not touches_bone(osteoid, matrix, r, c):
+        kill(s, DEATH_DETACHED, ints, w.occ, w.free, w.counters, w.events)
+        return
+    er = sig.er(w, r, c)
+    sig.secrete_rankl_opg(w, r, c, prm[R.LIN_RANKL], prm[R.LIN_OPG], er,
+                          sig.inflammation_at(w, r, c), patch)
+    flts[X_TRANS, s] += dt * activation_hazard(w.rankl_free[r, c], er, w.stimulus[r, c],
+                                               sig.pth1r(w), patch, prm)
+    if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+        w.tally[T_ACTIVATED] += 1.0
+        kill(s, DEATH_RETRACTED, ints, w.occ, w.free, w.counters, w.events)
+        if site_bmu[r, c] == QUIESCENT:
+            site_bmu[r, c] = ACTIVATED
+            w.eroded_day[r, c] = w.sysv[S_DAY]
+        return
+    rows, cols = matrix.shape
+    start = direction(peek(ints, s, SPREAD, I_NLIFE), 0)
+    for j in range(8):
+        k = (start + j) % 8
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and w.occ[rr, cc] == EMPTY and not w.vessel[rr, cc] and \
+                site_bmu[rr, cc] == QUIESCENT and not is_bone(osteoid, matrix, rr, cc) and \
+                touches_resorbable(osteoid, matrix, rr, cc, w.sysv[S_OSTEOID_BLOCK]):
+            flts[X_AUX, s] += dt * prm[R.LIN_SPREAD] / w.sysv[S_DX]
+            if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
+                renew(s, LINING, rr, cc, 0, decision(ints, s, I_NLIFE), w)
+            break

@@ -22,11 +22,21 @@ RANKL and OPG (estrogen raises OPG, lowers RANKL; PTH the reverse).
 """
 
 from bonesim.agents import rates as R
-from bonesim.agents.jit import rule
-from bonesim.agents.neighborhood import DC, DR, EMPTY, bone_neighbours, inside, is_bone, touches_bone
-from bonesim.agents.population import (
-    B_FIRST_FORM, B_FORMED, B_LAST_FORM, OB_PRECURSOR, OSTEOBLAST, T_FORMED, BoneCell,
+from bonesim.agents import signals as sig
+from bonesim.agents.jit import inline_rule, rule
+from bonesim.agents.lifecycle import become, kill, outlived, renew
+from bonesim.agents.movement import free_neighbour, hops, migrate, move
+from bonesim.agents.neighborhood import (
+    DC, DR, EMPTY, bone_neighbours, inside, is_bone, touches_bone,
 )
+from bonesim.agents.population import (
+    B_FIRST_FORM, B_FORMED, B_LAST_FORM, DEATH_APOPTOSIS, I_BMU, I_COL, I_EMBED_DRAWN, I_GEN,
+    I_NLIFE, I_ROW, LINING, OB_PRECURSOR, OSTEOBLAST, OSTEOCYTE, T_FORMED, T_OB_APOPTOSIS,
+    T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_LINING, T_OB_TO_OSTEOCYTE, T_OBP_COMMITTED, X_AGE, X_AUX,
+    X_AUX_THR, X_TRANS, X_TRANS_THR, BoneCell,
+)
+from bonesim.agents.streams import decision, direction, uniform
+from bonesim.agents.world import S_DAY, S_DT, S_DX, S_EMBED, S_PATCH
 
 
 class OsteoblastPrecursor(BoneCell):
@@ -127,3 +137,137 @@ def next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, eroded):
         if n > best:
             best, best_k = n, k
     return best_k
+
+
+@rule
+def eroded_work(r, c, osteoid, matrix, site_bmu):
+    """An osteoblast at (r, c) has eroded surface to refill (its own cell or a partly
+    resorbed bone cell on its faces)."""
+    if site_bmu[r, c] >= 0:
+        return True
+    rows, cols = matrix.shape
+    for k in range(4):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and site_bmu[rr, cc] >= 0 and \
+                is_bone(osteoid, matrix, rr, cc) and osteoid[rr, cc] + matrix[rr, cc] < 1.0:
+            return True
+    return False
+
+
+@rule
+def end_of_work(s, r, c, w):
+    """End of an osteoblast's working life: lining cell (if on a surface, with
+    lining_fraction) or apoptosis."""
+    ints, tally = w.ints, w.tally
+    tally[T_OB_ENDS] += 1.0
+    tally[T_OB_LIFE_SUM] += w.flts[X_AGE, s]
+    if touches_bone(w.osteoid, w.matrix, r, c) and not is_bone(w.osteoid, w.matrix, r, c) and \
+            uniform(decision(ints, s, I_NLIFE), 0) < w.prm[R.OB_LINING]:
+        ints[I_BMU, s] = -1
+        become(s, LINING, ints, w.flts, w.prm, w.counters, w.events)
+        tally[T_OB_TO_LINING] += 1.0
+    else:
+        kill(s, DEATH_APOPTOSIS, ints, w.occ, w.free, w.counters, w.events)
+        tally[T_OB_APOPTOSIS] += 1.0
+
+
+@inline_rule
+def precursor_step(s, w):
+    """One step of an osteoblast precursor: it dies at the end of its life; it secretes RANKL
+    and OPG; in the canopy over eroded surface (within 2 grid steps) it divides up to
+    max_divisions times; it walks toward free eroded surface in range (a random walk
+    otherwise) and commits there to an osteoblast of that surface's BMU. Division and
+    commitment run at their rates x `drive`."""
+    ints, flts, prm, dist = w.ints, w.flts, w.prm, w.dist
+    dt, dx = w.sysv[S_DT], w.sysv[S_DX]
+    if outlived(s, w, 1.0):
+        kill(s, DEATH_APOPTOSIS, ints, w.occ, w.free, w.counters, w.events)
+        return
+    r, c = ints[I_ROW, s], ints[I_COL, s]
+    er = sig.er(w, r, c)
+    infl = sig.inflammation_at(w, r, c)
+    d = drive(sig.tgfbr(w, r, c), pr_signal(sig.pr(w, r, c), er, prm), sig.ar(w, r, c),
+              sig.igf1r(w, r, c), infl, sig.sclerostin(w, r, c), prm)
+    sig.secrete_rankl_opg(w, r, c, prm[R.OBP_RANKL], prm[R.OBP_OPG], er, infl, w.sysv[S_PATCH])
+    if ints[I_GEN, s] < prm[R.OBP_MAX_DIV] and 0 <= dist[2, r, c] <= 2:  # in the canopy
+        flts[X_AUX, s] += dt * prm[R.OBP_DIV] * d
+        if flts[X_AUX, s] >= flts[X_AUX_THR, s]:
+            h = decision(ints, s, I_NLIFE)
+            k = free_neighbour(r, c, direction(h, 0), w.osteoid, w.matrix, w.occ)
+            rr, cc = -1, -1
+            if k >= 0:
+                ints[I_GEN, s] += 1
+                rr, cc = r + DR[k], c + DC[k]
+            renew(s, OB_PRECURSOR, rr, cc, ints[I_GEN, s], h, w)
+    on_site = dist[2, r, c] == 0
+    if not on_site:
+        on_site = migrate(s, dist[2], hops(prm[R.OBP_SPEED], flts[X_AGE, s], dt, dx), w.osteoid,
+                          w.matrix, w.occ, ints, w.moved)
+        r, c = ints[I_ROW, s], ints[I_COL, s]
+    if not on_site:
+        return
+    flts[X_TRANS, s] += dt * prm[R.OBP_COMMIT] * d
+    if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+        ints[I_BMU, s] = w.site_bmu[r, c]
+        w.tally[T_OBP_COMMITTED] += 1.0
+        become(s, OSTEOBLAST, ints, flts, prm, w.counters, w.events)
+
+
+@inline_rule
+def osteoblast_step(s, w):
+    """One step of an osteoblast: it secretes RANKL and OPG; it ages at `clock_rate` and ends
+    its work at the end of its life (`end_of_work`); with no eroded surface in reach it
+    retires at retire_rate. It lays osteoid at apposition_rate x `vigor` (flat_formation of
+    that off eroded surface) with the step's time: when its grid cell is full it is buried as
+    an osteocyte with the probability that a cell volume holds one (drawn once per grid cell),
+    or moves on to the next free eroded surface cell (any surface cell if none), and works on
+    there with the time left."""
+    ints, flts, prm = w.ints, w.flts, w.prm
+    osteoid, matrix, site_bmu = w.osteoid, w.matrix, w.site_bmu
+    day, dt, dx = w.sysv[S_DAY], w.sysv[S_DT], w.sysv[S_DX]
+    r, c = ints[I_ROW, s], ints[I_COL, s]
+    er = sig.er(w, r, c)
+    infl = sig.inflammation_at(w, r, c)
+    igf = sig.igf1r(w, r, c)
+    scl = sig.sclerostin(w, r, c)
+    sig.secrete_rankl_opg(w, r, c, prm[R.OB_RANKL], prm[R.OB_OPG], er, infl, w.sysv[S_PATCH])
+    if outlived(s, w, clock_rate(er, igf, infl, scl, prm)):
+        end_of_work(s, r, c, w)
+        return
+    rate = prm[R.OB_MAR] * vigor(pr_signal(sig.pr(w, r, c), er, prm), sig.ar(w, r, c), igf,
+                                 infl, scl, prm) / dx      # grid cells/day
+    if not eroded_work(r, c, osteoid, matrix, site_bmu):
+        flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
+        if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+            end_of_work(s, r, c, w)
+            return
+    left = dt                 # days of work left in this step (carried to the next site)
+    for _ in range(4):
+        if not touches_bone(osteoid, matrix, r, c) and osteoid[r, c] + matrix[r, c] <= 0.0:
+            return
+        here = rate if eroded_work(r, c, osteoid, matrix, site_bmu) else rate * prm[R.OB_FLAT]
+        if here <= 0.0:
+            return
+        laid = form(r, c, here * left, day, dt, osteoid, matrix, site_bmu, w.tally, w.bmu_stats)
+        left -= laid / here
+        if osteoid[r, c] + matrix[r, c] < 1.0 - 1e-9:
+            return
+        if ints[I_EMBED_DRAWN, s] == 0 and \
+                uniform(decision(ints, s, I_NLIFE), 0) < w.sysv[S_EMBED]:    # once per site
+            w.tally[T_OB_ENDS] += 1.0
+            w.tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
+            w.tally[T_OB_TO_OSTEOCYTE] += 1.0
+            ints[I_BMU, s] = -1
+            become(s, OSTEOCYTE, ints, flts, prm, w.counters, w.events)
+            return
+        ints[I_EMBED_DRAWN, s] = 1
+        k = next_site(r, c, osteoid, matrix, w.occ, w.vessel, site_bmu, True)
+        if k < 0:
+            k = next_site(r, c, osteoid, matrix, w.occ, w.vessel, site_bmu, False)
+        if k < 0:     # it waits, crowded, until a neighbour frees
+            return
+        move(s, r, c, r + DR[k], c + DC[k], w.occ, ints, w.moved)
+        r, c = r + DR[k], c + DC[k]
+        ints[I_EMBED_DRAWN, s] = 0
+        if left <= 1e-12:
+            return

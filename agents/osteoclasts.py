@@ -19,17 +19,23 @@ Apoptosis: its biological clock runs at (1 + e2_apoptosis occ(ER) + tgfb_apoptos
 import numpy as np
 
 from bonesim.agents import rates as R
-from bonesim.agents.jit import rule
-from bonesim.agents.lifecycle import kill
+from bonesim.agents import signals as sig
+from bonesim.agents.jit import inline_rule, rule
+from bonesim.agents.lifecycle import become, kill, outlived
+from bonesim.agents.movement import hops, migrate, move
 from bonesim.agents.neighborhood import (
-    DC, DR, EMPTY, bone_neighbours, inside, is_bone, resorbable, touches_resorbable,
+    ACTIVATED, DC, DR, EMPTY, bone_neighbours, inside, is_bone, resorbable, touches_resorbable,
 )
 from bonesim.agents.population import (
-    B_ERODED, B_FIRST_RES, B_LAST_RES, B_RESORBED, DEATH_RESORBED, I_KIND, I_NUCLEI, OC_PRECURSOR,
-    OSTEOCLAST, OSTEOCYTE, T_NEW_ERODED, T_RESORBED, T_RESORBED_MINERAL, BoneCell,
+    B_ERODED, B_FIRST_RES, B_FORMED, B_FOUNDED, B_LAST_RES, B_OSTEOCLASTS,
+    B_RESORBED, C_NBMU, DEATH_APOPTOSIS, DEATH_FUSED, DEATH_RESORBED, DEATH_RETRACTED, I_BMU,
+    I_COL, I_KIND, I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, LINING, OC_PRECURSOR, OSTEOCLAST, OSTEOCYTE,
+    T_FOUNDED, T_FUSED, T_NEW_ERODED, T_OC_DEATHS, T_OC_LIFE_SUM, T_RESORBED, T_RESORBED_MINERAL,
+    X_AGE, X_HEADING, X_TRANS, X_TRANS_THR, BoneCell,
 )
-from bonesim.agents.streams import normal, uniform
 from bonesim.agents.receptors import hill
+from bonesim.agents.streams import decision, normal, uniform
+from bonesim.agents.world import F_IGF1, F_TGFB, S_BP, S_DAY, S_DT, S_DX, S_OSTEOID_BLOCK
 
 
 class OsteoclastPrecursor(BoneCell):
@@ -76,15 +82,16 @@ def resorption_capacity(nuclei, free_rankl, bisphosphonate, prm, dt, dx):
 
 
 @rule
-def resorb(r, c, capacity, bmu, day, dt, osteoid, matrix, mineral_p, mineral_s, site_bmu,
-           eroded_day, occ, ints, free, counters, events, source, i_tgfb, i_igf1, prm,
-           osteoid_block, tally, bmu_stats):
+def resorb(r, c, capacity, bmu, w):
     """Resorb up to `capacity` grid-cell volumes from the resorbable face neighbours of (r, c)
     (diagonal neighbours if no face neighbour is resorbable), shared equally; returns the
     capacity left. Pools shrink in proportion; matrix TGF-beta (activated share) and IGF-1 go
     to the osteoclast's grid cell as a source [field units/day]; osteocytes in fully resorbed
     cells die; resorbed cells are marked eroded by this BMU (the reversal-surface memory), and
     the quiescent surface they bore is tallied as newly eroded (`quiescent_faces`)."""
+    osteoid, matrix, mineral_p, mineral_s = w.osteoid, w.matrix, w.mineral_p, w.mineral_s
+    site_bmu, occ, ints, prm, tally, bmu_stats = w.site_bmu, w.occ, w.ints, w.prm, w.tally, w.bmu_stats
+    day, dt, osteoid_block = w.sysv[S_DAY], w.sysv[S_DT], w.sysv[S_OSTEOID_BLOCK]
     rows, cols = matrix.shape
     tgfb_release = prm[R.MAT_TGFB] * prm[R.MAT_TGFB_ACT] / dt
     igf1_release = prm[R.MAT_IGF1] / dt
@@ -113,7 +120,7 @@ def resorb(r, c, capacity, bmu, day, dt, osteoid, matrix, mineral_p, mineral_s, 
                 mineral_s[rr, cc] = 0.0
                 o = occ[rr, cc]
                 if o >= 0 and ints[I_KIND, o] == OSTEOCYTE:
-                    kill(o, DEATH_RESORBED, ints, occ, free, counters, events)
+                    kill(o, DEATH_RESORBED, ints, occ, w.free, w.counters, w.events)
             else:
                 keep = 1.0 - take / b
                 osteoid[rr, cc] *= keep
@@ -126,9 +133,9 @@ def resorb(r, c, capacity, bmu, day, dt, osteoid, matrix, mineral_p, mineral_s, 
                 if bmu >= 0:
                     bmu_stats[bmu, B_ERODED] += faces
             site_bmu[rr, cc] = bmu
-            eroded_day[rr, cc] = day
-            source[i_tgfb, r, c] += take * tgfb_release
-            source[i_igf1, r, c] += take * igf1_release
+            w.eroded_day[rr, cc] = day
+            w.source[w.fi[F_TGFB], r, c] += take * tgfb_release
+            w.source[w.fi[F_IGF1], r, c] += take * igf1_release
             tally[T_RESORBED] += take
             tally[T_RESORBED_MINERAL] += mineral
             if bmu >= 0:
@@ -192,3 +199,161 @@ def surface_tangent(r, c, osteoid, matrix, h):
     if nr == 0.0 and nc == 0.0:
         return np.pi * (2.0 * uniform(h, 1) - 1.0)
     return np.arctan2(nr, nc) + turn
+
+
+@rule
+def fusion_partner(r, c, occ, ints, max_nuclei):
+    """An osteoclast next to (r, c) that can take one more nucleus, or -1."""
+    rows, cols = occ.shape
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols):
+            o = occ[rr, cc]
+            if o >= 0 and ints[I_KIND, o] == OSTEOCLAST and ints[I_NUCLEI, o] < max_nuclei:
+                return o
+    return -1
+
+
+@rule
+def next_to_osteoclast(r, c, occ, ints):
+    rows, cols = occ.shape
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and occ[rr, cc] >= 0 and ints[I_KIND, occ[rr, cc]] == OSTEOCLAST:
+            return True
+    return False
+
+
+@rule
+def bmu_of_new_osteoclast(r, c, w):
+    """BMU id for an osteoclast formed at (r, c): that of eroded surface or an osteoclast
+    next to it, else a new BMU (an activation event)."""
+    site_bmu, bmu_stats = w.site_bmu, w.bmu_stats
+    rows, cols = site_bmu.shape
+    if site_bmu[r, c] >= 0:
+        return site_bmu[r, c]
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if not inside(rr, cc, rows, cols):
+            continue
+        if site_bmu[rr, cc] >= 0:
+            return site_bmu[rr, cc]
+        o = w.occ[rr, cc]
+        if o >= 0 and w.ints[I_KIND, o] == OSTEOCLAST and w.ints[I_BMU, o] >= 0:
+            return w.ints[I_BMU, o]
+    b = w.counters[C_NBMU]
+    if b >= bmu_stats.shape[0]:
+        return -1
+    w.counters[C_NBMU] = b + 1
+    bmu_stats[b, :] = -1.0
+    bmu_stats[b, B_FOUNDED] = w.sysv[S_DAY]
+    bmu_stats[b, B_RESORBED] = 0.0
+    bmu_stats[b, B_FORMED] = 0.0
+    bmu_stats[b, B_OSTEOCLASTS] = 0.0
+    bmu_stats[b, B_ERODED] = 0.0
+    w.tally[T_FOUNDED] += 1.0
+    return b
+
+
+@rule
+def lift_canopy(r, c, w):
+    """An osteoclast lifts the lining off the quiescent bone around it: the surrounding
+    surface cells become ACTIVATED (their lining cells retract), so the BMU's cutting front
+    can recruit new osteoclasts there for the activation window (the BMU canopy, Andersen
+    2009; lining retraction ahead of resorption, Everts 2002)."""
+    osteoid, matrix, site_bmu = w.osteoid, w.matrix, w.site_bmu
+    block = w.sysv[S_OSTEOID_BLOCK]
+    rows, cols = matrix.shape
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if not inside(rr, cc, rows, cols) or site_bmu[rr, cc] == ACTIVATED or site_bmu[rr, cc] >= 0:
+            continue
+        if is_bone(osteoid, matrix, rr, cc) or not touches_resorbable(osteoid, matrix, rr, cc, block):
+            continue
+        o = w.occ[rr, cc]
+        if o >= 0:
+            if w.ints[I_KIND, o] != LINING:
+                continue
+            kill(o, DEATH_RETRACTED, w.ints, w.occ, w.free, w.counters, w.events)
+        site_bmu[rr, cc] = ACTIVATED
+        w.eroded_day[rr, cc] = w.sysv[S_DAY]
+
+
+@inline_rule
+def precursor_step(s, w):
+    """One step of an osteoclast precursor: it dies at the end of its life; it walks toward an
+    osteoclast that can take a nucleus or toward activated bare bone in range (a random walk
+    otherwise); there it fuses into the osteoclast, or on activated surface or at a cutting
+    front it differentiates into a new osteoclast, at `differentiation_hazard`."""
+    ints, flts, prm, dist = w.ints, w.flts, w.prm, w.dist
+    dt, dx = w.sysv[S_DT], w.sysv[S_DX]
+    block = w.sysv[S_OSTEOID_BLOCK]
+    if outlived(s, w, 1.0):
+        kill(s, DEATH_APOPTOSIS, ints, w.occ, w.free, w.counters, w.events)
+        return
+    r, c = ints[I_ROW, s], ints[I_COL, s]
+    target = 0 if dist[0, r, c] >= 0 else 1      # an osteoclast in range first
+    if dist[target, r, c] != 0:
+        migrate(s, dist[target], hops(prm[R.OCP_SPEED], flts[X_AGE, s], dt, dx), w.osteoid,
+                w.matrix, w.occ, ints, w.moved)
+        r, c = ints[I_ROW, s], ints[I_COL, s]
+    partner = fusion_partner(r, c, w.occ, ints, prm[R.OC_MAX_NUC])
+    # a new osteoclast forms on bare bone that is either surface activated by lining-cell
+    # retraction or the cutting front next to an osteoclast; eroded surface behind the
+    # front is left to reversal and formation, other bare surface to the lining cells
+    if partner < 0 and not (not is_bone(w.osteoid, w.matrix, r, c)
+                            and touches_resorbable(w.osteoid, w.matrix, r, c, block)
+                            and (w.site_bmu[r, c] == ACTIVATED
+                                 or next_to_osteoclast(r, c, w.occ, ints))):
+        return
+    hazard = differentiation_hazard(w.rankl_free[r, c], sig.level(w, F_TGFB, r, c),
+                                    sig.inflammation_at(w, r, c), sig.pr(w, r, c), prm)
+    if partner >= 0:
+        hazard *= prm[R.OCP_FUSION] / prm[R.OCP_DIFF]
+    flts[X_TRANS, s] += dt * hazard
+    if flts[X_TRANS, s] < flts[X_TRANS_THR, s]:
+        return
+    if partner >= 0:
+        ints[I_NUCLEI, partner] += 1
+        kill(s, DEATH_FUSED, ints, w.occ, w.free, w.counters, w.events)
+        w.tally[T_FUSED] += 1.0
+        return
+    b = bmu_of_new_osteoclast(r, c, w)
+    ints[I_BMU, s] = b
+    ints[I_NUCLEI, s] = 1
+    flts[X_HEADING, s] = surface_tangent(r, c, w.osteoid, w.matrix, decision(ints, s, I_NLIFE))
+    if b >= 0:
+        w.bmu_stats[b, B_OSTEOCLASTS] += 1.0
+    become(s, OSTEOCLAST, ints, flts, prm, w.counters, w.events)
+
+
+@inline_rule
+def osteoclast_step(s, w):
+    """One step of an osteoclast: it ages at `clock_rate` and dies at the end of its life; it
+    lifts the lining around it (`lift_canopy`), resorbs its `resorption_capacity` and moves
+    along the surface (`choose_move`) as far as its speed allows while capacity is left."""
+    ints, flts, prm = w.ints, w.flts, w.prm
+    dt, dx = w.sysv[S_DT], w.sysv[S_DX]
+    bp = w.sysv[S_BP]
+    r, c = ints[I_ROW, s], ints[I_COL, s]
+    fr = w.rankl_free[r, c]
+    if outlived(s, w, clock_rate(sig.er(w, r, c), sig.level(w, F_TGFB, r, c), fr, bp, prm)):
+        w.tally[T_OC_DEATHS] += 1.0
+        w.tally[T_OC_LIFE_SUM] += flts[X_AGE, s]
+        kill(s, DEATH_APOPTOSIS, ints, w.occ, w.free, w.counters, w.events)
+        return
+    lift_canopy(r, c, w)
+    capacity = resorption_capacity(ints[I_NUCLEI, s], fr, bp, prm, dt, dx)
+    moves = hops(prm[R.OC_SPEED], flts[X_AGE, s], dt, dx)
+    for _ in range(64):
+        capacity = resorb(r, c, capacity, ints[I_BMU, s], w)
+        if capacity <= 1e-12 or moves == 0:
+            break
+        k = choose_move(r, c, flts[X_HEADING, s], w.osteoid, w.matrix, w.occ, w.vessel, prm,
+                        w.sysv[S_OSTEOID_BLOCK], decision(ints, s, I_NMOVE))
+        if k < 0:
+            break
+        move(s, r, c, r + DR[k], c + DC[k], w.occ, ints, w.moved)
+        r, c = r + DR[k], c + DC[k]
+        flts[X_HEADING, s] = np.arctan2(DR[k], DC[k])
+        moves -= 1

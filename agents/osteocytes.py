@@ -13,8 +13,13 @@ estrogen withdrawal raises osteocyte apoptosis; Aguirre 2006: disuse does).
 """
 
 from bonesim.agents import rates as R
-from bonesim.agents.jit import rule
-from bonesim.agents.population import OSTEOCYTE, BoneCell
+from bonesim.agents import signals as sig
+from bonesim.agents.jit import inline_rule, rule
+from bonesim.agents.lifecycle import kill, outlived
+from bonesim.agents.population import (
+    DEATH_APOPTOSIS, I_COL, I_ROW, OSTEOCYTE, T_OCY_DEATHS, BoneCell,
+)
+from bonesim.agents.world import F_SCLEROSTIN, S_MOL_PM
 
 
 class Osteocyte(BoneCell):
@@ -34,3 +39,22 @@ def clock_rate(stimulus, er_occ, prm):
     """Rate [-] at which an osteocyte ages (1 = its reference lifespan)."""
     return ((1.0 + prm[R.OCY_DISUSE_APOP] * max(0.0, 1.0 - stimulus))
             * (1.0 + prm[R.OCY_E2_SURV] * (1.0 - er_occ)))
+
+
+@inline_rule
+def osteocyte_step(s, w):
+    """One step of an osteocyte: it ages at `clock_rate` and dies at the end of its life; it
+    secretes sclerostin and RANKL (both x the disuse factor) and OPG."""
+    prm = w.prm
+    r, c = w.ints[I_ROW, s], w.ints[I_COL, s]
+    stim = w.stimulus[r, c]
+    er = sig.er(w, r, c)
+    if outlived(s, w, clock_rate(stim, er, prm)):
+        w.tally[T_OCY_DEATHS] += 1.0
+        kill(s, DEATH_APOPTOSIS, w.ints, w.occ, w.free, w.counters, w.events)
+        return
+    u = disuse_factor(stim, prm)
+    w.source[w.fi[F_SCLEROSTIN], r, c] += (prm[R.OCY_SCL] * u * (1.0 - prm[R.OCY_E2_SCL] * er)
+                                           * w.sysv[S_MOL_PM])
+    sig.secrete_rankl_opg(w, r, c, prm[R.OCY_RANKL] * u, prm[R.OCY_OPG], er,
+                          sig.inflammation_at(w, r, c), 1.0)

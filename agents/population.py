@@ -25,40 +25,59 @@ State (row of `ints` / `flts`, per slot):
   aux, aux_thr       the same for a second, repeating transition (division, lining
            spreading): after each, the hazard past the threshold counts toward the next
   heading  [rad] osteoclast direction of travel
+  embed_drawn  osteoblast: 1 once its burial as an osteocyte was drawn at its present grid cell
 """
 
 import numpy as np
 from mesa.discrete_space import CellAgent
 
+from bonesim.agents.names import check_indices
+
 # cell type codes
-OC_PRECURSOR, OSTEOCLAST, OB_PRECURSOR, OSTEOBLAST, OSTEOCYTE, LINING = range(6)
 KIND_NAMES = ("oc_precursor", "osteoclast", "ob_precursor", "osteoblast", "osteocyte", "lining")
+OC_PRECURSOR, OSTEOCLAST, OB_PRECURSOR, OSTEOBLAST, OSTEOCYTE, LINING = range(len(KIND_NAMES))
 FREE = -1
 
-# rows of the integer and float state
-I_KIND, I_ROW, I_COL, I_NUCLEI, I_GEN, I_BMU, I_STAMP, I_KEY, I_NLIFE, I_NMOVE = range(10)
-X_AGE, X_CLOCK, X_CLOCK_END, X_TRANS, X_TRANS_THR, X_AUX, X_AUX_THR, X_HEADING = range(8)
-N_INT, N_FLT = 10, 8
+# rows of the integer and float state (see the module doc)
+INT_ROWS = ("kind", "row", "col", "nuclei", "gen", "bmu", "stamp", "key", "nlife", "nmove",
+            "embed_drawn")
+(I_KIND, I_ROW, I_COL, I_NUCLEI, I_GEN, I_BMU, I_STAMP, I_KEY, I_NLIFE, I_NMOVE,
+ I_EMBED_DRAWN) = range(len(INT_ROWS))
+FLOAT_ROWS = ("age", "clock", "clock_end", "trans", "trans_thr", "aux", "aux_thr", "heading")
+(X_AGE, X_CLOCK, X_CLOCK_END, X_TRANS, X_TRANS_THR, X_AUX, X_AUX_THR,
+ X_HEADING) = range(len(FLOAT_ROWS))
+N_INT, N_FLT = len(INT_ROWS), len(FLOAT_ROWS)
 
 # counters: free-stack size, high-water slot, events written, BMUs founded, step id
-C_NFREE, C_NHI, C_NEV, C_NBMU, C_STEP = range(5)
+COUNTERS = ("nfree", "nhi", "nev", "nbmu", "step")
+C_NFREE, C_NHI, C_NEV, C_NBMU, C_STEP = range(len(COUNTERS))
 
 # per-step tallies (model.tally), in grid-cell volumes unless noted (T_NEW_ERODED: quiescent
 # bone-surface faces turned into eroded surface, a count)
+TALLIES = ("resorbed", "resorbed_mineral", "formed", "new_eroded", "founded", "fused",
+           "activated", "oc_deaths", "oc_life_sum", "ob_ends", "ob_life_sum", "ob_to_osteocyte",
+           "ob_to_lining", "ob_apoptosis", "ocy_deaths", "obp_committed")
 (T_RESORBED, T_RESORBED_MINERAL, T_FORMED, T_NEW_ERODED, T_FOUNDED, T_FUSED, T_ACTIVATED,
  T_OC_DEATHS, T_OC_LIFE_SUM, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_OSTEOCYTE, T_OB_TO_LINING,
- T_OB_APOPTOSIS, T_OCY_DEATHS, T_OBP_COMMITTED) = range(16)
-N_TALLY = 16
+ T_OB_APOPTOSIS, T_OCY_DEATHS, T_OBP_COMMITTED) = range(len(TALLIES))
+N_TALLY = len(TALLIES)
 
 # BMU record columns (model.bmu_stats): days, areas in grid-cell volumes, B_ERODED in faces
+BMU_COLUMNS = ("founded", "first_res", "last_res", "resorbed", "first_form", "last_form",
+               "formed", "osteoclasts", "eroded")
 (B_FOUNDED, B_FIRST_RES, B_LAST_RES, B_RESORBED, B_FIRST_FORM, B_LAST_FORM, B_FORMED,
- B_OSTEOCLASTS, B_ERODED) = range(9)
-N_BMU_COLS = 9
+ B_OSTEOCLASTS, B_ERODED) = range(len(BMU_COLUMNS))
+N_BMU_COLS = len(BMU_COLUMNS)
 
 # event codes written by the kernel, rows (code, slot, a, b)
 EV_DIE, EV_BECOME, EV_SPAWN = 1, 2, 3
 # causes of death (a of EV_DIE)
-DEATH_APOPTOSIS, DEATH_FUSED, DEATH_RESORBED, DEATH_RETRACTED, DEATH_DETACHED = range(5)
+DEATHS = ("apoptosis", "fused", "resorbed", "retracted", "detached")
+DEATH_APOPTOSIS, DEATH_FUSED, DEATH_RESORBED, DEATH_RETRACTED, DEATH_DETACHED = range(len(DEATHS))
+
+for _prefix, _names in (("I_", INT_ROWS), ("X_", FLOAT_ROWS), ("C_", COUNTERS), ("T_", TALLIES),
+                        ("B_", BMU_COLUMNS), ("DEATH_", DEATHS)):
+    check_indices(_prefix, _names, globals())
 
 
 class BoneCell(CellAgent):
@@ -78,8 +97,8 @@ class BoneCell(CellAgent):
         """This cell's rules for one step, run from Python (the plain Mesa path that
         BoneModel.cell_phase(per_agent=True) and the benchmark use; production runs the same
         rules for all cells in one numba call)."""
-        from bonesim.agents.kernel import step_cell   # kernel imports this module
-        step_cell(self.slot, self.model.step_id, *self.model.cell_arrays())
+        from bonesim.agents.kernel import step_one_cell   # kernel imports this module
+        step_one_cell(self.slot, *self.model.world)
 
     @property
     def age(self) -> float:
@@ -107,7 +126,7 @@ class Population:
         self.flts = np.zeros((N_FLT, 0))
         self.moved = np.zeros(0, dtype=np.bool_)
         self.free = np.zeros(0, dtype=np.int64)
-        self.counters = np.zeros(5, dtype=np.int64)
+        self.counters = np.zeros(len(COUNTERS), dtype=np.int64)
         self.events = np.zeros((max_events, 4), dtype=np.int64)
         self.agents: list = []
         self.grow(capacity)

@@ -180,3 +180,19 @@ MAT_ERODED_MEMORY = INDEX["matrix.eroded_memory"]
 
 SECTION_THICKNESS = INDEX["geometry.section_thickness"]
 PATCH_WIDTH = INDEX["geometry.patch_width"]
+
+
+def _check_one_constant_per_parameter() -> None:
+    """Every parameter of KEYS has exactly one index constant above, and every constant one
+    parameter: a parameter added to RATES without its constant, or two constants for one name,
+    fail at import."""
+    indices = sorted(v for k, v in globals().items()
+                     if k.isupper() and isinstance(v, int) and not isinstance(v, bool))
+    if indices != list(range(len(KEYS))):
+        missing = sorted(set(range(len(KEYS))) - set(indices))
+        raise ImportError(f"rates.py: parameters without one index constant: "
+                          f"{[KEYS[i] for i in missing]}; repeated indices: "
+                          f"{sorted(i for i in set(indices) if indices.count(i) > 1)}")
+
+
+_check_one_constant_per_parameter()

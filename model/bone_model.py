@@ -48,9 +48,14 @@ from bonesim.agents.osteoblasts import Osteoblast, OsteoblastPrecursor
 from bonesim.agents.osteoclasts import Osteoclast, OsteoclastPrecursor
 from bonesim.agents.osteocytes import Osteocyte
 from bonesim.agents.population import (
-    C_NBMU, LINING, N_BMU_COLS, N_TALLY, OSTEOCYTE, Population, apply_events, sync_moves,
+    C_NBMU, KIND_NAMES, LINING, N_BMU_COLS, N_TALLY, OSTEOCYTE, Population, apply_events,
+    sync_moves,
 )
 from bonesim.agents.rates import KEYS
+from bonesim.agents.world import (
+    FIELD_ORDER, N_SYS, S_BP, S_DAY, S_DT, S_DX, S_EMBED, S_LOAD, S_MOL_PM, S_OBP_RATE, S_OCP_RATE,
+    S_OSTEOID_BLOCK, S_PATCH, S_PTH, World,
+)
 from bonesim.model import mesh, readouts
 from bonesim.model.endocrine import serum_course
 from bonesim.model.fields import (
@@ -61,8 +66,11 @@ from bonesim.model.scenario import Scenario
 from bonesim.model.tissue import POOLS, build_tissue, mineral_supply
 from bonesim.model.units import DAYS_PER_YEAR
 
-CELL_CLASSES = (OsteoclastPrecursor, Osteoclast, OsteoblastPrecursor, Osteoblast, Osteocyte,
-                LiningCell)
+# the agent class of each cell type code
+CELL_CLASSES = tuple(sorted((OsteoclastPrecursor, Osteoclast, OsteoblastPrecursor, Osteoblast,
+                             Osteocyte, LiningCell), key=lambda cls: cls.KIND))
+if [cls.KIND for cls in CELL_CLASSES] != list(range(len(KIND_NAMES))):
+    raise ImportError("CELL_CLASSES must hold one agent class per cell type code")
 # blood levels the vessels exchange with: field -> serum name (exposure-equivalent levels)
 SERUM_OF_FIELD = {"e2": "e2_pmol_l", "p4": "p4_ng_ml", "mpa": "mpa_ng_ml", "t": "t_ng_dl",
                   "igf1": "igf1_ng_ml"}
@@ -112,9 +120,9 @@ class BoneModel(mesa.Model):
         self.vessel_cells = np.argwhere(self.tissue.vessel).astype(np.int64)
         self._field_mesh(scenario.simulation.field_refinement)
         self.serum_index = np.array([FIELD_INDEX[name] for name in SERUM_OF_FIELD], dtype=np.int64)
-        self.fi = np.array([FIELD_INDEX[name] for name in kernel.FIELD_ORDER], dtype=np.int64)
+        self.fi = np.array([FIELD_INDEX[name] for name in FIELD_ORDER], dtype=np.int64)
         self.prm = np.array([value(key) for key in KEYS])
-        self.sysv = np.zeros(kernel.N_SYS)
+        self.sysv = np.zeros(N_SYS)
         self.occ = np.full(shape, EMPTY, dtype=np.int64)
         n_cells = shape[0] * shape[1]
         self._seeds = np.zeros((3, n_cells, 2), dtype=np.int64)
@@ -222,18 +230,18 @@ class BoneModel(mesa.Model):
         patch = self.dx / value("cells.geometry.patch_width")
         volume_l = self.dx**2 * value("cells.geometry.section_thickness") / UM3_PER_LITRE
         s = self.sysv
-        s[kernel.S_DAY] = day
-        s[kernel.S_DT] = self.dt
-        s[kernel.S_DX] = self.dx
-        s[kernel.S_LOAD] = course.mean["load_rel"][i]
-        s[kernel.S_PTH] = course.mean["pth_pg_ml"][i]
-        s[kernel.S_BP] = course.mean["bisphosphonate_rel"][i]
-        s[kernel.S_OCP_RATE] = value("cells.oc_precursor.recruitment") * area_mm2 / n_vessel
-        s[kernel.S_OBP_RATE] = value("cells.ob_precursor.recruitment") * area_mm2 / n_vessel / patch
-        s[kernel.S_MOL_PM] = 1.0 / (MOLECULES_PER_PMOL * volume_l)
-        s[kernel.S_PATCH] = patch
-        s[kernel.S_EMBED] = self.embed_probability()
-        s[kernel.S_OSTEOID_BLOCK] = value("tissue.matrix.osteoid_block")
+        s[S_DAY] = day
+        s[S_DT] = self.dt
+        s[S_DX] = self.dx
+        s[S_LOAD] = course.mean["load_rel"][i]
+        s[S_PTH] = course.mean["pth_pg_ml"][i]
+        s[S_BP] = course.mean["bisphosphonate_rel"][i]
+        s[S_OCP_RATE] = value("cells.oc_precursor.recruitment") * area_mm2 / n_vessel
+        s[S_OBP_RATE] = value("cells.ob_precursor.recruitment") * area_mm2 / n_vessel / patch
+        s[S_MOL_PM] = 1.0 / (MOLECULES_PER_PMOL * volume_l)
+        s[S_PATCH] = patch
+        s[S_EMBED] = self.embed_probability()
+        s[S_OSTEOID_BLOCK] = value("tissue.matrix.osteoid_block")
 
     def _mechanics(self, load_rel: float) -> None:
         """Local mechanical stimulus s = load_rel x (density at start / density now)^n."""
@@ -254,7 +262,7 @@ class BoneModel(mesa.Model):
         self._systemic(course, i, day)
         refresh = self.steps_total % self.refresh_steps == 0
         if refresh:
-            self._mechanics(self.sysv[kernel.S_LOAD])
+            self._mechanics(self.sysv[S_LOAD])
         self.source[:] = 0.0
         free_rankl(self.conc, course.mean["denosumab_ng_ml"][i], out=self.rankl_free)
         seed = int(self.rng.integers(2**62))
@@ -292,29 +300,26 @@ class BoneModel(mesa.Model):
         call over all cells (kernel.loop_cells). per_agent=True: the same rules as a plain Mesa
         loop, each agent's `step()` applying them to itself (the benchmark's reference path).
         Returns the seconds spent in the per-cell part."""
-        pop = self.population
-        t = self.tissue
-        self.step_id = kernel.prepare_step(self.sysv, self.prm, self.fi, self.conc,
-                                           self.source, t.osteoid, t.matrix, t.vessel,
-                                           self.vessel_cells, self.vessel_streams,
-                                           self.vessel_clocks, t.site_bmu, t.eroded_day, self.occ,
-                                           pop.ints, pop.flts, pop.free, pop.counters, pop.events,
-                                           self._seeds, self._dist, self._queue)
+        self.world = self.cell_world()
+        kernel.prepare_step(self.world)
         start = time.perf_counter()
         if per_agent:
             self.agents.shuffle_do("step")
         else:
-            kernel.loop_cells(seed + 1, self.step_id, *self.cell_arrays())
+            kernel.loop_cells(seed + 1, self.world)
         return time.perf_counter() - start
 
-    def cell_arrays(self) -> tuple:
-        """Arguments of kernel.step_cell after (slot, step_id), for BoneCell.step."""
+    def cell_world(self) -> World:
+        """The arrays the cell rules act on (agents/world.py), as they are now (the population
+        and the BMU records may have been reallocated since the last step)."""
         pop = self.population
         t = self.tissue
-        return (self.sysv, self.prm, self.fi, self.conc, self.rankl_free, self.stimulus,
-                self.source, t.osteoid, t.matrix, t.mineral_p, t.mineral_s, t.vessel, t.site_bmu,
-                t.eroded_day, self.occ, pop.ints, pop.flts, pop.moved, pop.free, pop.counters,
-                pop.events, self.tally, self.bmu_stats, self._dist)
+        return World(self.sysv, self.prm, self.fi, self.conc, self.rankl_free, self.stimulus,
+                     self.source, t.osteoid, t.matrix, t.mineral_p, t.mineral_s, t.vessel,
+                     self.vessel_cells, self.vessel_streams, self.vessel_clocks, t.site_bmu,
+                     t.eroded_day, self.occ, pop.ints, pop.flts, pop.moved, pop.free,
+                     pop.counters, pop.events, self.tally, self.bmu_stats, self._seeds,
+                     self._dist, self._queue)
 
     def step(self) -> None:
         """Advance one tissue step of dt days; collect a row at each output interval."""

@@ -48,11 +48,12 @@ from functools import cache
 import numba
 import numpy as np
 
+from bonesim.agents.world import FIELD_ORDER
 from bonesim.model import diffusion
 from bonesim.model.parameters import table, value
 
-FIELD_NAMES = ("rankl", "opg", "il1", "il6", "tnf", "tgfb", "igf1", "sclerostin",
-               "e2", "p4", "mpa", "t")
+# the registry is the fields the cells read, in their order (agents/world.py)
+FIELD_NAMES = FIELD_ORDER
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import pytest
 
 from bonesim.agents.lining import LiningCell
 from bonesim.agents.osteoblasts import Osteoblast
-from bonesim.agents.osteoclasts import Osteoclast
 from bonesim.agents.osteocytes import Osteocyte
 from bonesim.agents.population import (
     I_COL, I_ROW, LINING, OSTEOBLAST, OSTEOCYTE, T_FORMED, T_RESORBED, X_CLOCK, X_CLOCK_END,

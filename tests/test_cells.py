@@ -10,6 +10,7 @@ import pytest
 
 from bonesim.agents import kernel as K
 from bonesim.agents import rates as R
+from bonesim.agents import world as W
 from bonesim.agents.lining import activation_hazard
 from bonesim.agents.neighborhood import ACTIVATED
 from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
@@ -24,7 +25,7 @@ from bonesim.agents.receptors import competitive, hill
 from bonesim.model.fields import FIELD_INDEX, free_rankl, new_conc
 from bonesim.model.parameters import value
 
-F = {name: i for i, name in enumerate(K.FIELD_ORDER)}
+F = {name: i for i, name in enumerate(W.FIELD_ORDER)}
 
 
 class World:
@@ -45,20 +46,20 @@ class World:
         self.eroded_day = np.zeros(self.shape)
         self.occ = np.full(self.shape, -1, dtype=np.int64)
         self.pop = Population(512)
-        self.conc = np.zeros((len(K.FIELD_ORDER), rows, cols))
-        self.fi = np.arange(len(K.FIELD_ORDER), dtype=np.int64)
+        self.conc = np.zeros((len(W.FIELD_ORDER), rows, cols))
+        self.fi = np.arange(len(W.FIELD_ORDER), dtype=np.int64)
         self.rankl_free = np.zeros(self.shape)
         self.stimulus = np.ones(self.shape)
         self.source = np.zeros_like(self.conc)
         self.prm = np.array([value(k) for k in R.KEYS])
         for name, v in overrides.items():
             self.prm[R.INDEX[name]] = v
-        self.sysv = np.zeros(K.N_SYS)
-        self.sysv[K.S_DT], self.sysv[K.S_DX], self.sysv[K.S_LOAD] = 1.0, 10.0, 1.0
-        self.sysv[K.S_MOL_PM] = 1.66
-        self.sysv[K.S_PATCH] = 1.0
-        self.sysv[K.S_EMBED] = 0.0
-        self.sysv[K.S_OSTEOID_BLOCK] = value("tissue.matrix.osteoid_block")
+        self.sysv = np.zeros(W.N_SYS)
+        self.sysv[W.S_DT], self.sysv[W.S_DX], self.sysv[W.S_LOAD] = 1.0, 10.0, 1.0
+        self.sysv[W.S_MOL_PM] = 1.66
+        self.sysv[W.S_PATCH] = 1.0
+        self.sysv[W.S_EMBED] = 0.0
+        self.sysv[W.S_OSTEOID_BLOCK] = value("tissue.matrix.osteoid_block")
         self.tally = np.zeros(32)
         self.bmu_stats = np.zeros((256, N_BMU_COLS))
         n = rows * cols
@@ -85,20 +86,24 @@ class World:
         for name, v in levels.items():
             self.conc[F[name]] = v
 
+    def world(self):
+        pop = self.pop
+        return W.World(self.sysv, self.prm, self.fi, self.conc, self.rankl_free, self.stimulus,
+                       self.source, self.osteoid, self.matrix, self.mineral_p, self.mineral_s,
+                       self.vessel, self.vessel_cells, self.vessel_streams, self.vessel_clocks,
+                       self.site_bmu, self.eroded_day, self.occ, pop.ints, pop.flts, pop.moved,
+                       pop.free, pop.counters, pop.events, self.tally, self.bmu_stats, self.seeds,
+                       self.dist, self.queue)
+
     def step(self, n=1):
         pop = self.pop
         for _ in range(n):
             self.seed += 1
             self.source[:] = 0.0
-            K.step_cells(self.seed, self.sysv, self.prm, self.fi, self.conc, self.rankl_free,
-                         self.stimulus, self.source, self.osteoid, self.matrix, self.mineral_p,
-                         self.mineral_s, self.vessel, self.vessel_cells, self.vessel_streams,
-                         self.vessel_clocks, self.site_bmu, self.eroded_day, self.occ, pop.ints,
-                         pop.flts, pop.moved, pop.free, pop.counters, pop.events, self.tally,
-                         self.bmu_stats, self.seeds, self.dist, self.queue)
+            K.step_cells(self.seed, self.world())
             self.events.extend(map(tuple, pop.events[: pop.counters[C_NEV]]))
             pop.counters[C_NEV] = 0
-            self.sysv[K.S_DAY] += self.sysv[K.S_DT]
+            self.sysv[W.S_DAY] += self.sysv[W.S_DT]
 
     def count(self, kind):
         return self.pop.count(kind)
@@ -111,7 +116,7 @@ class World:
 def precursors_on_bare_bone(world, n=12):
     """Osteoclast precursors on surface just activated by lining-cell retraction."""
     world.site_bmu[8, 2:2 + n] = ACTIVATED
-    world.eroded_day[8, 2:2 + n] = world.sysv[K.S_DAY]
+    world.eroded_day[8, 2:2 + n] = world.sysv[W.S_DAY]
     return [world.add(OC_PRECURSOR, 8, c) for c in range(2, 2 + n)]
 
 
@@ -137,7 +142,7 @@ def test_precursor_out_of_range_walks_an_unbiased_random_walk(dt):
     drawn once for several hops, or blocks of 21 hops repeating, would make it ballistic."""
     world = World(rows=300, cols=300, surface=0,         # all marrow: no target anywhere
                   **{"oc_precursor.lifespan": 100.0})    # none dies within the step
-    world.sysv[K.S_DT] = dt
+    world.sysv[W.S_DT] = dt
     start = np.array([(r, c) for r in range(40, 260, 11) for c in range(40, 260, 11)])
     slots = [world.add(OC_PRECURSOR, r, c) for r, c in start]
     world.step()
@@ -393,7 +398,7 @@ def test_progesterone_and_androgen_raise_commitment_inflammation_lowers_it():
 
 def test_buried_osteoblast_becomes_osteocyte_with_the_density_probability():
     world = World(rows=40, cols=40, surface=20)
-    world.sysv[K.S_EMBED] = 1.0
+    world.sysv[W.S_EMBED] = 1.0
     world.osteoid[20, 10] = 0.999
     ob = world.add(OSTEOBLAST, 20, 10)
     world.step()

@@ -9,6 +9,8 @@ from test_cells import World      # the small hand-built tissue
 
 from bonesim.agents import kernel as K
 from bonesim.agents import streams as S
+from bonesim.agents import world as W
+from bonesim.agents.movement import hops
 from bonesim.agents.population import (
     EV_SPAWN, I_COL, I_KIND, I_ROW, LINING, OB_PRECURSOR, OC_PRECURSOR, X_CLOCK_END,
     X_TRANS_THR,
@@ -59,7 +61,7 @@ def test_hops_add_up_to_the_path_whatever_dt():
     speed, dx = 37.0, 10.0
     for dt in (1.0, 0.5, 0.1, 0.7):
         n = round(10.0 / dt)
-        total = sum(K._hops(speed, (i + 1) * dt, dt, dx) for i in range(n))
+        total = sum(hops(speed, (i + 1) * dt, dt, dx) for i in range(n))
         assert total == int(speed * n * dt / dx)
 
 
@@ -101,8 +103,8 @@ def vessel_world(dt, rate):
     world.vessel_streams = np.zeros((16, 2, 2), dtype=np.int64)
     world.vessel_clocks = np.zeros((16, 2, 2))
     K.open_vessel_streams(7, world.vessel_streams, world.vessel_clocks)
-    world.sysv[K.S_DT] = dt
-    world.sysv[K.S_OCP_RATE] = rate
+    world.sysv[W.S_DT] = dt
+    world.sysv[W.S_OCP_RATE] = rate
     return world
 
 
@@ -134,7 +136,7 @@ def precursor_days(dt, days=300, rate=0.1):
     present, lifespans = 0.0, 0.0
     for i in range(round(2 * days / dt)):
         if i * dt >= days:
-            world.sysv[K.S_OCP_RATE] = 0.0
+            world.sysv[W.S_OCP_RATE] = 0.0
         n_events = len(world.events)
         world.step()
         lifespans += sum(world.pop.flts[X_CLOCK_END, e[1]] for e in world.events[n_events:]
@@ -165,7 +167,7 @@ def lining_spread(dt, days=30):
     """Lining cells on a 64-long row of bare quiescent surface after `days` at steps of dt,
     grown from one cell at its left end (activation off, so none retracts)."""
     world = World(rows=12, cols=64, **{"lining.activation_rate": 0.0})
-    world.sysv[K.S_DT] = dt
+    world.sysv[W.S_DT] = dt
     world.add(LINING, 8, 0)
     world.step(round(days / dt))
     return world.count(LINING)
