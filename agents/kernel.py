@@ -41,7 +41,7 @@ from bonesim.agents.neighborhood import (
     ACTIVATED, DC, DR, EMPTY, QUIESCENT, inside, is_bone, touches_bone, touches_resorbable,
 )
 from bonesim.agents.population import (
-    C_NHI, C_STEP, I_KIND, I_NLIFE, I_NUCLEI, I_STAMP, LINING, OB_PRECURSOR, OC_PRECURSOR,
+    B_TEAM, C_NHI, C_STEP, T_ARRESTED, I_KIND, I_NLIFE, I_NUCLEI, I_STAMP, LINING, OB_PRECURSOR, OC_PRECURSOR,
     OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, X_AGE, X_CLOCK, X_CLOCK_END,
 )
 from bonesim.agents.streams import decision, direction, exponential, hash2, uniform
@@ -52,11 +52,16 @@ from bonesim.agents.world import (
 
 
 @njit(cache=True)
-def targets(osteoid, matrix, vessel, occ, ints, site_bmu, osteoid_block, max_nuclei, seeds):
+def targets(w, seeds):
     """Marrow cells where precursors can work (empty, or held by a precursor of that
     lineage), written to seeds[i] (n, 2): i = 0 cells next to an osteoclast that can take a
-    nucleus (fusion), 1 bare surface activated by lining retraction (osteoclast precursors), 2 eroded, not yet
-    refilled surface (osteoblast precursors). Returns the three counts."""
+    nucleus (fusion), 1 bare surface activated by lining retraction (osteoclast precursors),
+    2 eroded, not yet refilled surface within the reversal window of its erosion (osteoblast
+    precursors). Returns the three counts."""
+    osteoid, matrix, vessel, occ, ints = w.osteoid, w.matrix, w.vessel, w.occ, w.ints
+    site_bmu = w.site_bmu
+    osteoid_block, max_nuclei = w.sysv[S_OSTEOID_BLOCK], w.prm[R.OC_MAX_NUC]
+    opened_since = w.sysv[S_DAY] - w.prm[R.OBP_WINDOW]
     rows, cols = matrix.shape
     n = np.zeros(3, dtype=np.int64)
     for r in range(rows):
@@ -79,7 +84,7 @@ def targets(osteoid, matrix, vessel, occ, ints, site_bmu, osteoid_block, max_nuc
                     seeds[1, n[1], 1] = c
                     n[1] += 1
             if (who == OB_PRECURSOR or who == -1) and site_bmu[r, c] >= 0 and \
-                    touches_bone(osteoid, matrix, r, c):
+                    w.eroded_day[r, c] >= opened_since and touches_bone(osteoid, matrix, r, c):
                 seeds[2, n[2], 0] = r
                 seeds[2, n[2], 1] = c
                 n[2] += 1
@@ -87,16 +92,23 @@ def targets(osteoid, matrix, vessel, occ, ints, site_bmu, osteoid_block, max_nuc
 
 
 @rule
-def expire_memory(day, memory, window, site_bmu, eroded_day):
-    """Forget eroded surface that no osteoblast refilled within `memory` days, and activated
-    surface no osteoclast took within `window` days (both become quiescent surface)."""
+def expire_memory(w):
+    """Close the surface memory: activated surface no osteoclast took within the activation
+    window becomes quiescent; eroded surface past the reversal window of its erosion whose
+    BMU has no osteoblast at work any more is an arrested cavity, left unfilled (its unfilled
+    volume is tallied), as is eroded surface not refilled within eroded_memory."""
+    site_bmu, eroded_day, prm = w.site_bmu, w.eroded_day, w.prm
+    day = w.sysv[S_DAY]
     rows, cols = site_bmu.shape
     for r in range(rows):
         for c in range(cols):
             b = site_bmu[r, c]
-            if (b >= 0 and day - eroded_day[r, c] > memory) or \
-                    (b == ACTIVATED and day - eroded_day[r, c] > window):
+            if b == ACTIVATED and day - eroded_day[r, c] > prm[R.LIN_WINDOW]:
                 site_bmu[r, c] = QUIESCENT
+            elif b >= 0 and day - eroded_day[r, c] > prm[R.OBP_WINDOW] and \
+                    (w.bmu_stats[b, B_TEAM] <= 0.0 or day - eroded_day[r, c] > prm[R.MAT_ERODED_MEMORY]):
+                site_bmu[r, c] = QUIESCENT
+                w.tally[T_ARRESTED] += max(0.0, 1.0 - w.osteoid[r, c] - w.matrix[r, c])
 
 
 @rule
@@ -203,13 +215,11 @@ def prepare_step(w):
     osteoid, matrix = w.osteoid, w.matrix
     counters[C_STEP] += 1
     dx = sysv[S_DX]
-    expire_memory(sysv[S_DAY], prm[R.MAT_ERODED_MEMORY], prm[R.LIN_WINDOW], w.site_bmu,
-                  w.eroded_day)
+    expire_memory(w)
     marrow_sources(w)
     recruit(OC_PRECURSOR, sysv[S_OCP_RATE] * sysv[S_DT], w)
     recruit(OB_PRECURSOR, sysv[S_OBP_RATE] * sysv[S_DT], w)
-    n = targets(osteoid, matrix, w.vessel, w.occ, ints, w.site_bmu, sysv[S_OSTEOID_BLOCK],
-                prm[R.OC_MAX_NUC], w.seeds)
+    n = targets(w, w.seeds)
     n_ocp, n_obp = 0, 0
     for s in range(counters[C_NHI]):
         n_ocp += ints[I_KIND, s] == OC_PRECURSOR
@@ -272,11 +282,11 @@ def step_cells(seed, w):
 def step_one_cell(s, sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
                   mineral_p, mineral_s, vessel, vessel_cells, vessel_streams, vessel_clocks,
                   site_bmu, eroded_day, occ, ints, flts, moved, free, counters, events, tally,
-                  bmu_stats, seeds, dist, queue):
+                  bmu_stats, seeds, dist, queue, mark):
     """`step_cell` for the one cell in slot s, from the World's arrays one by one: the entry of
     a Mesa agent's own `step()` (the plain per-agent path). Its arrays cross from Python one
     by one because a whole World costs ~4 us more per call to unpack."""
     step_cell(s, World(sysv, prm, fi, conc, rankl_free, stimulus, source, osteoid, matrix,
                        mineral_p, mineral_s, vessel, vessel_cells, vessel_streams, vessel_clocks,
                        site_bmu, eroded_day, occ, ints, flts, moved, free, counters, events,
-                       tally, bmu_stats, seeds, dist, queue))
+                       tally, bmu_stats, seeds, dist, queue, mark))

@@ -5,8 +5,9 @@ mineralized surface to osteoclast precursors) with hazard activation_rate x (pat
 fraction) x (activation_basal (1 - e2_basal_suppression occ(ER)) + occ(free RANKL)) x
 (1 + disuse_gain max(0, 1 - s)) x (1 + pth_gain occ(PTH1R)): a nontargeted (stochastic) rate
 that estrogen restrains, the osteocyte-derived targeted RANKL signal, disuse (s the local
-mechanical stimulus) and PTH (Parfitt 1982, 2002; Nakashima 2011; Everts 2002: lining cells
-retract and clear the surface before resorption). The exposed site is marked ACTIVATED: for
+mechanical stimulus) and PTH, x (1 - bisphosphonate_suppression x the bisphosphonate effect)
+(Parfitt 1982, 2002; Nakashima 2011; Everts 2002: lining cells retract and clear the surface
+before resorption; bisphosphonates act mostly by fewer BMUs being activated). The exposed site is marked ACTIVATED: for
 activation_window days it is where osteoclast precursors may form a new osteoclast (a BMU
 starts only there, or next to an osteoclast at a cutting front); then it is quiescent again.
 Bare quiescent surface (e.g. where an osteoblast died) is re-covered by neighbouring lining
@@ -26,7 +27,7 @@ from bonesim.agents.population import (
 )
 from bonesim.agents.receptors import hill
 from bonesim.agents.streams import SPREAD, decision, direction, peek
-from bonesim.agents.world import S_DAY, S_DT, S_DX, S_OSTEOID_BLOCK, S_PATCH
+from bonesim.agents.world import S_BP, S_DAY, S_DT, S_DX, S_OSTEOID_BLOCK, S_PATCH
 
 
 class LiningCell(BoneCell):
@@ -36,13 +37,15 @@ class LiningCell(BoneCell):
 
 
 @rule
-def activation_hazard(free_rankl, er_occ, stimulus, pth_occ, patch_scale, prm):
-    """Hazard [1/day] that a lining cell retracts and exposes the bone (er_occ: ER occupancy)."""
+def activation_hazard(free_rankl, er_occ, stimulus, pth_occ, bisphosphonate, patch_scale, prm):
+    """Hazard [1/day] that a lining cell retracts and exposes the bone (er_occ: ER occupancy;
+    bisphosphonate: its skeletal effect 0..1)."""
     return (prm[R.LIN_ACT] * patch_scale
             * (prm[R.LIN_ACT_BASAL] * (1.0 - prm[R.LIN_E2_BASAL] * er_occ)
                + hill(free_rankl, prm[R.RANK_EC50], 1.0))
             * (1.0 + prm[R.LIN_DISUSE] * max(0.0, 1.0 - stimulus))
-            * (1.0 + prm[R.LIN_PTH] * pth_occ))
+            * (1.0 + prm[R.LIN_PTH] * pth_occ)
+            * (1.0 - prm[R.LIN_BP] * bisphosphonate))
 
 
 @inline_rule
@@ -63,7 +66,7 @@ def lining_step(s, w):
     sig.secrete_rankl_opg(w, r, c, prm[R.LIN_RANKL], prm[R.LIN_OPG], er,
                           sig.inflammation_at(w, r, c), patch)
     flts[X_TRANS, s] += dt * activation_hazard(w.rankl_free[r, c], er, w.stimulus[r, c],
-                                               sig.pth1r(w), patch, prm)
+                                               sig.pth1r(w), w.sysv[S_BP], patch, prm)
     if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
         w.tally[T_ACTIVATED] += 1.0
         kill(s, DEATH_RETRACTED, ints, w.occ, w.free, w.counters, w.events)

@@ -4,19 +4,25 @@ OsteoblastPrecursor (committed mesenchymal osteoprogenitor): recruited from the 
 niche at a rate raised by TGF-beta released from resorbed matrix (Tang 2009: TGF-beta1 couples
 resorption to formation by recruiting progenitors), migrates toward free eroded (reversal)
 surface within the communication range, proliferates a few times next to it (the reversal
-canopy), and commits on it to an osteoblast. Proliferation and commitment share one drive:
-basal + TGF-beta + PR (progesterone, MPA) + AR + IGF-1 occupancies, times (1 - inhibition by
-IL-1/IL-6/TNF) x (1 - inhibition by sclerostin, a Wnt antagonist). The PR terms here and in
+canopy), and commits on it to an osteoblast of that surface's BMU, within the reversal
+window of the surface's erosion. Proliferation runs at a drive of basal + TGF-beta + PR
+(progesterone, MPA) + AR + IGF-1 occupancies, commitment at a basal rate, both times the
+brake (1 - inhibition by IL-1/IL-6/TNF) x (1 - inhibition by sclerostin, a Wnt antagonist):
+the mitogens set how many divisions a recruit makes before it commits, so the BMU's team is
+the one recruited in the window, as large as the signals make it. The PR terms here and in
 vigor are PR signalling (`pr_signal`): occupancy x PR expression, which estrogen induces.
 
 Osteoblast: lays osteoid on the eroded surface it sits on (first the partly resorbed cells of
 the cavity floor on its faces, then its own grid cell) at the apposition rate x vigor, where
 vigor = (1 + PR, AR, IGF-1 terms) x (1 - sclerostin) x (1 - inflammation); on a surface that was
-not eroded only at flat_formation of that rate. When its grid cell is full it is buried as an
-osteocyte with the probability that a cell volume holds one (osteocyte density x volume),
-or moves on to the next free eroded cell, or, with no eroded surface left, keeps to the
-quiescent surface where it retires (retire_rate) as a lining cell (lining_fraction) or by
-apoptosis. Its clock runs at (1 + inflammation and sclerostin terms) / (1 + e2_survival
+not eroded only at flat_formation of that rate. It never fills a marrow cell that would join
+two separate pieces of bone (`bridges`): formation builds on one surface, so a trabecula cut
+through stays cut. When its grid cell is full it is buried as an osteocyte with the
+probability that a cell volume holds one (osteocyte density x volume), or moves on to the
+next free eroded cell of its own BMU's cavity, or, with none left, keeps to the quiescent
+surface where it retires (retire_rate) as a lining cell (lining_fraction) or by apoptosis.
+The team is finite: when its members are gone, what they left unfilled of the cavity stays
+unfilled (kernel.expire_memory). Its clock runs at (1 + inflammation and sclerostin terms) / (1 + e2_survival
 occ(ER) + igf1_survival occ(IGF1R)): estrogen and IGF-1 support its survival. It secretes
 RANKL and OPG (estrogen raises OPG, lowers RANKL; PTH the reverse).
 """
@@ -27,10 +33,11 @@ from bonesim.agents.jit import inline_rule, rule
 from bonesim.agents.lifecycle import become, kill, outlived, renew
 from bonesim.agents.movement import free_neighbour, hops, migrate, move
 from bonesim.agents.neighborhood import (
-    DC, DR, EMPTY, bone_neighbours, inside, is_bone, touches_bone,
+    DC, DR, EMPTY, bone_components, bone_neighbours, cuts_trabecula, inside, is_bone,
+    touches_bone,
 )
 from bonesim.agents.population import (
-    B_FIRST_FORM, B_FORMED, B_LAST_FORM, DEATH_APOPTOSIS, I_BMU, I_COL, I_EMBED_DRAWN, I_GEN,
+    B_FIRST_FORM, B_FORMED, B_LAST_FORM, B_TEAM, B_TEAM_SIZE, DEATH_APOPTOSIS, I_BMU, I_COL, I_EMBED_DRAWN, I_GEN,
     I_NLIFE, I_ROW, LINING, OB_PRECURSOR, OSTEOBLAST, OSTEOCYTE, T_FORMED, T_OB_APOPTOSIS,
     T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_LINING, T_OB_TO_OSTEOCYTE, T_OBP_COMMITTED, X_AGE, X_AUX,
     X_AUX_THR, X_TRANS, X_TRANS_THR, BoneCell,
@@ -59,12 +66,20 @@ def pr_signal(pr_occ, er_occ, prm):
 
 
 @rule
+def brake(inflammation, sclerostin_occ, prm):
+    """Inhibition [0..1] of osteoprogenitor proliferation and commitment by IL-1/IL-6/TNF
+    and by sclerostin (1 = none)."""
+    return ((1.0 - prm[R.OBP_INF_INH] * inflammation)
+            * (1.0 - prm[R.OBP_SCL_INH] * sclerostin_occ))
+
+
+@rule
 def drive(tgfb_occ, pr_sig, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
-    """Proliferation/commitment drive [-] of an osteoprogenitor (pr_sig: `pr_signal`)."""
+    """Proliferation drive [-] of an osteoprogenitor: basal + the mitogens TGF-beta, PR
+    signalling (pr_sig: `pr_signal`), AR, IGF-1, times the `brake`."""
     return ((prm[R.OBP_BASAL] + prm[R.OBP_TGFB] * tgfb_occ + prm[R.OBP_PR] * pr_sig
              + prm[R.OBP_AR] * ar_occ + prm[R.OBP_IGF] * igf1_occ)
-            * (1.0 - prm[R.OBP_INF_INH] * inflammation)
-            * (1.0 - prm[R.OBP_SCL_INH] * sclerostin_occ))
+            * brake(inflammation, sclerostin_occ, prm))
 
 
 @rule
@@ -84,10 +99,13 @@ def clock_rate(er_occ, igf1_occ, inflammation, sclerostin_occ, prm):
 
 
 @rule
-def form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats):
+def form(r, c, amount, w):
     """Lay `amount` grid-cell volumes of osteoid: first into partly resorbed eroded bone cells
-    on the faces of (r, c) (the cavity floor), then into (r, c) itself; returns the amount laid.
-    Every eroded cell refilled to 1 leaves the reversal-surface memory (site_bmu = -1)."""
+    on the faces of (r, c) (the cavity floor), then into (r, c) itself unless it `bridges` two
+    pieces of bone; returns the amount laid. Every eroded cell refilled to 1 leaves the
+    reversal-surface memory (site_bmu = -1)."""
+    osteoid, matrix, site_bmu, bmu_stats = w.osteoid, w.matrix, w.site_bmu, w.bmu_stats
+    day, dt = w.sysv[S_DAY], w.sysv[S_DT]
     rows, cols = matrix.shape
     laid = 0.0
     for k in range(5):
@@ -99,6 +117,8 @@ def form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats):
             rr, cc = r, c
         room = 1.0 - osteoid[rr, cc] - matrix[rr, cc]
         if room <= 0.0 or (k < 4 and not is_bone(osteoid, matrix, rr, cc)):
+            continue
+        if k == 4 and bridges(r, c, w):
             continue
         put = min(room, amount - laid)
         osteoid[rr, cc] += put
@@ -114,14 +134,14 @@ def form(r, c, amount, day, dt, osteoid, matrix, site_bmu, tally, bmu_stats):
             site_bmu[rr, cc] = -1
         if laid >= amount:
             break
-    tally[T_FORMED] += laid
+    w.tally[T_FORMED] += laid
     return laid
 
 
 @rule
-def next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, eroded):
+def next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, bmu):
     """Neighbour index k (0..7) of the next free marrow cell for an osteoblast whose grid cell
-    is full: an eroded cell touching bone (eroded=True) or any surface cell (eroded=False),
+    is full: an eroded cell of its BMU `bmu` touching bone, or, with bmu < 0, any surface cell;
     the most concave first; -1 if none."""
     rows, cols = matrix.shape
     best, best_k = -1, -1
@@ -129,7 +149,7 @@ def next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, eroded):
         rr, cc = r + DR[k], c + DC[k]
         if not inside(rr, cc, rows, cols) or occ[rr, cc] != EMPTY or vessel[rr, cc]:
             continue
-        if is_bone(osteoid, matrix, rr, cc) or (eroded and site_bmu[rr, cc] < 0):
+        if is_bone(osteoid, matrix, rr, cc) or (bmu >= 0 and site_bmu[rr, cc] != bmu):
             continue
         if not touches_bone(osteoid, matrix, rr, cc):
             continue
@@ -137,6 +157,18 @@ def next_site(r, c, osteoid, matrix, occ, vessel, site_bmu, eroded):
         if n > best:
             best, best_k = n, k
     return best_k
+
+
+@rule
+def bridges(r, c, w):
+    """Filling the marrow cell (r, c) would join two pieces of bone that are apart nearby
+    (`neighborhood.cuts_trabecula` with the cell left marrow): osteoblasts lay bone on one
+    surface and do not bridge a gap, so a trabecula cut through stays cut. Pieces that meet
+    again nearby (the walls and floor of a cavity being refilled) are one surface."""
+    osteoid, matrix = w.osteoid, w.matrix
+    return (not is_bone(osteoid, matrix, r, c) and bone_components(osteoid, matrix, r, c) >= 2
+            and cuts_trabecula(osteoid, matrix, r, c, int(w.prm[R.OC_CUT_REACH] / w.sysv[S_DX]),
+                               w.queue, w.mark))
 
 
 @rule
@@ -154,16 +186,25 @@ def eroded_work(r, c, osteoid, matrix, site_bmu):
     return False
 
 
+@inline_rule
+def leave_team(s, w):
+    """Osteoblast s stops working: it leaves its BMU's team and the lifespan tallies."""
+    b = w.ints[I_BMU, s]
+    if b >= 0:
+        w.bmu_stats[b, B_TEAM] -= 1.0
+    w.ints[I_BMU, s] = -1
+    w.tally[T_OB_ENDS] += 1.0
+    w.tally[T_OB_LIFE_SUM] += w.flts[X_AGE, s]
+
+
 @rule
 def end_of_work(s, r, c, w):
     """End of an osteoblast's working life: lining cell (if on a surface, with
     lining_fraction) or apoptosis."""
     ints, tally = w.ints, w.tally
-    tally[T_OB_ENDS] += 1.0
-    tally[T_OB_LIFE_SUM] += w.flts[X_AGE, s]
+    leave_team(s, w)
     if touches_bone(w.osteoid, w.matrix, r, c) and not is_bone(w.osteoid, w.matrix, r, c) and \
             uniform(decision(ints, s, I_NLIFE), 0) < w.prm[R.OB_LINING]:
-        ints[I_BMU, s] = -1
         become(s, LINING, ints, w.flts, w.prm, w.counters, w.events)
         tally[T_OB_TO_LINING] += 1.0
     else:
@@ -175,9 +216,10 @@ def end_of_work(s, r, c, w):
 def precursor_step(s, w):
     """One step of an osteoblast precursor: it dies at the end of its life; it secretes RANKL
     and OPG; in the canopy over eroded surface (within 2 grid steps) it divides up to
-    max_divisions times; it walks toward free eroded surface in range (a random walk
-    otherwise) and commits there to an osteoblast of that surface's BMU. Division and
-    commitment run at their rates x `drive`."""
+    max_divisions times at division_rate x `drive`; it walks toward free eroded surface in
+    range (a random walk otherwise) and commits there to an osteoblast of that surface's BMU
+    at commitment_rate x `brake`. The mitogens thus set how many divisions a recruit makes
+    before it commits: the size of the BMU's team."""
     ints, flts, prm, dist = w.ints, w.flts, w.prm, w.dist
     dt, dx = w.sysv[S_DT], w.sysv[S_DX]
     if outlived(s, w, 1.0):
@@ -186,8 +228,9 @@ def precursor_step(s, w):
     r, c = ints[I_ROW, s], ints[I_COL, s]
     er = sig.er(w, r, c)
     infl = sig.inflammation_at(w, r, c)
+    scl = sig.sclerostin(w, r, c)
     d = drive(sig.tgfbr(w, r, c), pr_signal(sig.pr(w, r, c), er, prm), sig.ar(w, r, c),
-              sig.igf1r(w, r, c), infl, sig.sclerostin(w, r, c), prm)
+              sig.igf1r(w, r, c), infl, scl, prm)
     sig.secrete_rankl_opg(w, r, c, prm[R.OBP_RANKL], prm[R.OBP_OPG], er, infl, w.sysv[S_PATCH])
     if ints[I_GEN, s] < prm[R.OBP_MAX_DIV] and 0 <= dist[2, r, c] <= 2:  # in the canopy
         flts[X_AUX, s] += dt * prm[R.OBP_DIV] * d
@@ -206,9 +249,13 @@ def precursor_step(s, w):
         r, c = ints[I_ROW, s], ints[I_COL, s]
     if not on_site:
         return
-    flts[X_TRANS, s] += dt * prm[R.OBP_COMMIT] * d
+    flts[X_TRANS, s] += dt * prm[R.OBP_COMMIT] * brake(infl, scl, prm)
     if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
-        ints[I_BMU, s] = w.site_bmu[r, c]
+        b = w.site_bmu[r, c]
+        ints[I_BMU, s] = b
+        if b >= 0:
+            w.bmu_stats[b, B_TEAM] += 1.0
+            w.bmu_stats[b, B_TEAM_SIZE] += 1.0
         w.tally[T_OBP_COMMITTED] += 1.0
         become(s, OSTEOBLAST, ints, flts, prm, w.counters, w.events)
 
@@ -224,7 +271,7 @@ def osteoblast_step(s, w):
     there with the time left."""
     ints, flts, prm = w.ints, w.flts, w.prm
     osteoid, matrix, site_bmu = w.osteoid, w.matrix, w.site_bmu
-    day, dt, dx = w.sysv[S_DAY], w.sysv[S_DT], w.sysv[S_DX]
+    dt, dx = w.sysv[S_DT], w.sysv[S_DX]
     r, c = ints[I_ROW, s], ints[I_COL, s]
     er = sig.er(w, r, c)
     infl = sig.inflammation_at(w, r, c)
@@ -248,22 +295,23 @@ def osteoblast_step(s, w):
         here = rate if eroded_work(r, c, osteoid, matrix, site_bmu) else rate * prm[R.OB_FLAT]
         if here <= 0.0:
             return
-        laid = form(r, c, here * left, day, dt, osteoid, matrix, site_bmu, w.tally, w.bmu_stats)
+        laid = form(r, c, here * left, w)
         left -= laid / here
-        if osteoid[r, c] + matrix[r, c] < 1.0 - 1e-9:
+        full = osteoid[r, c] + matrix[r, c] >= 1.0 - 1e-9
+        if not full and not bridges(r, c, w):
             return
-        if ints[I_EMBED_DRAWN, s] == 0 and \
+        if full and ints[I_EMBED_DRAWN, s] == 0 and \
                 uniform(decision(ints, s, I_NLIFE), 0) < w.sysv[S_EMBED]:    # once per site
-            w.tally[T_OB_ENDS] += 1.0
-            w.tally[T_OB_LIFE_SUM] += flts[X_AGE, s]
+            leave_team(s, w)
             w.tally[T_OB_TO_OSTEOCYTE] += 1.0
-            ints[I_BMU, s] = -1
             become(s, OSTEOCYTE, ints, flts, prm, w.counters, w.events)
             return
         ints[I_EMBED_DRAWN, s] = 1
-        k = next_site(r, c, osteoid, matrix, w.occ, w.vessel, site_bmu, True)
+        k = -1
+        if ints[I_BMU, s] >= 0:
+            k = next_site(r, c, osteoid, matrix, w.occ, w.vessel, site_bmu, ints[I_BMU, s])
         if k < 0:
-            k = next_site(r, c, osteoid, matrix, w.occ, w.vessel, site_bmu, False)
+            k = next_site(r, c, osteoid, matrix, w.occ, w.vessel, site_bmu, -1)
         if k < 0:     # it waits, crowded, until a neighbour frees
             return
         move(s, r, c, r + DR[k], c + DC[k], w.occ, ints, w.moved)

@@ -9,7 +9,7 @@ is a competitive decoy. Next to an osteoclast the precursor fuses into it (one m
 
 Osteoclast (multinucleated): resorbs the resorbable bone on its faces (diagonals if none) at
 resorption_rate [um^2/day per nucleus of the 2D section] x (floor + (1 - floor) occ(RANKL)) x
-(1 - bisphosphonate effect), releasing the matrix's TGF-beta and IGF-1 into its grid cell; moves
+(1 - bisphosphonate_inhibition x bisphosphonate effect), releasing the matrix's TGF-beta and IGF-1 into its grid cell; moves
 along the surface (persistent heading, preference for concave sites) when no bone is in reach;
 lifts the lining cells around it (the canopy), so new osteoclasts can join its BMU there.
 Apoptosis: its biological clock runs at (1 + e2_apoptosis occ(ER) + tgfb_apoptosis occ(TGF-beta)
@@ -24,13 +24,15 @@ from bonesim.agents.jit import inline_rule, rule
 from bonesim.agents.lifecycle import become, kill, outlived
 from bonesim.agents.movement import hops, migrate, move
 from bonesim.agents.neighborhood import (
-    ACTIVATED, DC, DR, EMPTY, bone_neighbours, inside, is_bone, resorbable, touches_resorbable,
+    ACTIVATED, DC, DR, EMPTY, QUIESCENT, bone_components, bone_neighbours, cuts_trabecula, inside,
+    is_bone, resorbable, touches_resorbable,
 )
 from bonesim.agents.population import (
-    B_ERODED, B_FIRST_RES, B_FORMED, B_FOUNDED, B_LAST_RES, B_OSTEOCLASTS,
-    B_RESORBED, C_NBMU, DEATH_APOPTOSIS, DEATH_FUSED, DEATH_RESORBED, DEATH_RETRACTED, I_BMU,
+    B_ERODED, B_FIRST_RES, B_FORMED, B_FOUNDED, B_LAST_RES, B_OSTEOCLASTS, B_PERFORATIONS,
+    B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NBMU, DEATH_APOPTOSIS, DEATH_FUSED, DEATH_RESORBED, DEATH_RETRACTED, I_BMU,
     I_COL, I_KIND, I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, LINING, OC_PRECURSOR, OSTEOCLAST, OSTEOCYTE,
-    T_FOUNDED, T_FUSED, T_NEW_ERODED, T_OC_DEATHS, T_OC_LIFE_SUM, T_RESORBED, T_RESORBED_MINERAL,
+    T_FOUNDED, T_FUSED, T_NEW_ERODED, T_OC_DEATHS, T_OC_LIFE_SUM, T_PERFORATIONS, T_RELEASED,
+    T_RESORBED, T_RESORBED_MINERAL,
     X_AGE, X_HEADING, X_TRANS, X_TRANS_THR, BoneCell,
 )
 from bonesim.agents.receptors import hill
@@ -78,7 +80,8 @@ def resorption_capacity(nuclei, free_rankl, bisphosphonate, prm, dt, dx):
     """Grid-cell volumes an osteoclast can resorb in dt [day] at spacing dx [um]."""
     floor = prm[R.OC_ACT_FLOOR]
     activity = floor + (1.0 - floor) * hill(free_rankl, prm[R.RANK_EC50], 1.0)
-    return prm[R.OC_RES_RATE] * nuclei * activity * (1.0 - bisphosphonate) * dt / (dx * dx)
+    return (prm[R.OC_RES_RATE] * nuclei * activity * (1.0 - prm[R.OC_BP_INH] * bisphosphonate)
+            * dt / (dx * dx))
 
 
 @rule
@@ -87,8 +90,10 @@ def resorb(r, c, capacity, bmu, w):
     (diagonal neighbours if no face neighbour is resorbable), shared equally; returns the
     capacity left. Pools shrink in proportion; matrix TGF-beta (activated share) and IGF-1 go
     to the osteoclast's grid cell as a source [field units/day]; osteocytes in fully resorbed
-    cells die; resorbed cells are marked eroded by this BMU (the reversal-surface memory), and
-    the quiescent surface they bore is tallied as newly eroded (`quiescent_faces`)."""
+    cells die; resorbed bone cells are marked eroded by this BMU (the reversal-surface memory;
+    the remains of a cell already marrow and out of any cavity stay out), and the quiescent
+    surface they bore is tallied as newly eroded (`quiescent_faces`). A bone cell turned to
+    marrow that `cuts_trabecula` perforates (`perforate`)."""
     osteoid, matrix, mineral_p, mineral_s = w.osteoid, w.matrix, w.mineral_p, w.mineral_s
     site_bmu, occ, ints, prm, tally, bmu_stats = w.site_bmu, w.occ, w.ints, w.prm, w.tally, w.bmu_stats
     day, dt, osteoid_block = w.sysv[S_DAY], w.sysv[S_DT], w.sysv[S_OSTEOID_BLOCK]
@@ -110,6 +115,7 @@ def resorb(r, c, capacity, bmu, w):
             if not (inside(rr, cc, rows, cols) and resorbable(osteoid, matrix, rr, cc, osteoid_block)):
                 continue
             b = osteoid[rr, cc] + matrix[rr, cc]
+            bridge = bone_components(osteoid, matrix, rr, cc) >= 2   # between bone pieces
             take = min(share, b)
             mineral = (mineral_p[rr, cc] + mineral_s[rr, cc]) * take / b
             if b - take <= 1e-9:
@@ -127,13 +133,18 @@ def resorb(r, c, capacity, bmu, w):
                 matrix[rr, cc] *= keep
                 mineral_p[rr, cc] *= keep
                 mineral_s[rr, cc] *= keep
-            if site_bmu[rr, cc] < 0:
-                faces = quiescent_faces(rr, cc, osteoid, matrix, site_bmu)
-                tally[T_NEW_ERODED] += faces
-                if bmu >= 0:
-                    bmu_stats[bmu, B_ERODED] += faces
-            site_bmu[rr, cc] = bmu
-            w.eroded_day[rr, cc] = day
+            if site_bmu[rr, cc] >= 0 or b >= 0.5:    # bone eroded, or a cavity deepened
+                if site_bmu[rr, cc] < 0:
+                    faces = quiescent_faces(rr, cc, osteoid, matrix, site_bmu)
+                    tally[T_NEW_ERODED] += faces
+                    if bmu >= 0:
+                        bmu_stats[bmu, B_ERODED] += faces
+                site_bmu[rr, cc] = bmu
+                w.eroded_day[rr, cc] = day
+            if bridge and b >= 0.5 and not is_bone(osteoid, matrix, rr, cc) and \
+                    cuts_trabecula(osteoid, matrix, rr, cc, int(prm[R.OC_CUT_REACH] / w.sysv[S_DX]),
+                                   w.queue, w.mark):
+                perforate(rr, cc, bmu, w)
             w.source[w.fi[F_TGFB], r, c] += take * tgfb_release
             w.source[w.fi[F_IGF1], r, c] += take * igf1_release
             tally[T_RESORBED] += take
@@ -146,6 +157,36 @@ def resorb(r, c, capacity, bmu, w):
             capacity -= take
         return capacity
     return capacity
+
+
+@rule
+def perforate(r, c, bmu, w):
+    """Resorption has cut through a trabecula at (r, c): the cavity that did it is never
+    refilled (Liu 2008: every cavity is refilled unless it perforates a plate, breaks a rod or
+    isolates a fragment; Parfitt 1983: formation needs a surface to build on). The eroded cells
+    of `bmu` connected to (r, c) leave the cavity memory (quiescent marrow: no target for
+    osteoblast precursors, no work for its team), and their unfilled volume is tallied as
+    released."""
+    site_bmu, queue = w.site_bmu, w.queue
+    rows, cols = site_bmu.shape
+    w.tally[T_PERFORATIONS] += 1.0
+    if bmu >= 0:
+        w.bmu_stats[bmu, B_PERFORATIONS] += 1.0
+    head, tail = 0, 1
+    queue[0] = r * cols + c
+    site_bmu[r, c] = QUIESCENT
+    while head < tail:
+        v = queue[head]
+        head += 1
+        rr, cc = v // cols, v % cols
+        w.tally[T_RELEASED] += max(0.0, 1.0 - w.osteoid[rr, cc] - w.matrix[rr, cc])
+        w.eroded_day[rr, cc] = w.sysv[S_DAY]
+        for k in range(8):
+            r2, c2 = rr + DR[k], cc + DC[k]
+            if bmu >= 0 and inside(r2, c2, rows, cols) and site_bmu[r2, c2] == bmu:
+                site_bmu[r2, c2] = QUIESCENT
+                queue[tail] = r2 * cols + c2
+                tail += 1
 
 
 @rule
@@ -251,6 +292,9 @@ def bmu_of_new_osteoclast(r, c, w):
     bmu_stats[b, B_FORMED] = 0.0
     bmu_stats[b, B_OSTEOCLASTS] = 0.0
     bmu_stats[b, B_ERODED] = 0.0
+    bmu_stats[b, B_TEAM] = 0.0
+    bmu_stats[b, B_TEAM_SIZE] = 0.0
+    bmu_stats[b, B_PERFORATIONS] = 0.0
     w.tally[T_FOUNDED] += 1.0
     return b
 

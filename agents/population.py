@@ -52,21 +52,27 @@ N_INT, N_FLT = len(INT_ROWS), len(FLOAT_ROWS)
 COUNTERS = ("nfree", "nhi", "nev", "nbmu", "step")
 C_NFREE, C_NHI, C_NEV, C_NBMU, C_STEP = range(len(COUNTERS))
 
-# per-step tallies (model.tally), in grid-cell volumes unless noted (T_NEW_ERODED: quiescent
-# bone-surface faces turned into eroded surface, a count)
+# running tallies (model.tally), in grid-cell volumes unless noted (T_NEW_ERODED: quiescent
+# bone-surface faces turned into eroded surface, a count; T_PERFORATIONS: a count; T_RELEASED:
+# eroded volume of perforating cavities, never refilled; T_ARRESTED: eroded volume left
+# unfilled when its BMU's team was gone)
 TALLIES = ("resorbed", "resorbed_mineral", "formed", "new_eroded", "founded", "fused",
            "activated", "oc_deaths", "oc_life_sum", "ob_ends", "ob_life_sum", "ob_to_osteocyte",
-           "ob_to_lining", "ob_apoptosis", "ocy_deaths", "obp_committed")
+           "ob_to_lining", "ob_apoptosis", "ocy_deaths", "obp_committed", "perforations",
+           "released", "arrested")
 (T_RESORBED, T_RESORBED_MINERAL, T_FORMED, T_NEW_ERODED, T_FOUNDED, T_FUSED, T_ACTIVATED,
  T_OC_DEATHS, T_OC_LIFE_SUM, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_OSTEOCYTE, T_OB_TO_LINING,
- T_OB_APOPTOSIS, T_OCY_DEATHS, T_OBP_COMMITTED) = range(len(TALLIES))
+ T_OB_APOPTOSIS, T_OCY_DEATHS, T_OBP_COMMITTED, T_PERFORATIONS, T_RELEASED,
+ T_ARRESTED) = range(len(TALLIES))
 N_TALLY = len(TALLIES)
 
-# BMU record columns (model.bmu_stats): days, areas in grid-cell volumes, B_ERODED in faces
+# BMU record columns (model.bmu_stats): days, areas in grid-cell volumes, B_ERODED in faces,
+# B_TEAM the osteoblasts of its team at work now, B_TEAM_SIZE all it ever had, B_PERFORATIONS
+# the trabeculae it cut through (counts)
 BMU_COLUMNS = ("founded", "first_res", "last_res", "resorbed", "first_form", "last_form",
-               "formed", "osteoclasts", "eroded")
+               "formed", "osteoclasts", "eroded", "team", "team_size", "perforations")
 (B_FOUNDED, B_FIRST_RES, B_LAST_RES, B_RESORBED, B_FIRST_FORM, B_LAST_FORM, B_FORMED,
- B_OSTEOCLASTS, B_ERODED) = range(len(BMU_COLUMNS))
+ B_OSTEOCLASTS, B_ERODED, B_TEAM, B_TEAM_SIZE, B_PERFORATIONS) = range(len(BMU_COLUMNS))
 N_BMU_COLS = len(BMU_COLUMNS)
 
 # event codes written by the kernel, rows (code, slot, a, b)

@@ -22,11 +22,13 @@ RATES = (
     # osteoclasts
     "osteoclast.lifespan", "osteoclast.lifespan_shape", "osteoclast.e2_apoptosis",
     "osteoclast.tgfb_apoptosis", "osteoclast.rankl_survival",
-    "osteoclast.bisphosphonate_apoptosis", "osteoclast.resorption_rate",
+    "osteoclast.bisphosphonate_apoptosis", "osteoclast.bisphosphonate_inhibition",
+    "osteoclast.resorption_rate",
     "osteoclast.rankl_activity_floor", "osteoclast.max_nuclei", "osteoclast.speed",
-    "osteoclast.turn_noise", "osteoclast.depth_preference",
+    "osteoclast.turn_noise", "osteoclast.depth_preference", "osteoclast.cut_reach",
     # osteoblast precursors
-    "ob_precursor.recruitment", "ob_precursor.recruitment_basal", "ob_precursor.lifespan",
+    "ob_precursor.recruitment", "ob_precursor.recruitment_basal", "ob_precursor.reversal_window",
+    "ob_precursor.lifespan",
     "ob_precursor.speed", "ob_precursor.search_radius", "ob_precursor.division_rate",
     "ob_precursor.max_divisions", "ob_precursor.commitment_rate", "ob_precursor.basal_drive",
     "ob_precursor.tgfb_drive", "ob_precursor.pr_drive", "ob_precursor.ar_drive",
@@ -50,7 +52,7 @@ RATES = (
     "osteocyte.opg_secretion", "osteocyte.mechano_hill", "osteocyte.e2_sclerostin_suppression",
     # lining cells
     "lining.activation_rate", "lining.activation_basal", "lining.e2_basal_suppression",
-    "lining.disuse_gain", "lining.pth_gain",
+    "lining.disuse_gain", "lining.pth_gain", "lining.bisphosphonate_suppression",
     "lining.spread_speed", "lining.activation_window", "lining.rankl_secretion",
     "lining.opg_secretion",
     # marrow (non-agent immune and stromal cells)
@@ -99,15 +101,18 @@ OC_E2_APOP = INDEX["osteoclast.e2_apoptosis"]
 OC_TGFB_APOP = INDEX["osteoclast.tgfb_apoptosis"]
 OC_RANKL_SURV = INDEX["osteoclast.rankl_survival"]
 OC_BP_APOP = INDEX["osteoclast.bisphosphonate_apoptosis"]
+OC_BP_INH = INDEX["osteoclast.bisphosphonate_inhibition"]
 OC_RES_RATE = INDEX["osteoclast.resorption_rate"]
 OC_ACT_FLOOR = INDEX["osteoclast.rankl_activity_floor"]
 OC_MAX_NUC = INDEX["osteoclast.max_nuclei"]
 OC_SPEED = INDEX["osteoclast.speed"]
 OC_TURN = INDEX["osteoclast.turn_noise"]
 OC_DEPTH = INDEX["osteoclast.depth_preference"]
+OC_CUT_REACH = INDEX["osteoclast.cut_reach"]
 
 OBP_RECRUIT = INDEX["ob_precursor.recruitment"]
 OBP_RECRUIT_BASAL = INDEX["ob_precursor.recruitment_basal"]
+OBP_WINDOW = INDEX["ob_precursor.reversal_window"]
 OBP_LIFE = INDEX["ob_precursor.lifespan"]
 OBP_SPEED = INDEX["ob_precursor.speed"]
 OBP_RADIUS = INDEX["ob_precursor.search_radius"]
@@ -163,6 +168,7 @@ LIN_ACT_BASAL = INDEX["lining.activation_basal"]
 LIN_E2_BASAL = INDEX["lining.e2_basal_suppression"]
 LIN_DISUSE = INDEX["lining.disuse_gain"]
 LIN_PTH = INDEX["lining.pth_gain"]
+LIN_BP = INDEX["lining.bisphosphonate_suppression"]
 LIN_SPREAD = INDEX["lining.spread_speed"]
 LIN_WINDOW = INDEX["lining.activation_window"]
 LIN_RANKL = INDEX["lining.rankl_secretion"]

@@ -19,7 +19,8 @@ its World once (model/bone_model.py); tests build small ones.
   ints, flts, moved, free, counters, events   the cell state (agents/population.py)
   tally (N_TALLY,), bmu_stats (n_bmus, N_BMU_COLS)   bookkeeping for the readouts
   seeds (3, rows*cols, 2), dist (3, rows, cols), queue (rows*cols,)   work arrays of the
-                          precursors' distance maps
+                          precursors' distance maps (queue also of the flood fills)
+  mark (rows, cols) int64 work array of `neighborhood.cuts_trabecula`, zero between uses
 """
 
 from collections import namedtuple
@@ -50,5 +51,5 @@ World = namedtuple("World", (
     "osteoid", "matrix", "mineral_p", "mineral_s",
     "vessel", "vessel_cells", "vessel_streams", "vessel_clocks", "site_bmu", "eroded_day",
     "occ", "ints", "flts", "moved", "free", "counters", "events", "tally", "bmu_stats",
-    "seeds", "dist", "queue",
+    "seeds", "dist", "queue", "mark",
 ))

@@ -8,7 +8,10 @@ lining cell on every quiescent surface face and osteocytes in the matrix at thei
 Osteoclasts, osteoblasts and their precursors are not placed by hand: before day 0 the model
 runs a spin-up (tissue.spinup.days) under the patient's own preceding, untreated serum course,
 so BMUs, the remodeling space and the mineralization profile of a living tissue are there
-when the record starts; BMD and the marker baselines are taken at its end.
+when the record starts, and the bone it left untouched is given the tissue ages of the
+patient's own turnover (`_age_old_bone`): a woman years past menopause starts in her own
+steady state, not in the transient out of a premenopausal one. BMD and the marker baselines
+are taken at its end.
 
 One `step()` = one tissue step of scenario.simulation.dt days:
   1. serum: the step's levels (receptor-exposure equivalents for E2, P4, MPA, T; means for the
@@ -48,8 +51,8 @@ from bonesim.agents.osteoblasts import Osteoblast, OsteoblastPrecursor
 from bonesim.agents.osteoclasts import Osteoclast, OsteoclastPrecursor
 from bonesim.agents.osteocytes import Osteocyte
 from bonesim.agents.population import (
-    C_NBMU, KIND_NAMES, LINING, N_BMU_COLS, N_TALLY, OSTEOCYTE, Population, apply_events,
-    sync_moves,
+    C_NBMU, KIND_NAMES, LINING, N_BMU_COLS, N_TALLY, OSTEOCYTE, T_RESORBED, Population,
+    apply_events, sync_moves,
 )
 from bonesim.agents.rates import KEYS
 from bonesim.agents.world import (
@@ -104,6 +107,7 @@ class BoneModel(mesa.Model):
         self.steps_total = 0     # all steps, spin-up included
         # steps between refreshes of the slow tissue maps (matrix map, mechanical stimulus)
         self.refresh_steps = max(1, round(value("tissue.numerics.refresh_days") / self.dt))
+        self.load_days = np.zeros(2)     # load x days and days since the last refresh
         self.timing = {"fields": 0.0, "cells": 0.0, "events": 0.0, "matrix": 0.0, "readouts": 0.0}
 
         self.tissue = build_tissue(tissue_spec.size, self.dx, tissue_spec.site, tissue_spec.geometry_seed)
@@ -128,6 +132,7 @@ class BoneModel(mesa.Model):
         self._seeds = np.zeros((3, n_cells, 2), dtype=np.int64)
         self._dist = np.zeros((3, *shape), dtype=np.int64)
         self._queue = np.zeros(n_cells, dtype=np.int64)
+        self._mark = np.zeros(shape, dtype=np.int64)
         self.population = Population()
         self.tally = np.zeros(N_TALLY)
         self.bmu_stats = np.zeros((4096, N_BMU_COLS))
@@ -144,11 +149,13 @@ class BoneModel(mesa.Model):
             pre = serum_course(spinup_scenario(scenario, spin), self.rng, self.dt)
             self._init_fields(pre, 0)
             self.baseline_mark = None
+            matrix0 = self.tissue.matrix.copy()
             for i in range(len(pre.day)):
                 spin_day = pre.day[i] - spin
                 if self.baseline_mark is None and spin_day >= -readouts.BASELINE_DAYS:
                     self.baseline_mark = (spin_day, self.tally.copy())
                 self._advance(pre, i, spin_day=spin_day)
+            self._age_old_bone(matrix0, spin)
         else:
             self._init_fields(self.course, 0)
         self.recorder = readouts.Recorder(self)
@@ -157,6 +164,21 @@ class BoneModel(mesa.Model):
         self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ set-up
+    def _age_old_bone(self, matrix0: np.ndarray, spin_days: float) -> None:
+        """The tissue-age distribution of the patient's own steady state: the bone the spin-up
+        left untouched (neither resorbed nor formed) is given the mineral of bone older than the
+        spin-up at the turnover measured over its last half year, instead of the age its
+        generator assumed (tissue.matrix.initial_turnover). The remodeling space and the young
+        bone are the spin-up's own."""
+        day, tally = self.baseline_mark
+        bone = self.tissue.bone.sum()
+        resorbed = (self.tally - tally)[T_RESORBED]
+        if resorbed <= 0 or bone <= 0:
+            return      # no remodeling seen (a section too small): keep the generator's ages
+        turnover = resorbed / bone / (-day) * DAYS_PER_YEAR
+        untouched = (self.tissue.matrix == matrix0) & (self.tissue.osteoid == 0) & (matrix0 > 0)
+        self.tissue.set_age(untouched, turnover, spin_days)
+
     def _place_resident_cells(self) -> None:
         """Lining cells on every quiescent surface face; osteocytes in the matrix with the
         probability that a grid cell's volume holds one (osteocyte density x volume), of all
@@ -243,10 +265,17 @@ class BoneModel(mesa.Model):
         s[S_EMBED] = self.embed_probability()
         s[S_OSTEOID_BLOCK] = value("tissue.matrix.osteoid_block")
 
-    def _mechanics(self, load_rel: float) -> None:
-        """Local mechanical stimulus s = load_rel x (density at start / density now)^n."""
+    def _mechanics(self) -> None:
+        """Local mechanical stimulus s = load x (set point density / density now)^n, with the
+        mean load since the last refresh (so that a session on any day counts); the set point,
+        the local density at the start, follows the density with the adaptation time of the
+        mechanostat (tissue.mechanics.setpoint_adaptation)."""
+        load = self.load_days[0] / self.load_days[1]
         density = np.maximum(self.tissue.local_density(), 1e-3)
-        self.stimulus[:] = load_rel * (self.tissue.density0 / density) ** value("tissue.mechanics.strain_exponent")
+        follow = -np.expm1(-self.load_days[1] / value("tissue.mechanics.setpoint_adaptation"))
+        self.tissue.density0 += (density - self.tissue.density0) * follow
+        self.stimulus[:] = load * (self.tissue.density0 / density) ** value("tissue.mechanics.strain_exponent")
+        self.load_days[:] = 0.0
 
     def _advance(self, course, i: int, spin_day: float | None = None) -> None:
         """One tissue step with the serum of step i of `course` (spin_day: day before 0)."""
@@ -261,8 +290,9 @@ class BoneModel(mesa.Model):
             pop.events = np.zeros((2 * need, 4), dtype=np.int64)
         self._systemic(course, i, day)
         refresh = self.steps_total % self.refresh_steps == 0
+        self.load_days += (self.sysv[S_LOAD] * self.dt, self.dt)
         if refresh:
-            self._mechanics(self.sysv[S_LOAD])
+            self._mechanics()
         self.source[:] = 0.0
         free_rankl(self.conc, course.mean["denosumab_ng_ml"][i], out=self.rankl_free)
         seed = int(self.rng.integers(2**62))
@@ -319,7 +349,7 @@ class BoneModel(mesa.Model):
                      self.vessel_cells, self.vessel_streams, self.vessel_clocks, t.site_bmu,
                      t.eroded_day, self.occ, pop.ints, pop.flts, pop.moved, pop.free,
                      pop.counters, pop.events, self.tally, self.bmu_stats, self._seeds,
-                     self._dist, self._queue)
+                     self._dist, self._queue, self._mark)
 
     def step(self) -> None:
         """Advance one tissue step of dt days; collect a row at each output interval."""

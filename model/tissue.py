@@ -177,8 +177,10 @@ class Tissue:
     [0..1]: unmineralized and mature collagen; mineral_p, mineral_s [0..1 of a fully
     mineralized cell]: primary and secondary mineral. vessel: vessel lumen; cortical:
     the cortical compartment (hip); site_bmu: id of the BMU that eroded the cell (-1: not on
-    an eroded, unrefilled site); eroded_day [day]: when it was eroded; density0: local bone
-    density at the start (the habitual-load set point of the mechanostat).
+    an eroded, unrefilled site); eroded_day [day]: when it was eroded; density0: the local bone
+    density the tissue is adapted to (the habitual-load set point of the mechanostat): the
+    density at the start, then following it over years (BoneModel._mechanics); age_quantile:
+    the quantile of each cell's tissue age (`age_quantiles`, `set_age`).
     """
 
     spacing_um: float
@@ -189,6 +191,7 @@ class Tissue:
     site_bmu: np.ndarray
     eroded_day: np.ndarray
     density0: np.ndarray
+    age_quantile: np.ndarray
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -229,6 +232,18 @@ class Tissue:
         size = max(1, int(round(2 * value("tissue.mechanics.density_radius") / self.spacing_um)) | 1)
         return ndimage.uniform_filter(self.bone, size=size, mode="reflect")
 
+    def set_age(self, cells: np.ndarray, turnover_per_yr: float, older_than_days: float) -> None:
+        """Mineralize the mature matrix of `cells` (bool mask) as bone of the age a steady state
+        of `turnover_per_yr` gives, older than `older_than_days`: under random renewal at rate
+        k the tissue age is exponential with rate k (memoryless, so older than T it is T plus
+        one), drawn from `age_quantile`. Primary mineral complete, secondary after its time
+        constant."""
+        age_days = older_than_days - np.log1p(-self.age_quantile[cells]) / turnover_per_yr * 365.25
+        f_p = value("tissue.matrix.primary_fraction")
+        matrix = self.matrix[cells]
+        self.mineral_p[cells] = matrix * f_p
+        self.mineral_s[cells] = matrix * (1 - f_p) * -np.expm1(-age_days / value("tissue.matrix.secondary_time"))
+
     def mineralize(self, dt: float, supply: float) -> None:
         """Mature and mineralize over dt [day]; supply [0..] scales the primary rate
         (calcium and vitamin D availability, 1 = adequate)."""
@@ -239,10 +254,13 @@ class Tissue:
 
 
 def mineral_supply(calcium_rel: float, vitamin_d_ng_ml: float) -> float:
-    """Relative mineral supply for primary mineralization (1 at adequate calcium and 30 ng/mL
-    25(OH)D): calcium_rel x the vitamin D saturation relative to its value at 30 ng/mL."""
+    """Relative mineral supply for primary mineralization, 0..1: calcium_rel x the vitamin D
+    saturation relative to its value at 30 ng/mL, capped at 1 (adequate calcium and 30 ng/mL
+    25(OH)D): more calcium or vitamin D than enough does not mineralize osteoid faster, the
+    osteoblasts' matrix vesicles and collagen set the pace (Boivin & Meunier 2002 [L])."""
     half = value("tissue.matrix.vitamin_d_half")
-    return max(0.0, calcium_rel) * (vitamin_d_ng_ml / (vitamin_d_ng_ml + half)) / (30.0 / (30.0 + half))
+    saturation = (vitamin_d_ng_ml / (vitamin_d_ng_ml + half)) / (30.0 / (30.0 + half))
+    return min(1.0, max(0.0, calcium_rel) * saturation)
 
 
 def build_tissue(shape, spacing_um: float, site: str, geometry_seed: int) -> Tissue:
@@ -266,17 +284,20 @@ def build_tissue(shape, spacing_um: float, site: str, geometry_seed: int) -> Tis
             cells = np.argwhere(labels == k)
             r, c = cells[len(cells) // 2]
             vessel[r, c] = True
-    # initial tissue age: exponential with the turnover rate, correlated over a packet size
+    pools = np.zeros((4, *shape))
+    pools[1] = bone
+    tissue = Tissue(spacing_um=float(spacing_um), site=site, pools=pools, vessel=vessel, cortical=cortical,
+                    site_bmu=np.full(shape, -1, dtype=np.int64), eroded_day=np.zeros(shape),
+                    density0=np.zeros(shape), age_quantile=age_quantiles(shape, spacing_um, geometry_seed))
+    tissue.set_age(bone, value("tissue.matrix.initial_turnover"), 0.0)
+    tissue.density0[:] = tissue.local_density()
+    return tissue
+
+
+def age_quantiles(shape, spacing_um: float, geometry_seed: int) -> np.ndarray:
+    """Uniform quantiles in [0, 1) of each grid cell's tissue age, correlated over a packet
+    size (cells of one bone structural unit are of one age), the same for a geometry seed."""
     rng = np.random.default_rng(geometry_seed + 15485863)
     g = random_field(shape, spacing_um, 2 * value("tissue.matrix.packet_size"), 1.0,
                      int(value("tissue.geometry.n_modes")), rng)
-    age_days = -np.log1p(-np.clip(ndtr(g), 0, 1 - 1e-12)) / value("tissue.matrix.initial_turnover") * 365.25
-    f_p = value("tissue.matrix.primary_fraction")
-    matrix = bone.astype(np.float64)
-    mineral_s = matrix * (1 - f_p) * -np.expm1(-age_days / value("tissue.matrix.secondary_time"))
-    pools = np.stack([np.zeros(shape), matrix, matrix * f_p, mineral_s])
-    tissue = Tissue(spacing_um=float(spacing_um), site=site, pools=pools, vessel=vessel, cortical=cortical,
-                    site_bmu=np.full(shape, -1, dtype=np.int64), eroded_day=np.zeros(shape),
-                    density0=np.zeros(shape))
-    tissue.density0[:] = tissue.local_density()
-    return tissue
+    return np.clip(ndtr(g), 0, 1 - 1e-12)

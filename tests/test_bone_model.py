@@ -22,6 +22,7 @@ from bonesim.model.parameters import all_parameters, value
 from bonesim.model.readouts import remodeling_summary
 from bonesim.model.scenario import load_scenario, parse_scenario
 from bonesim.model.units import DAYS_PER_YEAR
+from bonesim.experiments import targets as tg
 
 CI = os.environ.get("BONESIM_CI") == "1"
 SCENARIOS = __import__("pathlib").Path(__file__).resolve().parent.parent / "experiments" / "scenarios"
@@ -30,7 +31,10 @@ CONTRACT_COLUMNS = ["day", "bmd_pct_spine", "vbmd_pct_trabecular", "bv_tv", "ctx
                     "serum_e2_pmol_l", "serum_p4_ng_ml", "serum_t_ng_dl", "n_oc_precursors",
                     "n_osteoclasts", "n_ob_precursors", "n_osteoblasts", "n_osteocytes", "n_lining",
                     "rankl_opg_ratio", "activation_frequency_per_yr", "remodeling_space_pct",
-                    "turnover_pct_per_yr"]
+                    "turnover_pct_per_yr", "bv_rs_tv", "bone_lost_pct", "lost_perforation_pct",
+                    "lost_arrested_pct", "perforations_per_mm2", "bmus_completed", "bmu_balance",
+                    "wall_thickness_um", "erosion_depth_um", "tb_th_um", "tb_n_per_mm",
+                    "euler_per_mm2", "nodes_per_mm2", "free_ends_per_mm2"]
 
 
 def scenario(site="spine", size=64, years=0.2, dt=1.0, spacing=10.0, age=35, refinement=1,
@@ -111,6 +115,36 @@ def test_timeseries_has_the_contract_columns(small):
     assert np.all(np.diff(ts.day) == 7)
     assert (ts[[c for c in ts.columns if c.startswith("n_")]] >= 0).all().all()
     assert ts.serum_e2_pmol_l.between(20, 3000).all()
+    # bone lost for good is what is gone from bone volume plus remodeling space
+    bv_rs = ts.bv_rs_tv
+    assert ts.bone_lost_pct.iloc[0] == 0
+    assert np.allclose(ts.bone_lost_pct, 100 * (1 - bv_rs / bv_rs.iloc[0]))
+    assert ts.bv_rs_tv.ge(ts.bv_tv).all()
+    assert ts.tb_th_um.between(10, 300).all() and (ts.tb_n_per_mm > 0).all()
+
+
+def test_architecture_of_known_shapes():
+    """Strut analysis and Euler number on hand-drawn bone: a ring is one piece around one
+    hole (Euler 0), a plus sign one node and four free ends, parallel plates of width w have
+    Tb.Th = w (plate model)."""
+    from bonesim.model.readouts import architecture
+    dx = 10.0
+    area = 64 * 64 * (dx / 1000) ** 2
+    ring = np.zeros((64, 64), bool)
+    ring[10:50, 10:50] = True
+    ring[20:40, 20:40] = False
+    assert architecture(ring, dx)["euler_per_mm2"] == 0.0
+    plus = np.zeros((64, 64), bool)
+    plus[31:33, 8:56] = plus[8:56, 31:33] = True
+    a = architecture(plus, dx)
+    assert a["euler_per_mm2"] * area == 1.0
+    assert a["free_ends_per_mm2"] * area == 4 and a["nodes_per_mm2"] * area >= 1
+    plates = np.zeros((64, 64), bool)
+    plates[:, 8:14] = plates[:, 40:46] = True        # 6 cells = 60 um wide, the full height
+    a = architecture(plates, dx)
+    assert a["tb_th_um"] == pytest.approx(60.0, rel=0.05)
+    assert a["tb_n_per_mm"] == pytest.approx(plates.mean() / 60.0 * 1000, rel=0.05)
+    assert a["free_ends_per_mm2"] * area == 4 and a["nodes_per_mm2"] == 0
 
 
 def dxa_scale() -> float:
@@ -252,6 +286,9 @@ def v1_setting():
 
 @pytest.mark.slow
 def test_v1_premenopausal_baseline_is_stable():
+    """V1 against its rows of the targets table (experiments/targets.py), each band as
+    published. CI runs 2 seeds of a smaller section for 1 year instead of 3 seeds, 256^2, 5
+    years: its BMD slope is noisier, and it is allowed CI_DRIFT_ALLOWANCE more, labelled so."""
     sc = v1_setting()
     seeds = (1, 2) if CI else (1, 2, 3)
     slopes, turnover, summaries = [], [], []
@@ -262,12 +299,110 @@ def test_v1_premenopausal_baseline_is_stable():
         turnover.append(ts.turnover_pct_per_yr.iloc[1:].mean())
         summaries.append(remodeling_summary(model))
     mean = {k: np.nanmean([s[k] for s in summaries]) for k in summaries[0]}
-    assert abs(np.mean(slopes)) <= 0.5 + (0.5 if CI else 0.0)         # %/yr (TARGETS V1)
-    assert 15 <= np.mean(turnover) <= 35                                # %/yr
-    assert 7 <= mean["osteoclast_lifespan_days"] <= 21                  # ~2 weeks
-    assert 46 <= mean["osteoblast_lifespan_days"] <= 137                # ~3 months
-    assert 10 <= mean["resorption_days"] <= 35                          # 2-4 weeks
-    assert 60 <= mean["formation_days"] <= 180                          # 3-5 months
+    measured = {"V1.drift": np.mean(slopes), "V1.turnover": np.mean(turnover),
+                "V1.resorption": mean["resorption_days"], "V1.formation": mean["formation_days"],
+                "V1.oc_lifespan": mean["osteoclast_lifespan_days"],
+                "V1.ob_lifespan": mean["osteoblast_lifespan_days"]}
+    allowance = {"V1.drift": CI_DRIFT_ALLOWANCE if CI else 0.0}
+    for target in tg.select(list(measured)):
+        low, high = target.band
+        extra = allowance.get(target.id, 0.0)
+        assert low - extra <= measured[target.id] <= high + extra, (target.id, measured[target.id])
+
+
+# CI allowance on the V1 drift band [%/yr]: 2 seeds of a 128^2 section over 1 year have a slope
+# SD of ~1 %/yr between seeds, so the mean of 2 is allowed 1 %/yr beyond the published band
+CI_DRIFT_ALLOWANCE = 1.0
+
+
+@pytest.mark.slow
+def test_menopause_deepens_cavities_lowers_balance_and_loses_more_bone():
+    """The same section and seeds, a premenopausal and a postmenopausal woman: without
+    estrogen the BMUs erode deeper and replace less of what they resorb, and the bone is lost
+    (paired by seed: common random numbers)."""
+    years, size, seeds = (1.0, 128, (1, 2)) if CI else (2.0, 192, (1, 2, 3))
+    out = {}
+    for label, patient in (("pre", {"age": 35}), ("post", {"age": 58, "fmp_age": "50 years"})):
+        sc = scenario(size=size, years=years, **patient)
+        rows = []
+        for seed in seeds:
+            model = run(BoneModel(sc, rng=seed), sc.days)
+            summary = remodeling_summary(model)
+            rows.append((model.timeseries().vbmd_pct_trabecular.iloc[-1],
+                         summary["erosion_depth_um"], summary["bmu_balance"]))
+        out[label] = np.array(rows)
+    loss_difference = out["post"][:, 0] - out["pre"][:, 0]
+    assert loss_difference.mean() < -1.0, out                   # points of trabecular vBMD
+    assert np.nanmean(out["post"][:, 1]) > np.nanmean(out["pre"][:, 1]), out   # erosion depth
+    assert np.nanmean(out["post"][:, 2]) < np.nanmean(out["pre"][:, 2]), out   # BMU balance
+
+
+def test_an_exercise_session_on_any_weekday_moves_the_stimulus():
+    """One weekly session, whichever weekday it falls on, raises the mechanical stimulus the
+    osteocytes sense (BoneModel._mechanics takes the load of the whole interval) and so lowers
+    their sclerostin; with no session the stimulus stays at the habitual 1."""
+    def stimulus(start):
+        protocol = [] if start is None else [{"drug": "exercise", "route": "weight_bearing",
+                                              "dose": "60 min", "schedule": "weekly",
+                                              "start": f"{start} d"}]
+        sc = parse_scenario({
+            "name": "t", "patient": {"sex": "female", "age": "35 years", "activity": "sedentary"},
+            "protocol": protocol,
+            "tissue": {"size": [32, 32], "spacing": "10 um", "site": "spine", "geometry_seed": 1},
+            "simulation": {"duration": "0.1 years", "dt": "1 d", "output_every": "7 d"}})
+        model = run(BoneModel(sc, rng=1, spinup_days=0), 15)
+        return model.stimulus[model.tissue.bone >= 0.5].mean()
+    rest = stimulus(None)
+    assert rest == pytest.approx(1.0 * stimulus_scale(), rel=1e-6)
+    for weekday in range(7):
+        assert stimulus(weekday) > rest * 1.01, weekday
+
+
+def stimulus_scale():
+    """The sedentary load relative to habitual: the stimulus of an unchanged tissue."""
+    from bonesim.model.endocrine import load_level
+    return float(load_level("sedentary", np.zeros(1))[0])
+
+
+def test_histomorphometry_of_a_hand_built_bmu_history():
+    """remodeling_summary on BMU records with known answers: periods, balance, wall thickness,
+    erosion depth, and which BMUs count as completed."""
+    from types import SimpleNamespace
+
+    from bonesim.agents.population import (
+        B_ERODED, B_FIRST_FORM, B_FIRST_RES, B_FORMED, B_FOUNDED, B_LAST_FORM, B_LAST_RES,
+        B_OSTEOCLASTS, B_PERFORATIONS, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NBMU, N_BMU_COLS,
+        N_TALLY, Population,
+    )
+    rows = [  # founded, resorption days, formation days, resorbed, formed, eroded faces, team
+        (10, (12, 40), (30, 130), 20.0, 19.0, 4.0, 0),   # refilled 95%
+        (50, (55, 70), (80, 200), 30.0, 24.0, 6.0, 0),   # refilled 80%
+        (60, (60, 75), None, 10.0, 0.0, 2.0, 0),         # no team came: arrested
+        (300, (300, 320), (310, 390), 8.0, 2.0, 2.0, 3),  # still at work: not completed
+        (-50, (-40, -20), (-10, 90), 5.0, 5.0, 1.0, 0),  # founded before day 0: not counted
+    ]
+    stats = np.full((8, N_BMU_COLS), -1.0)
+    for i, (founded, res, form, resorbed, formed, eroded, team) in enumerate(rows):
+        stats[i, [B_FOUNDED, B_FIRST_RES, B_LAST_RES]] = founded, *res
+        if form is not None:
+            stats[i, [B_FIRST_FORM, B_LAST_FORM]] = form
+        stats[i, [B_RESORBED, B_FORMED, B_ERODED, B_TEAM]] = resorbed, formed, eroded, team
+        stats[i, [B_OSTEOCLASTS, B_TEAM_SIZE, B_PERFORATIONS]] = 2, 5, 0
+    population = Population(16)
+    population.counters[C_NBMU] = len(rows)
+    model = SimpleNamespace(population=population, bmu_stats=stats, day=400.0, dx=10.0,
+                            tally=np.zeros(N_TALLY),
+                            recorder=SimpleNamespace(tally0=np.zeros(N_TALLY)))
+    summary = remodeling_summary(model)
+    assert summary["bmus_completed"] == 3
+    assert summary["resorption_days"] == pytest.approx(np.median([28, 15]))
+    assert summary["reversal_days"] == pytest.approx(np.median([30 - 40, 80 - 70]))
+    assert summary["formation_days"] == pytest.approx(np.median([100, 120]))
+    assert summary["bmu_balance"] == pytest.approx(43.0 / 60.0)
+    assert summary["erosion_depth_um"] == pytest.approx(60.0 / 12.0 * 10.0)
+    assert summary["wall_thickness_um"] == pytest.approx(43.0 / 12.0 * 10.0)
+    assert summary["wall_thickness_um"] / summary["erosion_depth_um"] == pytest.approx(
+        summary["bmu_balance"])
 
 
 def bmd_after(sc, seeds):

@@ -17,9 +17,9 @@ from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
 from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
 from bonesim.agents.osteocytes import disuse_factor
 from bonesim.agents.population import (
-    B_ERODED, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
-    OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_FORMED, T_NEW_ERODED,
-    T_RESORBED, X_CLOCK, X_CLOCK_END, Population,
+    B_ERODED, B_FORMED, B_FOUNDED, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
+    OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ARRESTED, T_FORMED,
+    T_NEW_ERODED, T_OBP_COMMITTED, T_PERFORATIONS, T_RELEASED, T_RESORBED, X_CLOCK, X_CLOCK_END, Population,
 )
 from bonesim.agents.receptors import competitive, hill
 from bonesim.model.fields import FIELD_INDEX, free_rankl, new_conc
@@ -66,6 +66,7 @@ class World:
         self.seeds = np.zeros((3, n, 2), dtype=np.int64)
         self.dist = np.zeros((3, rows, cols), dtype=np.int64)
         self.queue = np.zeros(n, dtype=np.int64)
+        self.mark = np.zeros((rows, cols), dtype=np.int64)
         self.events = []
         self.seed = 0
         self.placed = 0
@@ -93,7 +94,7 @@ class World:
                        self.vessel, self.vessel_cells, self.vessel_streams, self.vessel_clocks,
                        self.site_bmu, self.eroded_day, self.occ, pop.ints, pop.flts, pop.moved,
                        pop.free, pop.counters, pop.events, self.tally, self.bmu_stats, self.seeds,
-                       self.dist, self.queue)
+                       self.dist, self.queue, self.mark)
 
     def step(self, n=1):
         pop = self.pop
@@ -293,14 +294,16 @@ def test_dead_cells_report_die_events():
 
 
 # ------------------------------------------------------------------------ osteoblast lineage
-def eroded_pit(world, bmu=0):
-    """A pit of eroded marrow cells at the surface (rows 6-7, cols 6-9)."""
+def eroded_pit(world, bmu=0, eroded_day=0.0):
+    """A pit of eroded marrow cells at the surface (rows 6-7, cols 6-9), eroded by `bmu` on
+    `eroded_day`."""
     world.matrix[6:8, 6:10] = 0.0
     world.mineral_p[6:8, 6:10] = 0.0
     world.mineral_s[6:8, 6:10] = 0.0
     world.site_bmu[6:8, 6:10] = bmu
+    world.eroded_day[6:8, 6:10] = eroded_day
     world.bmu_stats[bmu] = -1.0
-    world.bmu_stats[bmu, [3, 6]] = 0.0
+    world.bmu_stats[bmu, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE]] = 0.0
 
 
 def test_osteoblast_lays_osteoid_at_the_apposition_rate():
@@ -387,7 +390,7 @@ def test_estrogen_and_igf1_support_osteoblast_survival_cytokines_shorten_it():
     assert ob_clock_rate(0.0, 0.0, 1.0, 0.0, prm) > base
 
 
-def test_progesterone_and_androgen_raise_commitment_inflammation_lowers_it():
+def test_progesterone_and_androgen_raise_proliferation_inflammation_lowers_it():
     from bonesim.agents.osteoblasts import drive, vigor
     prm = World().prm
     d0 = drive(0.5, 0, 0, 0, 0, 0, prm)
@@ -404,6 +407,146 @@ def test_buried_osteoblast_becomes_osteocyte_with_the_density_probability():
     world.step()
     assert world.pop.ints[I_KIND, ob] == OSTEOCYTE
     assert (EV_BECOME, ob, OSTEOCYTE) in [tuple(e[:3]) for e in world.events]
+
+
+# ------------------------------------------------------------- the BMU's team and its balance
+PIT_CELLS = [(7, 6), (7, 7), (7, 8), (7, 9), (6, 6), (6, 7), (6, 8), (6, 9)]
+
+
+def coupled_precursors(world, n=6, hold=True):
+    """Osteoblast precursors in the pit under coupling TGF-beta, held in place or not."""
+    if hold:
+        world.prm[R.OBP_SPEED] = 0.0
+    world.set(tgfb=10.0)
+    return [world.add(OB_PRECURSOR, r, c) for r, c in PIT_CELLS[:n]]
+
+
+def test_a_cavity_whose_team_has_died_is_not_refilled_by_later_recruits():
+    """Past the reversal window, with no osteoblast of its BMU at work, an eroded cavity is
+    arrested: precursors arriving later do not commit there and nothing refills it."""
+    window = value("cells.ob_precursor.reversal_window")
+    outcome = {}
+    for label, age in (("in_window", 0.0), ("team_gone", window + 1.0)):
+        world = World()
+        world.sysv[W.S_DAY] = window + 1.0
+        eroded_pit(world, eroded_day=world.sysv[W.S_DAY] - age)
+        coupled_precursors(world)
+        world.step(60)
+        outcome[label] = (world.tally[T_OBP_COMMITTED], world.bone[6:8, 6:10].sum(),
+                          world.tally[T_ARRESTED], (world.site_bmu[6:8, 6:10] >= 0).sum())
+    committed, refilled, arrested, open_cells = outcome["team_gone"]
+    assert committed == 0 and refilled == 0.0
+    assert arrested == pytest.approx(8.0) and open_cells == 0     # 8 empty cells, lost for good
+    committed, refilled, arrested, _ = outcome["in_window"]
+    assert committed > 0 and refilled > 1.0 and arrested < 8.0
+
+
+def test_a_team_refills_only_as_far_as_its_members_live():
+    """One committed osteoblast, short-lived, in a deep cavity: when it is gone the rest of
+    the cavity stays open no longer than the window, then is arrested, unfilled."""
+    world = World(rows=24, cols=16, surface=12)
+    world.matrix[4:12, 6:10] = 0.0                    # a cavity 8 cells deep, 4 wide
+    world.mineral_p[4:12, 6:10] = world.mineral_s[4:12, 6:10] = 0.0
+    world.site_bmu[4:12, 6:10] = 0
+    world.bmu_stats[0] = -1.0
+    world.bmu_stats[0, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE]] = 0.0
+    world.prm[R.OB_LIFE] = 20.0
+    world.prm[R.OBP_SPEED] = 0.0
+    world.prm[R.OBP_LIFE] = 1e6
+    world.prm[R.OBP_MAX_DIV] = 0.0
+    world.set(tgfb=10.0)
+    world.add(OB_PRECURSOR, 4, 6)                     # on the cavity floor
+    world.step(150)
+    assert world.bmu_stats[0, B_TEAM_SIZE] == 1 and world.bmu_stats[0, B_TEAM] == 0
+    filled = world.bone[4:12, 6:10].sum()
+    assert 0.0 < filled < 4.0                          # of 32 cells, the one member's work
+    assert world.tally[T_ARRESTED] == pytest.approx(32.0 - filled, rel=1e-6)
+    assert (world.site_bmu[4:12, 6:10] < 0).all()
+
+
+def strut(world, row=8):
+    """A horizontal trabecula one grid cell thick across the world, marrow elsewhere."""
+    for a in (world.matrix, world.mineral_p, world.mineral_s, world.osteoid):
+        a[:] = 0.0
+    world.matrix[row] = 1.0
+    world.mineral_p[row] = 0.65
+    world.mineral_s[row] = 0.35
+
+
+def test_bone_components_counts_the_pieces_a_cell_joins():
+    from bonesim.agents.neighborhood import bone_components
+    world = World()
+    strut(world)
+    assert bone_components(world.osteoid, world.matrix, 8, 8) == 2     # a strut: a bridge
+    assert bone_components(world.osteoid, world.matrix, 7, 8) == 1     # beside it: one piece
+    assert bone_components(world.osteoid, world.matrix, 3, 3) == 0     # none around
+    world = World()
+    assert bone_components(world.osteoid, world.matrix, 7, 8) == 1     # the floor of a surface
+    world.matrix[8, 7] = 1.0                                           # a bump beside (8, 8)
+    assert bone_components(world.osteoid, world.matrix, 8, 8) == 1     # still one piece
+
+
+def test_resorbing_through_a_strut_is_a_perforation_and_its_cavity_is_never_refilled():
+    world = World()
+    strut(world)
+    world.bmu_stats[0] = -1.0
+    world.bmu_stats[0, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE]] = 0.0
+    world.prm[R.OC_SPEED] = 0.0                         # it stays where it cuts
+    oc = world.add(OSTEOCLAST, 7, 8)
+    world.pop.ints[I_BMU, oc] = 0
+    world.rankl_free[:] = 1e3
+    world.step(10)
+    assert world.bone[8, 8] < 0.5                       # cut through
+    assert world.tally[T_PERFORATIONS] == 1
+    assert world.tally[T_RELEASED] > 0.5
+    assert world.site_bmu[8, 8] < 0                     # no longer a cavity to refill
+
+
+def test_osteoblasts_do_not_bridge_a_cut_strut():
+    """Osteoblasts of the BMU work at the gap for months: the stumps are not joined again
+    (formation needs a surface to build on), while the same osteoblast at the end of a
+    stump with bone on one side only refills its cell."""
+    refilled = {}
+    for label, gap in (("gap", True), ("stump_end", None)):
+        world = World()
+        strut(world)
+        if gap is None:
+            world.matrix[8, 9:] = 0.0                   # the strut ends at column 8
+        world.matrix[8, 8] = 0.0
+        world.site_bmu[8, 8] = 0
+        world.bmu_stats[0] = -1.0
+        world.bmu_stats[0, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM]] = 0.0
+        world.bmu_stats[0, B_TEAM] = 1.0
+        world.prm[R.OB_LIFE] = 1e6
+        ob = world.add(OSTEOBLAST, 8, 8)
+        world.pop.ints[I_BMU, ob] = 0
+        world.step(60)
+        refilled[label] = world.bone[8, 8]
+    assert refilled["gap"] < 0.5
+    assert refilled["stump_end"] > 0.99
+
+
+def test_progesterone_androgen_and_igf1_enlarge_the_team_and_its_output():
+    """The same precursors (common random numbers: the same lifespans and thresholds) in the
+    same fresh cavity: with PR (progesterone and estradiol), AR and IGF-1 occupied they divide
+    more before they commit, so the team is larger, and their osteoblasts lay more bone."""
+    team, formed = {}, {}
+    for label, levels in (("none", {}), ("pr", {"p4": 1e9, "e2": 1e9}), ("ar", {"t": 1e9}),
+                          ("igf1", {"igf1": 1e9})):
+        team[label] = formed[label] = 0.0
+        for repeat in range(12):                       # other cells (streams), same in each arm
+            world = World()
+            world.placed = 100 * repeat
+            world.sysv[W.S_DAY] = 1.0
+            eroded_pit(world, eroded_day=1.0)
+            coupled_precursors(world, n=4, hold=False)
+            world.set(**levels)
+            world.step(40)
+            team[label] += world.bmu_stats[0, B_TEAM_SIZE]
+            formed[label] += world.tally[T_FORMED]
+    for label in ("pr", "ar", "igf1"):
+        assert team[label] > team["none"], (label, team)
+        assert formed[label] > formed["none"], (label, formed)
 
 
 # ------------------------------------------------------------------ osteocytes, lining cells
@@ -438,18 +581,32 @@ def test_estrogen_raises_opg_and_lowers_rankl_expression():
 
 def test_lining_activation_rises_with_rankl_disuse_and_pth_and_falls_with_estrogen():
     prm = World().prm
-    base = activation_hazard(0.0, 0.5, 1.0, 0.0, 1.0, prm)
+    base = activation_hazard(0.0, 0.5, 1.0, 0.0, 0.0, 1.0, prm)
     assert base > 0                                              # basal (stochastic) remodeling
-    assert activation_hazard(100.0, 0.5, 1.0, 0.0, 1.0, prm) > base
-    assert activation_hazard(0.0, 0.5, 0.2, 0.0, 1.0, prm) > base
-    assert activation_hazard(0.0, 0.5, 1.0, 1.0, 1.0, prm) > base
+    assert activation_hazard(100.0, 0.5, 1.0, 0.0, 0.0, 1.0, prm) > base
+    assert activation_hazard(0.0, 0.5, 0.2, 0.0, 0.0, 1.0, prm) > base
+    assert activation_hazard(0.0, 0.5, 1.0, 1.0, 0.0, 1.0, prm) > base
     # estrogen restrains the nontargeted part only: full ER occupancy leaves
     # basal x (1 - e2_basal_suppression) of it
-    no_er = activation_hazard(0.0, 0.0, 1.0, 0.0, 1.0, prm)
-    full_er = activation_hazard(0.0, 1.0, 1.0, 0.0, 1.0, prm)
+    no_er = activation_hazard(0.0, 0.0, 1.0, 0.0, 0.0, 1.0, prm)
+    full_er = activation_hazard(0.0, 1.0, 1.0, 0.0, 0.0, 1.0, prm)
     assert full_er == pytest.approx(no_er * (1.0 - prm[R.LIN_E2_BASAL]))
-    rankl_only = activation_hazard(1e9, 1.0, 1.0, 0.0, 1.0, prm) - full_er
-    assert rankl_only == pytest.approx(activation_hazard(1e9, 0.0, 1.0, 0.0, 1.0, prm) - no_er)
+    rankl_only = activation_hazard(1e9, 1.0, 1.0, 0.0, 0.0, 1.0, prm) - full_er
+    assert rankl_only == pytest.approx(activation_hazard(1e9, 0.0, 1.0, 0.0, 0.0, 1.0, prm) - no_er)
+
+
+def test_bisphosphonate_activates_fewer_bmus_and_shortens_and_slows_osteoclasts():
+    """A bisphosphonate acts mostly through activation (fewer BMUs), and on the osteoclasts
+    that resorb it: faster apoptosis, a smaller share of their resorption."""
+    from bonesim.agents.osteoclasts import resorption_capacity
+    prm = World().prm
+    for bp in (0.5, 1.0):
+        assert activation_hazard(10.0, 0.5, 1.0, 0.0, bp, 1.0, prm) == pytest.approx(
+            activation_hazard(10.0, 0.5, 1.0, 0.0, 0.0, 1.0, prm) * (1 - prm[R.LIN_BP] * bp))
+        assert oc_clock_rate(0.5, 0.0, 10.0, bp, prm) > oc_clock_rate(0.5, 0.0, 10.0, 0.0, prm)
+        assert resorption_capacity(3, 10.0, bp, prm, 1.0, 10.0) == pytest.approx(
+            resorption_capacity(3, 10.0, 0.0, prm, 1.0, 10.0) * (1 - prm[R.OC_BP_INH] * bp))
+    assert prm[R.LIN_BP] > prm[R.OC_BP_INH]     # fewer BMUs more than smaller ones
 
 
 def test_retracted_lining_cell_exposes_bone_to_precursors():

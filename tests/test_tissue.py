@@ -1,5 +1,7 @@
 """The tissue section: geometry targets, resolution independence, mineralization kinetics."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -96,6 +98,22 @@ def test_mineral_supply_is_one_when_adequate_and_falls_in_deficiency():
     assert mineral_supply(1.0, 30.0) == pytest.approx(1.0)
     assert mineral_supply(1.0, 5.0) < 0.6
     assert mineral_supply(0.5, 30.0) == pytest.approx(0.5)
+    # more than enough does not mineralize faster
+    assert mineral_supply(2.2, 30.0) == 1.0 and mineral_supply(1.0, 80.0) == 1.0
+
+
+@pytest.mark.parametrize("turnover, older", [(0.25, 0.0), (0.6, 400.0)])
+def test_set_age_gives_the_mineral_of_a_steady_state(spine, turnover, older):
+    """Bone older than T at a steady turnover k is T plus an Exp(k) age: its mean secondary
+    mineralization degree is 1 - exp(-T/tau) k / (k + 1/tau)."""
+    tissue = dataclasses.replace(spine, pools=spine.pools.copy())
+    bone = tissue.matrix_mask()
+    tissue.set_age(bone, turnover, older)
+    f_p = value("tissue.matrix.primary_fraction")
+    tau = value("tissue.matrix.secondary_time") / 365.25
+    secondary = 1 - np.exp(-older / 365.25 / tau) * turnover / (turnover + 1 / tau)
+    degree = tissue.mineral[bone] / tissue.matrix[bone]
+    assert degree.mean() == pytest.approx(f_p + (1 - f_p) * secondary, abs=0.03)
 
 
 def test_unknown_site_is_refused():
