@@ -5,8 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from bonesim.model import axes
 from bonesim.model import pharmacology as pk
 from bonesim.model.endocrine import serum_course
+from bonesim.model.parameters import value
 from bonesim.model.scenario import parse_scenario
 
 HOUR = 1 / 24
@@ -207,15 +209,171 @@ def test_testosterone_sc_in_women(volume, low, high):
     assert low < t.mean() < high and t.max() < 916
 
 
-def test_exogenous_t_suppresses_endogenous_gonadorelin_restores_a_little():
-    trt = [entry("testosterone_cypionate", "im", "100 mg", "weekly")]
-    gnrh = trt + [entry("gonadorelin", "sc", "0.1 mg", "twice_weekly")]
-    a = course(trt, days=56, sex="male", age="45 years")
-    b = course(gnrh, days=56, sex="male", age="45 years")
-    drive_a = a.fine["hpg_drive"].to_numpy()[-14 * 96:]
-    drive_b = b.fine["hpg_drive"].to_numpy()[-14 * 96:]
-    assert drive_a.mean() < 0.5
-    assert drive_b.mean() > drive_a.mean()
+def endogenous_fraction(protocol, days=84):
+    """Mean endogenous T over the last 3 weeks / untreated T, eugonadal man of 30."""
+    treated = course(protocol, days=days, sex="male", age="30 years")
+    untreated = course([], days=days, sex="male", age="30 years")
+    last = slice(-21 * 96, None)
+    return treated.fine["t_endogenous_ng_dl"].iloc[last].mean() / untreated.fine["t_ng_dl"].iloc[last].mean()
+
+
+TE_WEEKLY = entry("testosterone_enanthate", "im", "200 mg", "weekly")
+
+
+@pytest.mark.parametrize("protocol", [[entry("testosterone_cypionate", "im", "200 mg", "every", every="14 d")],
+                                      [TE_WEEKLY], [entry("testosterone_gel", "transdermal", "50 mg")]],
+                         ids=["cypionate_200_q2w", "enanthate_200_weekly", "gel_50_daily"])
+def test_replacement_t_suppresses_own_production_nearly_completely(protocol):
+    """LH and FSH fall to ~5% and testicular T by 94% on TE 200 mg/week (Coviello 2005 JCEM)."""
+    assert endogenous_fraction(protocol) < 0.1
+
+
+def test_replacement_steady_state_is_the_lh_floor():
+    """Exogenous T above the set point winds the integral feedback down to lh_min: endogenous T =
+    T0 x leydig_output(lh_min) exactly (adrenal share plus what the floor of LH drives)."""
+    expected = axes.leydig_output(value("endocrine.hpg.lh_min"), value("endocrine.hpg.leydig_hill"),
+                                  value("endocrine.hpg.leydig_saturation"), value("endocrine.hpg.adrenal_fraction"))
+    assert endogenous_fraction([entry("testosterone_gel", "transdermal", "100 mg")]) == pytest.approx(expected, rel=0.01)
+
+
+def test_hcg_and_gonadorelin_keep_testicular_output_going_on_trt():
+    """hCG 250 IU every other day keeps testicular T at ~93% of baseline during TE 200 mg/week
+    (Coviello 2005); a higher dose gives more; gonadorelin pulses act through the pituitary."""
+    alone = endogenous_fraction([TE_WEEKLY])
+    hcg = {dose: endogenous_fraction([TE_WEEKLY, entry("hcg", "sc", dose, "every", every="2 d")])
+           for dose in ("125 IU", "250 IU", "500 IU")}
+    assert 0.75 < hcg["250 IU"] < 1.1
+    assert alone < hcg["125 IU"] < hcg["250 IU"] < hcg["500 IU"]
+    gnrh = endogenous_fraction([TE_WEEKLY, entry("gonadorelin", "sc", "0.1 mg", "twice_weekly")])
+    assert gnrh > alone
+    pulse = course([TE_WEEKLY, entry("gonadorelin", "sc", "0.1 mg", "twice_weekly")], days=56, sex="male",
+                   age="30 years").fine["lh_drive"].to_numpy()[-14 * 96:]
+    assert pulse.max() > 0.3 > value("endocrine.hpg.lh_min") * 2 > np.median(pulse)
+
+
+def test_hcg_label_pk():
+    """Ovidrel label [L]: tmax 12-24 h, terminal half-life ~29 h."""
+    grid, x = level(entry("hcg", "sc", "5000 IU", stop="1 d"), days=8, sex="male")
+    t = grid.times()
+    assert 12 <= (t[x.argmax()] - 8 * HOUR) * 24 <= 24
+    i1, i2 = np.searchsorted(t, 3.0), np.searchsorted(t, 6.0)
+    assert 24 < (t[i2] - t[i1]) * 24 * math.log(2) / math.log(x[i1] / x[i2]) < 36
+
+
+# ----------------------------------------------------------------------------------- GnRH agonist
+def test_leuprolide_depot_label_pk():
+    """Lupron Depot label: 7.5 mg 1-month ~20 ng/mL at 4 h, 0.36 ng/mL at 4 weeks (0.4-1.4 over 28
+    days, Periti 2002); 22.5 mg 3-month 48.9 ng/mL at 4 h, 0.67 ng/mL at 12 weeks."""
+    potency = pk.drug_value("leuprolide", "potency")
+    for route, dose, days, peak, late in (("im_1month", "7.5 mg", 28, (14, 26), (0.25, 0.9)),
+                                          ("im_3month", "22.5 mg", 84, (35, 60), (0.35, 0.9))):
+        grid, x = level(entry("leuprolide", route, dose, stop="1 d"), days=days + 1, sex="male")
+        c = x * potency
+        hours = (grid.times()[c.argmax()] - 8 * HOUR) * 24
+        assert peak[0] < c.max() < peak[1] and 0.5 <= hours <= 4.5
+        assert late[0] < c[grid.index(days + 8 * HOUR)] < late[1]
+
+
+def test_leuprolide_flare_then_castrate_t():
+    """A GnRH-agonist depot: T rises for a few days (flare, ~+50%), then falls to castrate levels
+    (< 50 ng/dL) within 2-4 weeks and stays there while the depot is renewed (Lupron Depot label)."""
+    c = course([entry("leuprolide", "im_1month", "7.5 mg", "every", every="28 d")], days=168, sex="male",
+               age="65 years")
+    t = c.mean["t_ng_dl"]
+    base = course([], days=7, sex="male", age="65 years").mean["t_ng_dl"][0]
+    assert 1.25 < t[:4].max() / base < 2.0 and t[:3].argmax() <= 2
+    castrate = int(np.argmax(t < 50))
+    assert 14 <= castrate <= 28
+    assert t[castrate:].max() < 50
+    assert c.mean["e2_pmol_l"][60:].mean() < 0.2 * c.mean["e2_pmol_l"][0]
+
+
+def test_leuprolide_suppresses_the_ovary_to_postmenopausal_e2():
+    """In premenopausal women estrogens fall to postmenopausal levels within 2-4 weeks and
+    ovulation stops (Lupron Depot 3.75 mg label)."""
+    c = course([entry("leuprolide", "im_1month", "3.75 mg", "every", every="28 d")], days=168, age="30 years")
+    assert c.mean["e2_pmol_l"][42:].max() < 60 and c.mean["e2_pmol_l"][42:].mean() < 35
+    assert c.mean["p4_ng_ml"][30:].max() < 1.0
+
+
+# ----------------------------------------------------------------------------------- contraception
+def ovulations(c):
+    """Luteal phases (P4 rising through 2 ng/mL) in a course."""
+    p4 = c.mean["p4_ng_ml"]
+    return int(((p4[1:] > 2) & (p4[:-1] <= 2)).sum())
+
+
+def test_depot_mpa_label_pk():
+    """Depo-Provera CI 150 mg IM: peak 1-7 ng/mL at ~3 weeks (label), ~0.3-0.5 ng/mL at 12 weeks
+    (Nanda 2016), undetectable (< 0.1 ng/mL) 120-200 days after the injection (label)."""
+    grid, c = level(entry("mpa", "im", "150 mg", stop="1 d"), days=200)
+    assert 1.0 < c.max() < 7.0 and 14 <= grid.times()[c.argmax()] <= 35
+    assert 0.25 < c[grid.index(84)] < 0.8
+    assert c[grid.index(199)] < 0.1
+
+
+def test_progestins_suppress_ovulation_and_follicular_e2_dose_dependently():
+    """DMPA 150 mg every 13 weeks suppresses ovulation (label) and lowers E2 to early-follicular
+    levels; oral MPA suppresses dose-dependently: 10 mg/day continuously yes, 2.5 mg/day not."""
+    young = dict(age="30 years", days=365)
+    base = course([], **young)
+    dmpa = course([entry("mpa", "im", "150 mg", "every", every="91 d")], **young)
+    oral = {dose: course([entry("mpa", "oral", dose)], **young) for dose in ("2.5 mg", "10 mg")}
+    assert ovulations(base) >= 12 and ovulations(oral["2.5 mg"]) >= 12
+    assert ovulations(dmpa) == 0 and ovulations(oral["10 mg"]) == 0
+    e2 = base.mean["e2_pmol_l"].mean()
+    assert 110 < dmpa.mean["e2_pmol_l"].mean() < 0.6 * e2
+    assert oral["2.5 mg"].mean["e2_pmol_l"].mean() == pytest.approx(e2, rel=0.05)
+
+
+def test_exogenous_estrogen_feeds_back_on_the_ovary():
+    """Estradiol feedback on the follicular wave: high exogenous E2 (estradiol valerate 10 mg IM
+    every 2 weeks) suppresses ovulations, replacement doses (oral 1 mg/day) do not."""
+    young = dict(age="30 years", days=365)
+    base = ovulations(course([], **young))
+    assert ovulations(course([entry("estradiol", "oral", "1 mg")], **young)) == base
+    assert ovulations(course([entry("estradiol_valerate", "im", "10 mg", "every", every="14 d")], **young)) < 0.75 * base
+
+
+# ----------------------------------------------------------------------------------- new estrogens and androgens
+def test_estradiol_valerate_im_pk():
+    """5 mg IM: E2 peaks ~2 days after the injection and lasts 7-8 days (estradiol valerate
+    monograph: IM half-life 3.5 (1.2-7.2) days)."""
+    grid, e2 = level(entry("estradiol_valerate", "im", "5 mg", stop="1 d"), days=20)
+    pg_ml = e2 / 3.671
+    assert 1.0 <= grid.times()[e2.argmax()] <= 3.5 and 250 < pg_ml.max() < 900
+    assert pg_ml[grid.index(8.3)] < 0.3 * pg_ml.max() and pg_ml[grid.index(14)] < 0.05 * pg_ml.max()
+
+
+def test_vaginal_estradiol_barely_raises_serum():
+    """10 ug tablet: 24-h mean +~5 pg/mL on day 1, near baseline on twice-weekly maintenance
+    (Eugster-Hausmann 2010: Cave 9.4 pg/mL day 1, 4.6 pg/mL day 83, GC-MS)."""
+    _, daily = level(entry("estradiol", "vaginal", "0.01 mg"), days=14)
+    _, twice = level(entry("estradiol", "vaginal", "0.01 mg", "twice_weekly"), days=84)
+    assert 2 < daily[:96].mean() / 3.671 < 8
+    assert twice[-14 * 96:].mean() / 3.671 < 3
+
+
+def test_testosterone_enanthate_pk():
+    """125 mg IM in hypogonadal men: total T ~760 ng/dL on day 1, below the pre-treatment level by
+    day 14 (Endocr J 2006;53:305)."""
+    c = course([entry("testosterone_enanthate", "im", "125 mg", stop="1 d")], days=20, sex="male",
+               age="59 years", testosterone="230 ng/dL")
+    t = c.fine["t_ng_dl"].to_numpy()
+    day = c.fine["day"].to_numpy()
+    assert 600 < t[np.searchsorted(day, 1 + 8 * HOUR)] < 950
+    assert 0.7 <= day[t.argmax()] <= 2.5
+    assert t[np.searchsorted(day, 14 + 8 * HOUR)] < 230
+
+
+def test_testosterone_undecanoate_label():
+    """Aveed 750 mg at 0 and 4 weeks, then every 10 weeks: Cavg 494 ng/dL, Cmax 890 ng/dL (label)."""
+    protocol = [entry("testosterone_undecanoate", "im", "750 mg", "every", every="28 d", stop="29 d"),
+                entry("testosterone_undecanoate", "im", "750 mg", "every", every="70 d", start="98 d")]
+    c = course(protocol, days=238, sex="male", age="55 years", testosterone="200 ng/dL")
+    t = c.fine["t_ng_dl"].to_numpy()
+    third = (c.fine["day"] >= 168).to_numpy()
+    assert 400 < t[third].mean() < 600 and 700 < t[third].max() < 1200
 
 
 # ----------------------------------------------------------------------------------- anastrozole
