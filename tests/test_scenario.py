@@ -75,6 +75,14 @@ BAD = [
     ("output shorter than dt", "simulation.output_every", "1 h", ["simulation", "shorter than dt"]),
     ("negative seed", "simulation.seed", -1, ["simulation.seed", "greater than or equal to 0"]),
     ("missing required key", "patient.sex", ..., ["patient.sex", "Field required"]),
+    ("implausible dose", "protocol.0.dose", "50 g", ["protocol[0].dose = '50 g'", "outside the plausible range",
+                                                     "progesterone oral", "25 mg to 600 mg", "dose_range"]),
+    ("implausible volume dose", "protocol.0", {"drug": "testosterone_cypionate", "route": "im", "dose": "5 mL",
+                                               "concentration": "200 mg/mL", "schedule": "weekly"},
+     ["protocol[0].dose = '5 mL'", "1000 mg is outside", "10 mg to 400 mg"]),
+    ("implausible patch rate", "protocol.0", {"drug": "estradiol", "route": "transdermal", "dose": "5 mg/day",
+                                              "schedule": "twice_weekly"},
+     ["protocol[0].dose = '5 mg/day'", "per patch", "rate_range"]),
 ]
 
 
