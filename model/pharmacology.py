@@ -64,6 +64,8 @@ LEVEL_UNITS = {  # factor from the integrated level (mg/L, mg or IU/L) to the ta
     "aromatase": MG_PER_L_TO["ng/mL"], "gnrh_agonist": MG_PER_L_TO["ng/mL"],
     "serm": MG_PER_L_TO["ng/mL"], "lh": 1.0, "gnrh": 1.0, "gh_release": 1.0, "bisphosphonate": 1.0,
 }
+
+
 def drugs() -> dict:
     """The drug table (model/parameters/drugs.toml)."""
     return table("drugs")
