@@ -17,7 +17,7 @@ tissue step only):
 - mpa_ng_ml: drug only.
 - t_ng_dl: men, the HPG axis: age-declining endogenous T (or the patient's measured T) under
   LH with E2/T feedback, hCG and GnRH agonists, plus exogenous T; women, androgens declining
-  with age (Davison 2005), plus drug.
+  with age (Davison 2005), plus drug (hCG's luteotropic action in women is not modeled).
 - igf1_ng_ml: the GH axis (model/axes.py): age median x (GH secretion relative to normal)^beta,
   lowered in GH deficiency, raised by secretagogues through the pituitary reserve and by
   somatropin regardless of it.
@@ -315,7 +315,7 @@ def serum_course(scenario: Scenario, rng, dt_day: float | None = None) -> SerumC
     inhibition = pk.response(drugs["aromatase"], drugs["aromatase_efficacy"])
     pit = axes.pituitary(drugs["gnrh_agonist"], drugs["gnrh_agonist_efficacy"], grid.h)
     t_base = testosterone_baseline(patient, age)
-    e2_per_t = value("endocrine.aromatization.e2_per_t")
+    e2_per_t = p("aromatization.e2_per_t")
     if female:
         progestin = pk.progestin_suppression(pk.mpa_equivalent(drugs["mpa"], drugs["p4"]), grid.h)
         drive = axes.ovarian_drive(pit, progestin, axes.estrogen_suppression(drugs["e2"], grid.h))
