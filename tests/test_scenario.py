@@ -157,3 +157,25 @@ def test_readme_example_is_a_valid_scenario():
     scenario = parse_scenario(tomllib.loads(block), "README.md")
     assert {e.drug for e in scenario.protocol} == {"cee", "mpa", "testosterone_cypionate",
                                                    "testosterone_pellet"}
+
+
+def test_every_route_has_a_plausible_dose_range_and_parameters_lie_in_their_ranges():
+    """The scenario check needs a dose range for every route (and a rate range where a dose may be
+    a rate), in units of the doses the route accepts; every drug and endocrine parameter lies in
+    its own plausible range."""
+    from bonesim.model.parameters import all_parameters, table
+    from bonesim.model.units import parse_quantity
+    for drug, spec in table("drugs").items():
+        for route, r in spec["routes"].items():
+            kinds = {"mass" if kind == "volume" else kind for kind in r["dose"]}
+            ranges = {"rate_range": {"mass_rate"} & kinds, "dose_range": kinds - {"mass_rate"}}
+            for key, dims in ranges.items():
+                if not dims:
+                    continue
+                bounds = r[key]
+                low, high = (parse_quantity(bounds[end], tuple(dims)) for end in ("low", "high"))
+                assert 0 < low < high and bounds["source"], (drug, route, key)
+    for key, parameter in all_parameters().items():
+        if key.startswith(("drugs.", "endocrine.")):
+            low, high = parameter.range
+            assert low <= parameter.value <= high, key
