@@ -2,8 +2,11 @@
 
 Computes the systemic course of a scenario (`model.endocrine.serum_course`) without running
 the tissue and writes, atomically, to DIR (default runs/<name>-pk):
-- `serum.parquet`: the sub-hour course, column 'day' and one column per level (units in names);
-- `serum.png`: E2, P4 and MPA, T, IGF-1 and the other levels over time.
+- `serum.parquet`: the sub-hour course, column 'day' and one column per level (units in names),
+  the feedback axes included (model/endocrine.py SerumCourse: lh_drive, t_endogenous_ng_dl,
+  t_exogenous_ng_dl, pituitary_response, gh_rel, ...);
+- `serum.png`: E2, P4 and MPA, T (total, endogenous, exogenous), the axes' drives (LH, the
+  pituitary's response to GnRH, GH secretion), IGF-1 and PTH, and the other levels over time.
 """
 
 from pathlib import Path
@@ -22,9 +25,11 @@ from bonesim.model.scenario import Scenario  # noqa: E402
 PANELS = (
     ("estradiol [pmol/L]", ("e2_pmol_l",)),
     ("progestins [ng/mL]", ("p4_ng_ml", "mpa_ng_ml")),
-    ("testosterone [ng/dL]", ("t_ng_dl",)),
-    ("IGF-1 [ng/mL], PTH [pg/mL], 25(OH)D [ng/mL]", ("igf1_ng_ml", "pth_pg_ml", "vitd_ng_ml")),
+    ("testosterone [ng/dL]", ("t_ng_dl", "t_endogenous_ng_dl", "t_exogenous_ng_dl")),
+    ("axes: drive / normal [1]", ("lh_drive", "pituitary_response", "gh_rel")),
+    ("IGF-1 [ng/mL], PTH [pg/mL], 25(OH)D [ng/mL]", ("igf1_ng_ml", "pth_pg_ml", "pth_total_pg_ml", "vitd_ng_ml")),
     ("relative levels [1]", ("aromatase_inhibition", "calcium_rel", "load_rel", "bisphosphonate_rel")),
+    ("SERM ER occupancy ratios [1]", ("serm_er_load", "serm_er_agonism")),
     ("denosumab [ng/mL]", ("denosumab_ng_ml",)),
 )
 

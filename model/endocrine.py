@@ -1,27 +1,44 @@
 """Virtual patients: the systemic hormones, co-factors and loading the tissue sees over years.
 
 `serum_course(scenario, rng, dt_day)` computes, before the tissue runs, the whole course of
-(units in the names, `SERUM_NAMES`):
+(units in the names; `SERUM_NAMES` on the fine grid and as tissue-step means, `STEP_NAMES` per
+tissue step only):
 
 - e2_pmol_l: women, the ovary's menstrual cycles (`draw_cycles`: cycle length, ovulatory /
   short-luteal / anovulatory cycles and hormone peaks drawn from `rng`), fading over the
   menopausal transition (`ovarian_fraction`, OpenBoneMin's Hill-shaped decline) and stopping
-  at the final menstrual period (FMP), plus extragonadal E2; men, aromatization of T. Both plus
-  exogenous estradiol / CEE (E2-equivalent). Aromatase-derived E2 is cut by anastrozole.
+  at the final menstrual period (FMP), driven by the gonadotropins (model/axes.py: GnRH-agonist
+  flare and castration, suppression of the follicular wave and of ovulation by progestins and
+  exogenous estrogen), plus extragonadal E2 from androgens that decline with age; men,
+  aromatization of T in the HPG feedback loop (model/axes.py). Both plus exogenous estradiol /
+  CEE (E2-equivalent). Aromatase-derived E2 is cut by aromatase inhibitors (in men only
+  partly: aromatization.male_escape).
 - p4_ng_ml: follicular baseline plus the corpus luteum's P4 after each ovulation, plus drug.
-- mpa_ng_ml: drug only. High progestin exposure suppresses gonadotropins: follicular E2 falls
-  and ovulation fails (`pharmacology.progestin_suppression`).
-- t_ng_dl: men, age-declining endogenous T (or the patient's measured T) suppressed through LH
-  by exogenous T (`pharmacology.hpg_drive`); women, a constant endogenous level; plus drug.
-- igf1_ng_ml: age-declining, lowered in GH deficiency, raised through GH by secretagogues.
-- vitd_ng_ml (25(OH)D), calcium_rel (absorbed calcium / adequate), pth_pg_ml (rises with age,
-  low vitamin D and low calcium).
+- mpa_ng_ml: drug only.
+- t_ng_dl: men, the HPG axis: age-declining endogenous T (or the patient's measured T) under
+  LH with E2/T feedback, hCG and GnRH agonists, plus exogenous T; women, androgens declining
+  with age (Davison 2005), plus drug (hCG's luteotropic action in women is not modeled).
+- igf1_ng_ml: the GH axis (model/axes.py): age median x (GH secretion relative to normal)^beta,
+  lowered in GH deficiency, raised by secretagogues through the pituitary reserve and by
+  somatropin regardless of it.
+- vitd_ng_ml (25(OH)D), calcium_rel (absorbed calcium / adequate), pth_pg_ml (endogenous
+  intact PTH: rises with age, low vitamin D and low calcium).
+- pth_total_pg_ml: PTH1R agonism, endogenous PTH plus teriparatide as intact-PTH equivalents
+  (equimolar) [pg/mL]; per tissue step also pth_peak_pg_ml (the step's peak) and
+  pth_hours_above (hours of the step above pth.intermittent_threshold): a daily injection gives
+  a high peak for ~2 h, a continuous exposure the same mean all day (Komarova 2005).
+- serm_er_load and serm_er_agonism: the SERMs' ER occupancy ratios sum(C/potency) and
+  sum(efficacy C/potency) [1]; bone ER activation with E2 at level E is
+  (E/EC50 + agonism) / (1 + E/EC50 + load), EC50 = receptors.er_ec50_e2 (competitive partial
+  agonists: agonist after menopause, antagonist against premenopausal E2).
 - aromatase_inhibition (0..1), load_rel (daily stress stimulus / habitual moderate activity),
-  denosumab_ng_ml, bisphosphonate_rel (0..1).
+  denosumab_ng_ml, bisphosphonate_rel (0..1: occupancy of resorbing surfaces by every
+  bisphosphonate given, each with its own potency).
 
-`SerumCourse.mean[name]` is the tissue-step mean, `SerumCourse.exposure[name]` the constant level
-giving the step-mean receptor occupancy C/(C + EC50) for the receptor-acting hormones (EC50s in
-endocrine.toml [receptors], keys in `RECEPTOR_EC50`) and the mean otherwise.
+`SerumCourse.mean[name]` is the tissue-step mean (peak and hours for STEP_NAMES),
+`SerumCourse.exposure[name]` the constant level giving the step-mean receptor occupancy
+C/(C + EC50) for the receptor-acting hormones (EC50s in endocrine.toml [receptors], keys in
+`RECEPTOR_EC50`) and the mean otherwise.
 """
 
 import math
@@ -30,15 +47,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bonesim.model import axes
 from bonesim.model import pharmacology as pk
+from bonesim.model.axes import p
 from bonesim.model.parameters import value
 from bonesim.model.scenario import Patient, Scenario
 from bonesim.model.units import DAYS_PER_YEAR
 
 SERUM_NAMES = ("e2_pmol_l", "p4_ng_ml", "mpa_ng_ml", "t_ng_dl", "igf1_ng_ml", "pth_pg_ml",
                "vitd_ng_ml", "calcium_rel", "aromatase_inhibition", "load_rel",
-               "denosumab_ng_ml", "bisphosphonate_rel")
-EXTRA_FINE = ("anastrozole_ng_ml", "gh_drive", "hpg_drive", "ovarian_fraction")
+               "denosumab_ng_ml", "bisphosphonate_rel", "pth_total_pg_ml", "serm_er_load",
+               "serm_er_agonism")
+STEP_NAMES = ("pth_peak_pg_ml", "pth_hours_above")
+EXTRA_FINE = ("lh_drive", "t_endogenous_ng_dl", "t_exogenous_ng_dl", "pituitary_response",
+              "aromatase_occupancy", "gh_rel", "ovarian_fraction")
 RECEPTOR_EC50 = {
     "e2_pmol_l": "endocrine.receptors.er_ec50_e2",
     "p4_ng_ml": "endocrine.receptors.pr_ec50_p4",
@@ -48,19 +70,17 @@ RECEPTOR_EC50 = {
 OVULATORY, SHORT_LUTEAL, ANOVULATORY = 0, 1, 2
 
 
-def p(key: str) -> float:
-    """A parameter of endocrine.toml."""
-    return value(f"endocrine.{key}")
-
-
 @dataclass(frozen=True)
 class SerumCourse:
     """Systemic levels over a whole run.
 
     day: (n_steps,) start day of each tissue step; mean / exposure: name -> (n_steps,) arrays
-    (see module doc); fine: DataFrame at sub-hour resolution with 'day', SERUM_NAMES and
-    EXTRA_FINE columns (anastrozole_ng_ml; gh_drive, the secretagogue IGF-1 drive; hpg_drive,
-    men's Leydig drive 0..1; ovarian_fraction, the ovary's remaining output 0..1).
+    for SERUM_NAMES and STEP_NAMES (see module doc); fine: DataFrame at sub-hour resolution with
+    'day', SERUM_NAMES and EXTRA_FINE columns: lh_drive, the gonadotropin drive of the gonads
+    (1 = normal; men's LH, women's drive of the follicular wave); t_endogenous_ng_dl and
+    t_exogenous_ng_dl, the parts of serum T; pituitary_response, its response to GnRH (GnRH
+    agonists: flare > 1, desensitized ~0); aromatase_occupancy 0..1; gh_rel, GH secretion
+    relative to the age-normal; ovarian_fraction, the ovary's remaining output 0..1.
     """
 
     day: np.ndarray
@@ -158,13 +178,14 @@ def _gauss(t, centre, sd_left, sd_right):
     return np.exp(-0.5 * ((t - centre) / sd) ** 2)
 
 
-def ovarian_hormones(cycles: Cycles, t: np.ndarray, fmp: float, suppression: np.ndarray,
-                     grid: pk.FineGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ovarian_hormones(cycles: Cycles, t: np.ndarray, fmp: float, drive: np.ndarray,
+                     pit: np.ndarray, grid: pk.FineGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ovarian E2 [pmol/L], luteal P4 above baseline [ng/mL], ovarian fraction) on the grid.
 
-    Ovarian E2 = fraction x (early-follicular ovarian baseline + (1 - suppression) x follicular
-    wave + luteal wave); after the FMP only the fading baseline remains. A cycle whose planned
-    ovulation meets gonadotropin suppression above `hpg.ovulation_block` does not ovulate.
+    Ovarian E2 = fraction x (pituitary response x early-follicular ovarian baseline +
+    gonadotropin drive x follicular wave + luteal wave); after the FMP only the fading baseline
+    remains. A cycle whose gonadotropin drive at the planned ovulation is below 1 -
+    `hpo.ovulation_block` does not ovulate (axes.ovarian_drive, axes.pituitary).
     """
     base = p("cycle.e2_early_follicular") - p("cycle.e2_extragonadal")
     follicular = np.zeros(t.size)
@@ -175,7 +196,7 @@ def ovarian_hormones(cycles: Cycles, t: np.ndarray, fmp: float, suppression: np.
     lut_width = p("cycle.e2_luteal_width")
     anov_sd = p("cycle.anovulatory_wave_sd")
     root2pi = math.sqrt(2 * math.pi)
-    block = p("hpg.ovulation_block")
+    block = p("hpo.ovulation_block")
     ovulation = cycles.ovulation()
     window = int(math.ceil(3 * cycles.length.max() / grid.h)) if cycles.start.size else 0
     for k in range(cycles.start.size):
@@ -187,7 +208,7 @@ def ovarian_hormones(cycles: Cycles, t: np.ndarray, fmp: float, suppression: np.
         peak_amp = cycles.e2_peak[k] - p("cycle.e2_early_follicular")
         lut_amp = cycles.e2_luteal[k] - p("cycle.e2_early_follicular")
         ov = ovulation[k]
-        blocked = suppression[grid.index(ov)] > block if 0 <= ov < grid.end else False
+        blocked = 1.0 - drive[grid.index(ov)] > block if 0 <= ov < grid.end else False
         if cycles.kind[k] == ANOVULATORY or blocked:
             area = p("cycle.anovulatory_e2_area") * (
                 peak_amp * (rise + fall) / 2 * root2pi + lut_amp * lut_width * normal_luteal * root2pi)
@@ -205,16 +226,27 @@ def ovarian_hormones(cycles: Cycles, t: np.ndarray, fmp: float, suppression: np.
         p4[lo:hi] += np.where(inside, amp * np.sin(np.pi * np.clip(phase, 0, 1)) ** 2, 0.0)
     fraction = ovarian_fraction(t, fmp)
     cycling = t < fmp
-    e2 = fraction * (base + cycling * ((1 - suppression) * follicular + luteal_e2))
+    e2 = fraction * (pit * base + cycling * (drive * follicular + luteal_e2))
     return e2, p4 * cycling, fraction
 
 
 # ----------------------------------------------------------------------------------- men, GH, minerals
+def women_androgens(age: np.ndarray) -> np.ndarray:
+    """Women's androgen level relative to the age of 20: floor + (1 - floor) exp(-(age - 20) /
+    decline_time), steepest in the early reproductive years (Davison 2005)."""
+    floor = p("testosterone.women_floor")
+    years = np.maximum(np.asarray(age, dtype=float) - 20.0, 0.0)
+    return floor + (1.0 - floor) * np.exp(-years / p("testosterone.women_decline_time"))
+
+
 def testosterone_baseline(patient: Patient, age: np.ndarray) -> np.ndarray:
     """Endogenous total T [ng/dL] before any drug: men decline from `testosterone.men_young`
-    (or from the patient's measured level at the start) after `decline_onset`; women constant."""
+    (or from the patient's measured level at the start) after `decline_onset`; women follow
+    `women_androgens` from `women_at_20` (or from the measured level at the start)."""
     if patient.sex == "female":
-        return np.full(age.size, patient.testosterone or p("testosterone.women"))
+        if patient.testosterone is None:
+            return p("testosterone.women_at_20") * women_androgens(age)
+        return patient.testosterone * women_androgens(age) / women_androgens(np.array(patient.age))
     onset, rate = p("testosterone.decline_onset"), p("testosterone.decline_rate")
     years_declined = np.maximum(age - onset, 0.0)
     if patient.testosterone is None:
@@ -222,10 +254,16 @@ def testosterone_baseline(patient: Patient, age: np.ndarray) -> np.ndarray:
     return patient.testosterone * np.exp(-rate * (years_declined - max(patient.age - onset, 0.0)))
 
 
-def igf1_baseline(patient: Patient, age: np.ndarray) -> np.ndarray:
-    """Age-median IGF-1 [ng/mL], times `igf1.gh_deficient_factor` in GH deficiency."""
-    level = p("igf1.at_25") * np.exp(-p("igf1.decline_rate") * np.maximum(age - 25.0, 0.0))
-    return level * (p("igf1.gh_deficient_factor") if patient.gh == "deficient" else 1.0)
+def extragonadal_e2(age: np.ndarray) -> np.ndarray:
+    """Women's extragonadal E2 [pmol/L] from adrenal androgens, following their decline with age
+    (`cycle.e2_extragonadal` at `androgens.reference_age`)."""
+    reference = women_androgens(np.array(p("androgens.reference_age")))
+    return p("cycle.e2_extragonadal") * women_androgens(age) / reference
+
+
+def igf1_median(age: np.ndarray) -> np.ndarray:
+    """Age-median serum IGF-1 [ng/mL] (normal GH secretion)."""
+    return p("igf1.at_25") * np.exp(-p("igf1.decline_rate") * np.maximum(age - 25.0, 0.0))
 
 
 def calcium_absorbed_rel(intake_mg_day: np.ndarray, vitd_ng_ml: np.ndarray) -> np.ndarray:
@@ -274,48 +312,56 @@ def serum_course(scenario: Scenario, rng, dt_day: float | None = None) -> SerumC
     cycles = draw_cycles(patient, rng, grid.end) if female else None
     drugs = pk.drug_levels(scenario.protocol, grid, patient.sex, cycle_starts(patient, cycles, grid.end))
 
-    inhibition = pk.aromatase_inhibition(drugs["aromatase"])
-    aromatized = 1.0 - inhibition
+    inhibition = pk.response(drugs["aromatase"], drugs["aromatase_efficacy"])
+    pit = axes.pituitary(drugs["gnrh_agonist"], drugs["gnrh_agonist_efficacy"], grid.h)
     t_base = testosterone_baseline(patient, age)
     e2_per_t = p("aromatization.e2_per_t")
     if female:
-        suppression = pk.progestin_suppression(pk.mpa_equivalent(drugs["mpa"], drugs["p4"]), grid.h)
-        ovarian, luteal_p4, fraction = ovarian_hormones(cycles, t, fmp_day(patient), suppression, grid)
-        drive = np.ones(grid.n)
-        testosterone = t_base + drugs["t"]
+        progestin = pk.progestin_suppression(pk.mpa_equivalent(drugs["mpa"], drugs["p4"]), grid.h)
+        drive = axes.ovarian_drive(pit, progestin, axes.estrogen_suppression(drugs["e2"], grid.h))
+        ovarian, luteal_p4, fraction = ovarian_hormones(cycles, t, fmp_day(patient), drive, pit, grid)
+        t_endogenous = t_base
         ovary_blocked = (1 - p("aromatization.ovarian_escape")) * inhibition
-        e2 = ovarian * (1 - ovary_blocked) + (p("cycle.e2_extragonadal") + e2_per_t * testosterone) * aromatized
+        e2 = ovarian * (1 - ovary_blocked) + drugs["e2"] + \
+            (extragonadal_e2(age) + e2_per_t * (t_endogenous + drugs["t"])) * (1 - inhibition)
     else:
         luteal_p4, fraction = np.zeros(grid.n), np.zeros(grid.n)
-        drive = pk.hpg_drive(drugs["t"], drugs["gnrh"], grid.h)
-        testosterone = t_base * drive + drugs["t"]
-        e2 = e2_per_t * testosterone * aromatized
-    ghd_response = p("igf1.secretagogue_response_ghd") if patient.gh == "deficient" else 1.0
-    igf1_base = igf1_baseline(patient, age)
-    igf1 = pk.relax(igf1_base * (1 + ghd_response * drugs["gh"]), grid.h,
-                    p("igf1.response_half_time") / math.log(2), igf1_base[0])
+        gnrh = pk.response(drugs["gnrh"], drugs["gnrh_efficacy"])
+        hpg = axes.hpg_men(t_base, drugs["t"], drugs["e2"], axes.e2_left_men(inhibition), pit, gnrh,
+                           drugs["lh"], grid.h)
+        drive, t_endogenous, e2 = hpg["lh_drive"], hpg["t_endogenous_ng_dl"], hpg["e2_pmol_l"]
+    gh = axes.gh_axis(patient.gh == "deficient", drugs["gh_release"], drugs["gh_release_efficacy"],
+                      drugs["gh"], igf1_median(age), grid.h)
     vitd = patient.vitamin_d + drugs["vitd"]
     calcium_rel = calcium_absorbed_rel(patient.calcium_intake + drugs["calcium"], vitd)
+    pth = pth_level(age, vitd, calcium_rel)
     fine = {
-        "e2_pmol_l": e2 + drugs["e2"],
+        "e2_pmol_l": e2,
         "p4_ng_ml": p("cycle.p4_follicular") + luteal_p4 + drugs["p4"],
         "mpa_ng_ml": drugs["mpa"],
-        "t_ng_dl": testosterone,
-        "igf1_ng_ml": igf1,
-        "pth_pg_ml": pth_level(age, vitd, calcium_rel),
+        "t_ng_dl": t_endogenous + drugs["t"],
+        "igf1_ng_ml": gh["igf1_ng_ml"],
+        "pth_pg_ml": pth,
         "vitd_ng_ml": vitd,
         "calcium_rel": calcium_rel,
         "aromatase_inhibition": inhibition,
         "load_rel": load_level(patient.activity, drugs["load"]),
         "denosumab_ng_ml": drugs["denosumab"],
-        "bisphosphonate_rel": pk.hill(drugs["bisphosphonate"], pk.drug_value("alendronate", "surface_ec50")),
-        "anastrozole_ng_ml": drugs["aromatase"],
-        "gh_drive": drugs["gh"],
-        "hpg_drive": drive,
+        "bisphosphonate_rel": pk.occupancy(drugs["bisphosphonate"]),
+        "pth_total_pg_ml": pth + drugs["pth"],
+        "serm_er_load": drugs["serm"],
+        "serm_er_agonism": drugs["serm_efficacy"],
+        "lh_drive": drive,
+        "t_endogenous_ng_dl": t_endogenous,
+        "t_exogenous_ng_dl": drugs["t"],
+        "pituitary_response": pit,
+        "aromatase_occupancy": pk.occupancy(drugs["aromatase"]),
+        "gh_rel": gh["gh_rel"],
         "ovarian_fraction": fraction,
     }
     mean = {name: grid.step_mean(fine[name]) for name in SERUM_NAMES}
+    mean.update(axes.pth_exposure(fine["pth_total_pg_ml"], grid))
     exposure = {name: (receptor_exposure(fine[name], value(RECEPTOR_EC50[name]), grid)
-                       if name in RECEPTOR_EC50 else mean[name]) for name in SERUM_NAMES}
-    frame = pd.DataFrame({"day": t, **{k: v.astype(np.float32) for k, v in fine.items()}})
+                       if name in RECEPTOR_EC50 else mean[name]) for name in mean}
+    frame = pd.DataFrame({"day": t, **{k: np.asarray(v, dtype=np.float32) for k, v in fine.items()}})
     return SerumCourse(np.arange(grid.n_steps) * dt, mean, exposure, frame)

@@ -4,19 +4,25 @@ Every protocol entry (drug, route, dose, schedule; see `model/scenario.py`) beco
 - a list of administrations (`administrations`): times [days from the simulation start] and
   amounts [mg, IU or session days], or infusion intervals for doses given as a rate [mg/day];
 - a small linear compartment model (`pk_model`): `transit` absorption compartments in series
-  (rate `absorption_rate` each), a central compartment with first-order elimination, and where
-  the table names them a peripheral compartment and Michaelis-Menten elimination (denosumab)
-  or bone-surface and buried-bone compartments (alendronate);
+  (rate `absorption_rate` each; none for IV), a central compartment with first-order
+  elimination, and where the table names them a parallel burst compartment (depot microspheres:
+  `burst_fraction` of each dose released at `burst_rate`), a peripheral compartment and
+  Michaelis-Menten elimination (denosumab) or bone-surface and buried-bone compartments
+  (bisphosphonates);
 - its course on the fine time grid (`FineGrid`, sub-hour): `integrate` advances the state with
   the exact propagator exp(A h) of the linear part (stable for any rate) and an explicit step
   for the saturable elimination, and returns the substep-mean level of the observed compartment.
 
-Drugs act on a target named by `acts_on`: p4, mpa, e2, t (serum hormone levels), aromatase,
-gnrh and gh (receptor stimulation 0..1), vitd, calcium, load, bisphosphonate, denosumab.
-`drug_levels` sums every entry's contribution per target, in the target's units (`TARGET_UNITS`).
-Pharmacodynamic links named by the sources are here too: aromatase inhibition by anastrozole,
-gonadotropin suppression by progestins (ovulation, follicular E2) and by exogenous testosterone
-(LH, endogenous T), GH stimulation by secretagogues.
+Drugs act on a target named by `acts_on` (`TARGET_UNITS`). Level targets carry a serum level:
+p4, mpa, e2, t, gh (somatropin), pth (PTH1R agonists as intact-PTH equivalents), lh (hCG as
+LH-equivalent drive), vitd, calcium, load, denosumab. Receptor targets (`RECEPTOR_TARGETS`:
+aromatase, gnrh, gnrh_agonist, gh_release, serm, bisphosphonate) carry every drug's occupancy
+ratio x = level / potency, with the drug's own `potency` from the table; where the class has an
+`efficacy` the efficacy-weighted sum is carried too, as '<target>_efficacy'. One conversion per
+mechanism then gives the class's effect whatever drugs of it are given together: occupancy
+sum(x) / (1 + sum(x)) and response sum(efficacy x) / (1 + sum(x)) (competitive ligands of one
+site). `drug_levels` sums every entry's contribution per target. The progestin suppression of
+gonadotropins is here too; the feedback axes that take these inputs are in model/axes.py.
 
 Time inside this module is in days, amounts in mg and volumes in L; table entries given per hour
 are converted on reading.
@@ -36,17 +42,33 @@ HOURS_PER_DAY = 24.0
 MG_PER_L_TO = {  # unit conversions of a mass concentration in mg/L
     "ng/mL": 1e3,
     "ng/dL": 1e5,
+    "pg/mL": 1e6,
     "pmol/L E2": 1e9 / 272.38,  # estradiol molar mass 272.38 g/mol
 }
 MG_PER_IU_CHOLECALCIFEROL = 0.025e-3  # 1 IU vitamin D3 = 0.025 ug
+RECEPTOR_TARGETS = ("aromatase", "gnrh", "gnrh_agonist", "gh_release", "serm", "bisphosphonate")
+EFFICACY_TARGETS = ("aromatase", "gnrh", "gnrh_agonist", "gh_release", "serm")
 TARGET_UNITS = {
     "p4": "ng/mL", "mpa": "ng/mL", "e2": "pmol/L (E2 or E2-equivalent)", "t": "ng/dL",
-    "aromatase": "ng/mL anastrozole", "gnrh": "GnRH-receptor stimulation 0..1",
-    "gh": "GH drive (sum of secretagogue IGF-1 gains x stimulation)", "vitd": "ng/mL 25(OH)D added",
-    "calcium": "mg/day supplement calcium delivered", "load": "exercise minutes in the day",
-    "bisphosphonate": "mg alendronate on resorbing surfaces", "denosumab": "ng/mL",
+    "lh": "LH-equivalent Leydig drive (1 = normal LH)", "gh": "ng/mL serum GH (exogenous)",
+    "pth": "pg/mL intact-PTH equivalent (exogenous PTH1R agonist)",
+    "vitd": "ng/mL 25(OH)D added", "calcium": "mg/day supplement calcium delivered",
+    "load": "exercise minutes in the day", "denosumab": "ng/mL",
+    **{t: "occupancy ratio x = level / potency" for t in RECEPTOR_TARGETS},
+    **{f"{t}_efficacy": "efficacy-weighted occupancy ratio" for t in EFFICACY_TARGETS},
 }
-DRUGS: dict = table("drugs")
+LEVEL_UNITS = {  # factor from the integrated level (mg/L, mg or IU/L) to the target's level units
+    "p4": MG_PER_L_TO["ng/mL"], "mpa": MG_PER_L_TO["ng/mL"], "e2": MG_PER_L_TO["pmol/L E2"],
+    "t": MG_PER_L_TO["ng/dL"], "gh": MG_PER_L_TO["ng/mL"], "pth": MG_PER_L_TO["pg/mL"],
+    "vitd": MG_PER_L_TO["ng/mL"], "denosumab": MG_PER_L_TO["ng/mL"],
+    "aromatase": MG_PER_L_TO["ng/mL"], "gnrh_agonist": MG_PER_L_TO["ng/mL"],
+    "serm": MG_PER_L_TO["ng/mL"], "lh": 1.0, "gnrh": 1.0, "gh_release": 1.0, "bisphosphonate": 1.0,
+}
+
+
+def drugs() -> dict:
+    """The drug table (model/parameters/drugs.toml)."""
+    return table("drugs")
 
 
 def drug_value(drug: str, key: str, route: str | None = None) -> float:
@@ -179,15 +201,17 @@ def administrations(entry: ProtocolEntry, grid: FineGrid, cycle_starts: np.ndarr
 # ----------------------------------------------------------------------------------- PK models
 @dataclass(frozen=True)
 class PKModel:
-    """A linear compartment model dx/dt = A x (+ input into `entry`), per day.
+    """A linear compartment model dx/dt = A x (+ input split over compartments), per day.
 
-    `observe` is the compartment reported, divided by `volume` [L] (1 for amount-based targets);
-    `vmax` [mg/day] and `km` [mg/L] add saturable elimination from `central` (0 = none).
-    `input_scale` multiplies every dose (bioavailability, ester fraction, IU -> mg).
+    Each dose (and each input rate) enters the compartments in the fractions `split` (the first
+    transit compartment, or the burst compartment, or the central one for IV). `observe` is the
+    compartment reported, divided by `volume` [L] (1 for amount-based targets); `vmax` [mg/day]
+    and `km` [mg/L] add saturable elimination from `central` (0 = none). `input_scale` multiplies
+    every dose (bioavailability, ester fraction, IU -> mg).
     """
 
     A: np.ndarray
-    entry: int
+    split: np.ndarray
     central: int
     observe: int
     volume: float
@@ -204,14 +228,14 @@ def _rate(half_life_h: float) -> float:
 def disposition(drug: str, sex: str) -> tuple[float, float]:
     """(clearance [L/day], elimination rate [1/day]) of what `drug` puts in the blood; targets
     without a clearance in the table are followed as amounts (clearance = rate, volume 1 L)."""
-    target = DRUGS[drug]["acts_on"]
+    spec = drugs()[drug]
+    target = spec["acts_on"]
     if target in ("p4", "e2"):
         return (value(f"endocrine.disposition.{target}_clearance"),
                 _rate(value(f"endocrine.disposition.{target}_half_life")))
     if target == "t":
         key = "clearance_men" if sex == "male" else "clearance_women"
         return value(f"endocrine.testosterone.{key}"), _rate(value("endocrine.testosterone.half_life"))
-    spec = DRUGS[drug]
     if "volume" in spec:
         clearance = drug_value(drug, "clearance") * HOURS_PER_DAY
         return clearance, clearance / drug_value(drug, "volume")
@@ -222,10 +246,15 @@ def disposition(drug: str, sex: str) -> tuple[float, float]:
 
 def pk_model(drug: str, route: str, sex: str, rate_dose: bool = False) -> PKModel:
     """The compartment model of `drug` given by `route` to a patient of `sex`; `rate_dose` for
-    doses given as a delivery rate (patches), whose fraction delivered is `patch_delivery`."""
-    spec = DRUGS[drug]
+    doses given as a delivery rate (patches), whose fraction delivered is `patch_delivery`.
+
+    Compartments, in order: the transit chain, the burst compartment (routes with
+    `burst_fraction`), the central compartment, then a peripheral compartment (drugs with
+    `peripheral_volume`) or the bone surface and buried bone (drugs with `bone_fraction`)."""
+    spec = drugs()[drug]
+    route_spec = spec["routes"][route]
     n_transit = int(drug_value(drug, "transit", route))
-    ka = drug_value(drug, "absorption_rate", route) * HOURS_PER_DAY
+    burst = "burst_fraction" in route_spec
     clearance, ke = disposition(drug, sex)
     volume = clearance / ke
     scale = drug_value(drug, "patch_delivery" if rate_dose else "bioavailability", route)
@@ -238,12 +267,24 @@ def pk_model(drug: str, route: str, sex: str, rate_dose: bool = False) -> PKMode
         extra = ["peripheral"]
     elif "bone_fraction" in spec:
         extra = ["surface", "buried"]
-    n = n_transit + 1 + len(extra)
-    central = n_transit
+    central = n_transit + int(burst)
+    n = central + 1 + len(extra)
     A = np.zeros((n, n))
-    for i in range(n_transit):
-        A[i, i] -= ka
-        A[i + 1, i] += ka
+    split = np.zeros(n)
+    entry = 0 if n_transit else central
+    split[entry] = 1.0
+    if n_transit:
+        ka = drug_value(drug, "absorption_rate", route) * HOURS_PER_DAY
+        for i in range(n_transit):
+            A[i, i] -= ka
+            A[i + 1 if i + 1 < n_transit else central, i] += ka
+    if burst:
+        fraction = drug_value(drug, "burst_fraction", route)
+        kb = drug_value(drug, "burst_rate", route) * HOURS_PER_DAY
+        split[entry] -= fraction
+        split[n_transit] += fraction
+        A[n_transit, n_transit] -= kb
+        A[central, n_transit] += kb
     A[central, central] -= ke
     vmax, km, observe = 0.0, 1.0, central
     if "peripheral_volume" in spec:
@@ -266,7 +307,7 @@ def pk_model(drug: str, route: str, sex: str, rate_dose: bool = False) -> PKMode
         A[buried, buried] -= k_release
         A[central, buried] += k_release
         observe, volume = surface, 1.0
-    return PKModel(A, 0, central, observe, volume, scale, vmax, km)
+    return PKModel(A, split, central, observe, volume, scale, vmax, km)
 
 
 def _expm(M: np.ndarray) -> np.ndarray:
@@ -285,25 +326,26 @@ def _expm(M: np.ndarray) -> np.ndarray:
 
 
 def propagator(model: PKModel, h: float) -> tuple[np.ndarray, np.ndarray]:
-    """(P, q): exact one-substep update x(t+h) = P x(t) + q u for a constant input rate u into
-    the entry compartment (from the exponential of the augmented matrix [[A, e], [0, 0]] h)."""
+    """(P, q): exact one-substep update x(t+h) = P x(t) + q u for a constant input rate u split
+    over the compartments as `model.split` (from the exponential of [[A, split], [0, 0]] h)."""
     n = model.A.shape[0]
     M = np.zeros((n + 1, n + 1))
     M[:n, :n] = model.A * h
-    M[model.entry, n] = h
+    M[:n, n] = model.split * h
     E = _expm(M)
     return E[:n, :n].copy(), E[:n, n].copy()
 
 
 @njit(cache=True)
-def _integrate(P, q, entry, central, observe, volume, vmax, km, h, bolus, rate, out):
+def _integrate(P, q, split, central, observe, volume, vmax, km, h, bolus, rate, out):
     """Advance the state over every substep; out[j] = substep mean (trapezoid) of x[observe]/volume.
-    Boluses are added at the start of their substep; saturable elimination is an explicit step."""
+    Boluses are added (split) at the start of their substep; saturable elimination is an explicit step."""
     n = P.shape[0]
     x = np.zeros(n)
     y = np.zeros(n)
     for j in range(bolus.size):
-        x[entry] += bolus[j]
+        for r in range(n):
+            x[r] += bolus[j] * split[r]
         before = x[observe] / volume
         for r in range(n):
             acc = q[r] * rate[j]
@@ -322,7 +364,7 @@ def integrate(model: PKModel, inputs: Inputs, grid: FineGrid) -> np.ndarray:
     """Substep-mean level of the observed compartment [mg/L, or mg when volume = 1] on `grid`."""
     P, q = propagator(model, grid.h)
     out = np.empty(grid.n)
-    _integrate(P, q, model.entry, model.central, model.observe, model.volume, model.vmax,
+    _integrate(P, q, model.split, model.central, model.observe, model.volume, model.vmax,
                model.km, grid.h, inputs.bolus * model.input_scale, inputs.rate * model.input_scale, out)
     return out
 
@@ -351,9 +393,10 @@ def hill(x: np.ndarray, ec50: float, n: float = 1.0) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------- drug levels
 def entry_level(entry: ProtocolEntry, grid: FineGrid, sex: str, cycle_starts: np.ndarray) -> np.ndarray:
-    """The contribution of one protocol entry to its target, in the target's units (TARGET_UNITS)."""
+    """The contribution of one protocol entry to its target (TARGET_UNITS): the serum level in
+    the target's units, or for receptor targets the occupancy ratio level / potency."""
     drug = entry.drug
-    target = DRUGS[drug]["acts_on"]
+    target = drugs()[drug]["acts_on"]
     inputs = administrations(entry, grid, cycle_starts)
     if target == "load":
         minutes = np.zeros(grid.n)
@@ -363,38 +406,44 @@ def entry_level(entry: ProtocolEntry, grid: FineGrid, sex: str, cycle_starts: np
         return minutes
     model = pk_model(drug, entry.route, sex, entry.dose_dimension == "mass_rate")
     level = integrate(model, inputs, grid)
-    if target in ("p4", "mpa", "aromatase", "denosumab", "vitd"):
-        return level * MG_PER_L_TO["ng/mL"]
-    if target == "e2":
-        return level * MG_PER_L_TO["pmol/L E2"]
-    if target == "t":
-        return level * MG_PER_L_TO["ng/dL"]
     if target == "calcium":
         return level * model.volume * -model.A[model.central, model.central]
-    if target == "gnrh":
-        return hill(level, drug_value(drug, "potency"))
-    if target == "gh":
-        return drug_value(drug, "igf1_gain") * hill(level, drug_value(drug, "potency"))
-    return level  # bisphosphonate: mg on resorbing surfaces
+    level = level * LEVEL_UNITS[target]
+    if target == "pth":
+        return level * drug_value(drug, "pth_equivalent")
+    if target == "lh" or target in RECEPTOR_TARGETS:
+        return level / drug_value(drug, "potency")
+    return level
 
 
 def drug_levels(protocol: list[ProtocolEntry], grid: FineGrid, sex: str,
                 cycle_starts: np.ndarray) -> dict[str, np.ndarray]:
-    """Sum of every entry's contribution per target (keys of TARGET_UNITS; unused targets share
-    one read-only array of zeros)."""
+    """Sum of every entry's contribution per target (keys of TARGET_UNITS), and for the classes
+    with an efficacy the efficacy-weighted sum under '<target>_efficacy'; unused targets share
+    one read-only array of zeros."""
     zeros = np.zeros(grid.n)
     zeros.flags.writeable = False
     levels = dict.fromkeys(TARGET_UNITS, zeros)
     for entry in protocol:
-        target = DRUGS[entry.drug]["acts_on"]
-        levels[target] = levels[target] + entry_level(entry, grid, sex, cycle_starts)
+        target = drugs()[entry.drug]["acts_on"]
+        contribution = entry_level(entry, grid, sex, cycle_starts)
+        levels[target] = levels[target] + contribution
+        if target in EFFICACY_TARGETS:
+            key = f"{target}_efficacy"
+            levels[key] = levels[key] + drug_value(entry.drug, "efficacy") * contribution
     return levels
 
 
 # ----------------------------------------------------------------------------------- PD links
-def aromatase_inhibition(anastrozole_ng_ml: np.ndarray) -> np.ndarray:
-    """Fraction of aromatase-derived E2 production blocked by anastrozole (0..max_inhibition)."""
-    return drug_value("anastrozole", "max_inhibition") * hill(anastrozole_ng_ml, drug_value("anastrozole", "ic50"))
+def occupancy(x: np.ndarray) -> np.ndarray:
+    """Fraction of a class's sites occupied by its drugs, from their summed occupancy ratios."""
+    return x / (1.0 + x)
+
+
+def response(x: np.ndarray, efficacy_x: np.ndarray) -> np.ndarray:
+    """A class's response, sum(efficacy x) / (1 + sum x): competitive ligands of one site, each
+    acting with its own efficacy."""
+    return efficacy_x / (1.0 + x)
 
 
 def mpa_equivalent(mpa_ng_ml: np.ndarray, exogenous_p4_ng_ml: np.ndarray) -> np.ndarray:
@@ -405,17 +454,8 @@ def mpa_equivalent(mpa_ng_ml: np.ndarray, exogenous_p4_ng_ml: np.ndarray) -> np.
 
 def progestin_suppression(mpa_eq: np.ndarray, h: float) -> np.ndarray:
     """Gonadotropin suppression 0..1 by exogenous progestin: a Hill function of the exposure
-    lagged by `hpg.progestin_time_constant` (DMPA-level exposure suppresses, usual oral doses not)."""
-    lagged = relax(mpa_eq, h, value("endocrine.hpg.progestin_time_constant"), 0.0)
-    return hill(lagged, value("endocrine.hpg.progestin_suppression_ec50"),
-                value("endocrine.hpg.progestin_suppression_hill"))
-
-
-def hpg_drive(exogenous_t_ng_dl: np.ndarray, gnrh: np.ndarray, h: float) -> np.ndarray:
-    """Leydig drive of endogenous T in men (1 = untreated): LH suppression by exogenous T (lagged),
-    partly restored while gonadorelin stimulates the pituitary."""
-    lagged = relax(exogenous_t_ng_dl, h, value("endocrine.hpg.lh_time_constant"), 0.0)
-    suppression = value("endocrine.hpg.t_suppression_max") * hill(
-        lagged, value("endocrine.hpg.t_suppression_ec50"), value("endocrine.hpg.t_suppression_hill"))
-    restored = relax(gnrh, h, value("endocrine.hpg.leydig_response_time"), 0.0)
-    return 1.0 - suppression + suppression * value("endocrine.hpg.gnrh_restore") * restored
+    lagged by `hpo.progestin_time_constant` (contraceptive exposure suppresses, luteal-phase
+    doses not)."""
+    lagged = relax(mpa_eq, h, value("endocrine.hpo.progestin_time_constant"), 0.0)
+    return hill(lagged, value("endocrine.hpo.progestin_suppression_ec50"),
+                value("endocrine.hpo.progestin_suppression_hill"))

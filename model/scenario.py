@@ -43,7 +43,6 @@ NgPerMl = _quantity("serum_mass", 1.0, "a serum concentration, stored in ng/mL",
 MgPerDay = _quantity("mass_rate", 1.0, "an intake, stored in mg/day", "1000 mg/day")
 MgPerMl = _quantity("concentration", 1.0, "a concentration, stored in mg/mL", "200 mg/mL")
 
-DRUGS: dict = table("drugs")
 
 
 class Problem(ValueError):
@@ -133,9 +132,10 @@ class ProtocolEntry(Strict):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.drug not in DRUGS:
-            raise Problem("drug", self.drug, f"unknown drug (allowed: {', '.join(DRUGS)})")
-        routes = DRUGS[self.drug]["routes"]
+        drugs = table("drugs")
+        if self.drug not in drugs:
+            raise Problem("drug", self.drug, f"unknown drug (allowed: {', '.join(drugs)})")
+        routes = drugs[self.drug]["routes"]
         if self.route not in routes:
             raise Problem("route", self.route, f"{self.drug} has no such route (allowed: {', '.join(routes)})")
         allowed = routes[self.route]["dose"]
@@ -147,6 +147,7 @@ class ProtocolEntry(Strict):
             raise Problem("dose", self.dose, "must be positive")
         if self.dose_dimension == "volume" and self.concentration is None:
             raise Problem("concentration", None, "a dose given as a volume needs a concentration, e.g. '200 mg/mL'")
+        self._plausible(routes[self.route])
         needs = {"cyclic": "days", "per_week": "per_week", "every": "every"}
         for schedule, key in needs.items():
             given = getattr(self, key) is not None
@@ -161,6 +162,20 @@ class ProtocolEntry(Strict):
         if self.stop is not None and self.stop <= self.start:
             raise Problem("stop", f"{self.stop:g} d", f"must come after start ({self.start:g} d)")
         return self
+
+    def _plausible(self, route: dict) -> None:
+        """Refuse a dose outside the route's plausible range (drugs.toml `dose_range`, or
+        `rate_range` for doses given as a rate), per administration in canonical units."""
+        rate = self.dose_dimension == "mass_rate"
+        key = "rate_range" if rate else "dose_range"
+        dimension = "mass" if self.dose_dimension == "volume" else self.dose_dimension
+        bounds = route[key]
+        low, high = (parse_quantity(bounds[end], (dimension,)) for end in ("low", "high"))
+        if not low <= self.dose_amount <= high:
+            given = f"{self.dose_amount:g} mg is " if self.dose_dimension == "volume" else ""
+            raise Problem("dose", self.dose, f"{given}outside the plausible "
+                          f"range of {self.drug} {self.route}: {bounds['low']} to {bounds['high']} per "
+                          f"{'patch' if rate else 'administration'} (drugs.toml {key}: {bounds['source']})")
 
     @property
     def dose_dimension(self) -> str:

@@ -75,6 +75,14 @@ BAD = [
     ("output shorter than dt", "simulation.output_every", "1 h", ["simulation", "shorter than dt"]),
     ("negative seed", "simulation.seed", -1, ["simulation.seed", "greater than or equal to 0"]),
     ("missing required key", "patient.sex", ..., ["patient.sex", "Field required"]),
+    ("implausible dose", "protocol.0.dose", "50 g", ["protocol[0].dose = '50 g'", "outside the plausible range",
+                                                     "progesterone oral", "25 mg to 600 mg", "dose_range"]),
+    ("implausible volume dose", "protocol.0", {"drug": "testosterone_cypionate", "route": "im", "dose": "5 mL",
+                                               "concentration": "200 mg/mL", "schedule": "weekly"},
+     ["protocol[0].dose = '5 mL'", "1000 mg is outside", "10 mg to 400 mg"]),
+    ("implausible patch rate", "protocol.0", {"drug": "estradiol", "route": "transdermal", "dose": "5 mg/day",
+                                              "schedule": "twice_weekly"},
+     ["protocol[0].dose = '5 mg/day'", "per patch", "rate_range"]),
 ]
 
 
@@ -149,3 +157,25 @@ def test_readme_example_is_a_valid_scenario():
     scenario = parse_scenario(tomllib.loads(block), "README.md")
     assert {e.drug for e in scenario.protocol} == {"cee", "mpa", "testosterone_cypionate",
                                                    "testosterone_pellet"}
+
+
+def test_every_route_has_a_plausible_dose_range_and_parameters_lie_in_their_ranges():
+    """The scenario check needs a dose range for every route (and a rate range where a dose may be
+    a rate), in units of the doses the route accepts; every drug and endocrine parameter lies in
+    its own plausible range."""
+    from bonesim.model.parameters import all_parameters, table
+    from bonesim.model.units import parse_quantity
+    for drug, spec in table("drugs").items():
+        for route, r in spec["routes"].items():
+            kinds = {"mass" if kind == "volume" else kind for kind in r["dose"]}
+            ranges = {"rate_range": {"mass_rate"} & kinds, "dose_range": kinds - {"mass_rate"}}
+            for key, dims in ranges.items():
+                if not dims:
+                    continue
+                bounds = r[key]
+                low, high = (parse_quantity(bounds[end], tuple(dims)) for end in ("low", "high"))
+                assert 0 < low < high and bounds["source"], (drug, route, key)
+    for key, parameter in all_parameters().items():
+        if key.startswith(("drugs.", "endocrine.")):
+            low, high = parameter.range
+            assert low <= parameter.value <= high, key
