@@ -29,7 +29,8 @@ part [s]. BMUs are not scripted: resorption, reversal and formation follow from 
 Calibration (cells.toml entries marked "calibrated"), against V1 and one V2 quantity
 (TARGETS.md): the osteoclast and osteoblast reference lifespans to the measured lifespans
 (~2 weeks, ~3 months); lining.activation_rate with oc_precursor.recruitment (one factor) to
-trabecular turnover ~25 %/yr; ob_precursor.recruitment to zero BMD drift (BMU balance 1);
+trabecular turnover ~25 %/yr; ob_precursor.recruitment with osteoblast.retire_rate to zero
+BMD drift (the size and working life of each BMU's finite osteoblast team against its cavity);
 lining.e2_basal_suppression to the doubling of activation after menopause (V2, Recker 2004).
 The lifespans, the balance and the estrogen restraint were set by hand on probe runs of V1 and
 of the postmenopausal PEPI placebo scenario (its ER occupancy, not its BMD); the

@@ -355,8 +355,10 @@ def test_osteoblast_refills_a_pit_then_leaves_it_quiescent():
     assert world.bone[6:8, 6:10].min() > 0.999       # refilled to the original surface
     assert (world.site_bmu[6:8, 6:10] < 0).all()     # the reversal memory is cleared
     assert world.count(OSTEOBLAST) == 0              # the team retired (lining, apoptosis)
-    # beyond the pit only the slow flat formation of the retiring cells: a fraction of the pit
-    assert 0 < world.bone[8:].sum() < 0.5 * 8
+    # beyond the pit only the slow flat formation of the cells waiting to retire: 4 cells at
+    # flat_formation x their rate for ~1 / retire_rate days each
+    flat = 4 * 2.0 * world.prm[R.OB_FLAT] / 10.0 / world.prm[R.OB_RETIRE]
+    assert 0 < world.bone[8:].sum() < 2 * flat
 
 
 def test_no_tgfb_no_osteoblast_commitment_drive_from_coupling():
