@@ -46,7 +46,7 @@ from bonesim.agents.population import (
 )
 from bonesim.agents.streams import decision, direction, exponential, hash2, uniform
 from bonesim.agents.world import (
-    F_IL1, F_IL6, F_TNF, S_DAY, S_DT, S_DX, S_OBP_RATE, S_OCP_RATE, S_OSTEOID_BLOCK,
+    F_IL1, F_IL6, F_TGFB, F_TNF, S_DAY, S_DT, S_DX, S_OBP_RATE, S_OCP_RATE, S_OSTEOID_BLOCK,
     World,
 )
 
@@ -106,7 +106,8 @@ def expire_memory(w):
             if b == ACTIVATED and day - eroded_day[r, c] > prm[R.LIN_WINDOW]:
                 site_bmu[r, c] = QUIESCENT
             elif b >= 0 and day - eroded_day[r, c] > prm[R.OBP_WINDOW] and \
-                    (w.bmu_stats[b, B_TEAM] <= 0.0 or day - eroded_day[r, c] > prm[R.MAT_ERODED_MEMORY]):
+                    (w.bmu_stats[b, B_TEAM] <= 0.0
+                     or day - eroded_day[r, c] > prm[R.MAT_ERODED_MEMORY]):
                 site_bmu[r, c] = QUIESCENT
                 w.tally[T_ARRESTED] += max(0.0, 1.0 - w.osteoid[r, c] - w.matrix[r, c])
 
@@ -170,7 +171,8 @@ def recruit(kind, rate, w):
             mean = rate * (1.0 + prm[R.OCP_INF_SUPPLY] * sig.inflammation_at(w, r, c))
         else:
             basal = prm[R.OBP_RECRUIT_BASAL]
-            mean = rate * (basal + (1.0 - basal) * sig.tgfbr(w, r, c))
+            tgfb = sig.occupancy(w, F_TGFB, R.TGFBR_EC50, r, c)
+            mean = rate * (basal + (1.0 - basal) * tgfb)
         clocks[v, lineage, 0] += mean
         while clocks[v, lineage, 0] >= clocks[v, lineage, 1]:
             clocks[v, lineage, 0] -= clocks[v, lineage, 1]

@@ -43,7 +43,9 @@ from bonesim.agents.population import (
     X_AUX_THR, X_TRANS, X_TRANS_THR, BoneCell,
 )
 from bonesim.agents.streams import decision, direction, uniform
-from bonesim.agents.world import S_DAY, S_DT, S_DX, S_EMBED, S_PATCH
+from bonesim.agents.world import (
+    F_IGF1, F_SCLEROSTIN, F_T, F_TGFB, S_DAY, S_DT, S_DX, S_EMBED, S_PATCH,
+)
 
 
 class OsteoblastPrecursor(BoneCell):
@@ -228,9 +230,10 @@ def precursor_step(s, w):
     r, c = ints[I_ROW, s], ints[I_COL, s]
     er = sig.er(w, r, c)
     infl = sig.inflammation_at(w, r, c)
-    scl = sig.sclerostin(w, r, c)
-    d = drive(sig.tgfbr(w, r, c), pr_signal(sig.pr(w, r, c), er, prm), sig.ar(w, r, c),
-              sig.igf1r(w, r, c), infl, scl, prm)
+    scl = sig.occupancy(w, F_SCLEROSTIN, R.SCL_EC50, r, c)
+    d = drive(sig.occupancy(w, F_TGFB, R.TGFBR_EC50, r, c), pr_signal(sig.pr(w, r, c), er, prm),
+              sig.occupancy(w, F_T, R.AR_EC50, r, c), sig.occupancy(w, F_IGF1, R.IGF1R_EC50, r, c),
+              infl, scl, prm)
     sig.secrete_rankl_opg(w, r, c, prm[R.OBP_RANKL], prm[R.OBP_OPG], er, infl, w.sysv[S_PATCH])
     if ints[I_GEN, s] < prm[R.OBP_MAX_DIV] and 0 <= dist[2, r, c] <= 2:  # in the canopy
         flts[X_AUX, s] += dt * prm[R.OBP_DIV] * d
@@ -267,22 +270,23 @@ def osteoblast_step(s, w):
     retires at retire_rate. It lays osteoid at apposition_rate x `vigor` (flat_formation of
     that off eroded surface) with the step's time: when its grid cell is full it is buried as
     an osteocyte with the probability that a cell volume holds one (drawn once per grid cell),
-    or moves on to the next free eroded surface cell (any surface cell if none), and works on
-    there with the time left."""
+    or moves on to the next free eroded cell of its BMU's cavity (any surface cell if none), and
+    works on there with the time left; a cell that `bridges` a gap it leaves unfilled."""
     ints, flts, prm = w.ints, w.flts, w.prm
     osteoid, matrix, site_bmu = w.osteoid, w.matrix, w.site_bmu
     dt, dx = w.sysv[S_DT], w.sysv[S_DX]
     r, c = ints[I_ROW, s], ints[I_COL, s]
     er = sig.er(w, r, c)
     infl = sig.inflammation_at(w, r, c)
-    igf = sig.igf1r(w, r, c)
-    scl = sig.sclerostin(w, r, c)
+    igf = sig.occupancy(w, F_IGF1, R.IGF1R_EC50, r, c)
+    scl = sig.occupancy(w, F_SCLEROSTIN, R.SCL_EC50, r, c)
     sig.secrete_rankl_opg(w, r, c, prm[R.OB_RANKL], prm[R.OB_OPG], er, infl, w.sysv[S_PATCH])
     if outlived(s, w, clock_rate(er, igf, infl, scl, prm)):
         end_of_work(s, r, c, w)
         return
-    rate = prm[R.OB_MAR] * vigor(pr_signal(sig.pr(w, r, c), er, prm), sig.ar(w, r, c), igf,
-                                 infl, scl, prm) / dx      # grid cells/day
+    ar = sig.occupancy(w, F_T, R.AR_EC50, r, c)
+    rate = prm[R.OB_MAR] * vigor(pr_signal(sig.pr(w, r, c), er, prm), ar, igf, infl, scl,
+                                 prm) / dx      # grid cells/day
     if not eroded_work(r, c, osteoid, matrix, site_bmu):
         flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
         if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:

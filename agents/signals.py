@@ -14,8 +14,7 @@ from bonesim.agents import rates as R
 from bonesim.agents.jit import inline_rule
 from bonesim.agents.receptors import competitive, hill, inflammation
 from bonesim.agents.world import (
-    F_E2, F_IGF1, F_IL1, F_IL6, F_MPA, F_OPG, F_P4, F_RANKL, F_SCLEROSTIN, F_T, F_TGFB, F_TNF,
-    S_MOL_PM, S_PTH,
+    F_E2, F_IL1, F_IL6, F_MPA, F_OPG, F_P4, F_RANKL, F_TNF, S_MOL_PM, S_PTH,
 )
 
 
@@ -26,8 +25,16 @@ def level(w, field, r, c):
 
 
 @inline_rule
+def occupancy(w, field, ec50, r, c):
+    """Occupancy of the receptor of `field` (an F_* index) at (r, c), `ec50` its EC50's index in
+    `prm` (R.ER_EC50, R.AR_EC50, R.IGF1R_EC50, R.TGFBR_EC50, R.SCL_EC50)."""
+    return hill(level(w, field, r, c), w.prm[ec50], 1.0)
+
+
+@inline_rule
 def er(w, r, c):
-    return hill(level(w, F_E2, r, c), w.prm[R.ER_EC50], 1.0)
+    """ER occupancy by estradiol."""
+    return occupancy(w, F_E2, R.ER_EC50, r, c)
 
 
 @inline_rule
@@ -35,26 +42,6 @@ def pr(w, r, c):
     """PR occupancy by progesterone and MPA."""
     return competitive(level(w, F_P4, r, c), w.prm[R.PR_EC50_P4], level(w, F_MPA, r, c),
                        w.prm[R.PR_EC50_MPA], 1.0)
-
-
-@inline_rule
-def ar(w, r, c):
-    return hill(level(w, F_T, r, c), w.prm[R.AR_EC50], 1.0)
-
-
-@inline_rule
-def igf1r(w, r, c):
-    return hill(level(w, F_IGF1, r, c), w.prm[R.IGF1R_EC50], 1.0)
-
-
-@inline_rule
-def tgfbr(w, r, c):
-    return hill(level(w, F_TGFB, r, c), w.prm[R.TGFBR_EC50], 1.0)
-
-
-@inline_rule
-def sclerostin(w, r, c):
-    return hill(level(w, F_SCLEROSTIN, r, c), w.prm[R.SCL_EC50], 1.0)
 
 
 @inline_rule
