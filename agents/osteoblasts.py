@@ -23,7 +23,9 @@ next free eroded cell of its own BMU's cavity, or, with none left, keeps to the 
 surface where it retires (retire_rate) as a lining cell (lining_fraction) or by apoptosis.
 The team is finite: when its members are gone, what they left unfilled of the cavity stays
 unfilled (kernel.expire_memory). Its clock runs at (1 + inflammation and sclerostin terms) / (1 + e2_survival
-occ(ER) + igf1_survival occ(IGF1R)): estrogen and IGF-1 support its survival. It secretes
+occ(ER) + igf1_survival occ(IGF1R) + pth_pulse_survival x PTH pulse): estrogen, IGF-1 and
+intermittent PTH support its survival (Jilka 1999: daily PTH injections delay osteoblast
+apoptosis, the anabolic effect; continuous PTH acts through RANKL and activation instead). It secretes
 RANKL and OPG (estrogen raises OPG, lowers RANKL; PTH the reverse).
 """
 
@@ -44,7 +46,7 @@ from bonesim.agents.population import (
 )
 from bonesim.agents.streams import decision, direction, uniform
 from bonesim.agents.world import (
-    F_IGF1, F_SCLEROSTIN, F_T, F_TGFB, S_DAY, S_DT, S_DX, S_EMBED, S_PATCH,
+    F_IGF1, F_SCLEROSTIN, F_T, F_TGFB, S_DAY, S_DT, S_DX, S_EMBED, S_PATCH, S_PTH_PULSE,
 )
 
 
@@ -94,10 +96,12 @@ def vigor(pr_sig, ar_occ, igf1_occ, inflammation, sclerostin_occ, prm):
 
 
 @rule
-def clock_rate(er_occ, igf1_occ, inflammation, sclerostin_occ, prm):
-    """Rate [-] at which an osteoblast ages (1 = its reference lifespan in days)."""
+def clock_rate(er_occ, igf1_occ, inflammation, sclerostin_occ, pth_pulse, prm):
+    """Rate [-] at which an osteoblast ages (1 = its reference lifespan in days); pth_pulse:
+    the PTH1R occupancy of an intermittent PTH peak above the day's mean (teriparatide)."""
     return ((1.0 + prm[R.OB_INF_APOP] * inflammation + prm[R.OB_SCL_APOP] * sclerostin_occ)
-            / (1.0 + prm[R.OB_E2_SURV] * er_occ + prm[R.OB_IGF_SURV] * igf1_occ))
+            / (1.0 + prm[R.OB_E2_SURV] * er_occ + prm[R.OB_IGF_SURV] * igf1_occ
+               + prm[R.OB_PTH_SURV] * pth_pulse))
 
 
 @rule
@@ -281,7 +285,7 @@ def osteoblast_step(s, w):
     igf = sig.occupancy(w, F_IGF1, R.IGF1R_EC50, r, c)
     scl = sig.occupancy(w, F_SCLEROSTIN, R.SCL_EC50, r, c)
     sig.secrete_rankl_opg(w, r, c, prm[R.OB_RANKL], prm[R.OB_OPG], er, infl, w.sysv[S_PATCH])
-    if outlived(s, w, clock_rate(er, igf, infl, scl, prm)):
+    if outlived(s, w, clock_rate(er, igf, infl, scl, w.sysv[S_PTH_PULSE], prm)):
         end_of_work(s, r, c, w)
         return
     ar = sig.occupancy(w, F_T, R.AR_EC50, r, c)

@@ -39,7 +39,7 @@ RATES = (
     "osteoblast.apposition_rate", "osteoblast.pr_vigor", "osteoblast.ar_vigor",
     "osteoblast.igf1_vigor", "osteoblast.sclerostin_inhibition",
     "osteoblast.inflammation_inhibition", "osteoblast.lifespan", "osteoblast.lifespan_shape",
-    "osteoblast.e2_survival", "osteoblast.igf1_survival", "osteoblast.inflammation_apoptosis",
+    "osteoblast.e2_survival", "osteoblast.igf1_survival", "osteoblast.pth_pulse_survival", "osteoblast.inflammation_apoptosis",
     "osteoblast.sclerostin_apoptosis", "osteoblast.flat_formation", "osteoblast.retire_rate",
     "osteoblast.lining_fraction", "osteoblast.rankl_secretion", "osteoblast.opg_secretion",
     # regulation of RANKL / OPG expression in the osteoblast lineage and osteocytes
@@ -139,6 +139,7 @@ OB_LIFE = INDEX["osteoblast.lifespan"]
 OB_SHAPE = INDEX["osteoblast.lifespan_shape"]
 OB_E2_SURV = INDEX["osteoblast.e2_survival"]
 OB_IGF_SURV = INDEX["osteoblast.igf1_survival"]
+OB_PTH_SURV = INDEX["osteoblast.pth_pulse_survival"]
 OB_INF_APOP = INDEX["osteoblast.inflammation_apoptosis"]
 OB_SCL_APOP = INDEX["osteoblast.sclerostin_apoptosis"]
 OB_FLAT = INDEX["osteoblast.flat_formation"]

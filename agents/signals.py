@@ -2,7 +2,7 @@
 the regulated RANKL and OPG it secretes (numba, inlined into the cell rules).
 
 Occupancies are in [0, 1] (agents/receptors.py), with the EC50s of agents/rates.py: ER by
-estradiol, PR by progesterone and MPA (competing agonists), AR by testosterone, IGF-1R, the
+estradiol (and SERMs), PR by progesterone and MPA (competing agonists), AR by testosterone, IGF-1R, the
 TGF-beta receptor, LRP5/6 antagonism by sclerostin, RANK by free RANKL, PTH1R by serum PTH, and
 the inflammatory tone of IL-1, IL-6 and TNF-alpha. RANKL and OPG expression of the osteoblast
 lineage and osteocytes: RANKL x (1 - e2_rankl_suppression ER) (1 + pth_rankl_induction PTH1R)
@@ -14,7 +14,8 @@ from bonesim.agents import rates as R
 from bonesim.agents.jit import inline_rule
 from bonesim.agents.receptors import competitive, hill, inflammation
 from bonesim.agents.world import (
-    F_E2, F_IL1, F_IL6, F_MPA, F_OPG, F_P4, F_RANKL, F_TNF, S_MOL_PM, S_PTH,
+    F_E2, F_IL1, F_IL6, F_MPA, F_OPG, F_P4, F_RANKL, F_TNF, S_MOL_PM, S_PTH, S_SERM_AGONISM,
+    S_SERM_LOAD,
 )
 
 
@@ -33,8 +34,13 @@ def occupancy(w, field, ec50, r, c):
 
 @inline_rule
 def er(w, r, c):
-    """ER occupancy by estradiol."""
-    return occupancy(w, F_E2, R.ER_EC50, r, c)
+    """ER activation by estradiol, and by SERMs when given: competitive partial agonists, with
+    x = E2 / EC50, (x + agonism) / (1 + x + load) (model/endocrine.py), an agonist where
+    estradiol is low and an antagonist against high estradiol; x / (1 + x) without them."""
+    if w.sysv[S_SERM_LOAD] <= 0.0:
+        return occupancy(w, F_E2, R.ER_EC50, r, c)
+    x = max(level(w, F_E2, r, c), 0.0) / w.prm[R.ER_EC50]
+    return (x + w.sysv[S_SERM_AGONISM]) / (1.0 + x + w.sysv[S_SERM_LOAD])
 
 
 @inline_rule

@@ -33,14 +33,17 @@ FIELD_ORDER = ("rankl", "opg", "il1", "il6", "tnf", "tgfb", "igf1", "sclerostin"
 (F_RANKL, F_OPG, F_IL1, F_IL6, F_TNF, F_TGFB, F_IGF1, F_SCLEROSTIN, F_E2, F_P4, F_MPA,
  F_T) = range(len(FIELD_ORDER))
 
-# the systemic / per-run vector `sysv`: day [day], dt [day], dx [um], load [-], pth [pg/mL],
-# bp (bisphosphonate skeletal effect) [0..1], ocp_rate and obp_rate (precursor recruitment per
-# vessel cell [1/day]), mol_pm [pM per molecule in a grid cell], patch (dx / patch_width),
-# embed (probability that a grid cell of bone holds an osteocyte), osteoid_block [-]
-SYSTEMIC = ("day", "dt", "dx", "load", "pth", "bp", "ocp_rate", "obp_rate", "mol_pm", "patch",
-            "embed", "osteoid_block")
-(S_DAY, S_DT, S_DX, S_LOAD, S_PTH, S_BP, S_OCP_RATE, S_OBP_RATE, S_MOL_PM, S_PATCH, S_EMBED,
- S_OSTEOID_BLOCK) = range(len(SYSTEMIC))
+# the systemic / per-run vector `sysv`: day [day], dt [day], dx [um], load [-], pth (PTH1R
+# agonism, intact-PTH equivalents, the step's mean) [pg/mL], pth_pulse (PTH1R occupancy of the
+# step's peak above its mean, when the peak is a pulse: teriparatide) [0..1], bp
+# (bisphosphonate skeletal effect) [0..1], serm_load and serm_agonism (the SERMs' ER occupancy
+# ratios, model/endocrine.py) [-], ocp_rate and obp_rate (precursor recruitment per vessel cell
+# [1/day]), mol_pm [pM per molecule in a grid cell], patch (dx / patch_width), embed
+# (probability that a grid cell of bone holds an osteocyte), osteoid_block [-]
+SYSTEMIC = ("day", "dt", "dx", "load", "pth", "pth_pulse", "bp", "serm_load", "serm_agonism",
+            "ocp_rate", "obp_rate", "mol_pm", "patch", "embed", "osteoid_block")
+(S_DAY, S_DT, S_DX, S_LOAD, S_PTH, S_PTH_PULSE, S_BP, S_SERM_LOAD, S_SERM_AGONISM, S_OCP_RATE,
+ S_OBP_RATE, S_MOL_PM, S_PATCH, S_EMBED, S_OSTEOID_BLOCK) = range(len(SYSTEMIC))
 N_SYS = len(SYSTEMIC)
 
 check_indices("F_", FIELD_ORDER, globals())

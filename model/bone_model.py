@@ -15,7 +15,8 @@ are taken at its end.
 
 One `step()` = one tissue step of scenario.simulation.dt days:
   1. serum: the step's levels (receptor-exposure equivalents for E2, P4, MPA, T; means for the
-     rest) become the vessels' blood levels and the systemic inputs;
+     rest) become the vessels' blood levels and the systemic inputs (PTH1R agonism and its
+     intermittent pulse, `pth_pulse`; the SERMs' ER occupancy ratios; bisphosphonate; load);
   2. cells: the numba kernel (agents/kernel.py) ages every cell, writes secretion sources,
      resorbs, forms, migrates, and draws transitions, returning events;
   3. fields: FieldSolver.react (aromatization of T into E2), then FieldSolver.step
@@ -58,7 +59,7 @@ from bonesim.agents.population import (
 from bonesim.agents.rates import KEYS
 from bonesim.agents.world import (
     FIELD_ORDER, N_SYS, S_BP, S_DAY, S_DT, S_DX, S_EMBED, S_LOAD, S_MOL_PM, S_OBP_RATE, S_OCP_RATE,
-    S_OSTEOID_BLOCK, S_PATCH, S_PTH, World,
+    S_OSTEOID_BLOCK, S_PATCH, S_PTH, S_PTH_PULSE, S_SERM_AGONISM, S_SERM_LOAD, World,
 )
 from bonesim.model import mesh, readouts
 from bonesim.model.endocrine import serum_course
@@ -83,6 +84,17 @@ POOL_LAYERS = tuple(FieldSpec(name, "grid-cell volume fraction", 0.0, 0.0, 0.0, 
                               "bone matrix pool (model/tissue.py)") for name in POOLS)
 MOLECULES_PER_PMOL = 6.02214076e11          # Avogadro / 1e12 (unit conversion)
 UM3_PER_LITRE = 1e15
+
+
+def pth_pulse(peak_pg_ml: float, mean_pg_ml: float, hours_above: float) -> float:
+    """PTH1R occupancy [0..1] of a step's PTH peak above that of its mean, when the peak is an
+    intermittent pulse (hours above pth.intermittent_threshold, model/endocrine.py): the
+    anabolic signal of daily teriparatide; 0 for a steady exposure, whatever its level, which
+    acts through its mean (RANKL, OPG, activation)."""
+    if hours_above <= 0.0:
+        return 0.0
+    ec50 = value("cells.receptors.pth1r_ec50")
+    return max(0.0, peak_pg_ml / (peak_pg_ml + ec50) - mean_pg_ml / (mean_pg_ml + ec50))
 
 
 def spinup_scenario(scenario: Scenario, days: float) -> Scenario:
@@ -257,7 +269,11 @@ class BoneModel(mesa.Model):
         s[S_DT] = self.dt
         s[S_DX] = self.dx
         s[S_LOAD] = course.mean["load_rel"][i]
-        s[S_PTH] = course.mean["pth_pg_ml"][i]
+        s[S_PTH] = course.mean["pth_total_pg_ml"][i]
+        s[S_PTH_PULSE] = pth_pulse(course.mean["pth_peak_pg_ml"][i], s[S_PTH],
+                                   course.mean["pth_hours_above"][i])
+        s[S_SERM_LOAD] = course.mean["serm_er_load"][i]
+        s[S_SERM_AGONISM] = course.mean["serm_er_agonism"][i]
         s[S_BP] = course.mean["bisphosphonate_rel"][i]
         s[S_OCP_RATE] = value("cells.oc_precursor.recruitment") * area_mm2 / n_vessel
         s[S_OBP_RATE] = value("cells.ob_precursor.recruitment") * area_mm2 / n_vessel / patch

@@ -498,3 +498,12 @@ def test_state_after_40_steps_is_pinned():
     sc = scenario(size=48, years=0.2, age=52, fmp_age="51 years")
     model = run(BoneModel(sc, rng=7, spinup_days=60), 40)
     assert state_digest(model) == PINNED_STATE
+
+
+def test_pth_pulse_is_anabolic_only_when_intermittent():
+    """Daily teriparatide (a ~2-3 h peak of ~420 pg/mL over a mean of ~75) gives a pulse; the
+    same mean held steady, or a peak that is no pulse, gives none."""
+    from bonesim.model.bone_model import pth_pulse
+    assert pth_pulse(419.0, 74.0, 3.25) > 0.2
+    assert pth_pulse(74.0, 74.0, 24.0) == 0.0
+    assert pth_pulse(37.8, 37.1, 0.0) == 0.0

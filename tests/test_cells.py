@@ -384,12 +384,13 @@ def test_precursors_commit_on_eroded_surface_only():
         assert (world.count(OSTEOBLAST) == 1) == eroded
 
 
-def test_estrogen_and_igf1_support_osteoblast_survival_cytokines_shorten_it():
+def test_estrogen_igf1_and_pth_pulses_support_osteoblast_survival_cytokines_shorten_it():
     prm = World().prm
-    base = ob_clock_rate(0.0, 0.0, 0.0, 0.0, prm)
-    assert ob_clock_rate(1.0, 0.0, 0.0, 0.0, prm) < base
-    assert ob_clock_rate(0.0, 1.0, 0.0, 0.0, prm) < base
-    assert ob_clock_rate(0.0, 0.0, 1.0, 0.0, prm) > base
+    base = ob_clock_rate(0.0, 0.0, 0.0, 0.0, 0.0, prm)
+    assert ob_clock_rate(1.0, 0.0, 0.0, 0.0, 0.0, prm) < base
+    assert ob_clock_rate(0.0, 1.0, 0.0, 0.0, 0.0, prm) < base
+    assert ob_clock_rate(0.0, 0.0, 1.0, 0.0, 0.0, prm) > base
+    assert ob_clock_rate(0.0, 0.0, 0.0, 0.0, 0.3, prm) < base      # an intermittent PTH pulse
 
 
 def test_progesterone_and_androgen_raise_proliferation_inflammation_lowers_it():
@@ -549,6 +550,29 @@ def test_progesterone_androgen_and_igf1_enlarge_the_team_and_its_output():
     for label in ("pr", "ar", "igf1"):
         assert team[label] > team["none"], (label, team)
         assert formed[label] > formed["none"], (label, formed)
+
+
+def test_a_serm_is_an_er_agonist_without_estradiol_and_an_antagonist_against_it():
+    """ER activation (signals.er) with a SERM's occupancy ratios: (x + agonism) / (1 + x + load)
+    with x = E2 / EC50; no SERM: the plain occupancy x / (1 + x)."""
+    from bonesim.agents import signals
+    from numba import njit
+
+    @njit
+    def er_at(w):
+        return signals.er(w, 3, 3)
+
+    world = World()
+    ec50 = world.prm[R.ER_EC50]
+    for e2 in (0.0, ec50, 20 * ec50):
+        world.set(e2=e2)
+        world.sysv[W.S_SERM_LOAD] = world.sysv[W.S_SERM_AGONISM] = 0.0
+        plain = er_at(world.world())
+        assert plain == pytest.approx(e2 / (e2 + ec50))
+        world.sysv[W.S_SERM_LOAD], world.sysv[W.S_SERM_AGONISM] = 10.0, 5.0   # raloxifene-like
+        with_serm = er_at(world.world())
+        assert with_serm == pytest.approx((e2 / ec50 + 5.0) / (1 + e2 / ec50 + 10.0))
+        assert (with_serm > plain) == (e2 < ec50)     # agonist when E2 is low
 
 
 # ------------------------------------------------------------------ osteocytes, lining cells
