@@ -1,5 +1,5 @@
 """Drive `bonesim viz` in headless Chromium, offline: for the browser test and the README
-screenshot.
+screenshot (experiments/viz_screenshot.py).
 
 `serve(scenario)` starts `bonesim viz SCENARIO` on a free loopback port in a subprocess whose
 HTTP(S) proxy is a closed loopback port, so any fetch it tried beyond the machine would fail
@@ -97,3 +97,17 @@ def open_page(chromium, url: str):
     page.goto(url)
     page.get_by_role("button", name="Step").wait_for(timeout=120_000)
     return page
+
+
+def shown_day(page) -> int:
+    """The simulated day the page shows ('day N = year Y, day D ...')."""
+    return int(page.locator(".bonesim-date").inner_text().split()[1])
+
+
+def play_until(page, day: int, timeout_s: float = 600.0) -> None:
+    """Press Play, wait until the page shows `day` or later, press Pause."""
+    page.get_by_role("button", name="▶").click()
+    page.wait_for_function(
+        "(day) => parseInt(document.querySelector('.bonesim-date').innerText.split(' ')[1]) >= day",
+        arg=day, timeout=timeout_s * 1000)
+    page.get_by_role("button", name="❚❚").click()

@@ -59,7 +59,8 @@ from bonesim.model.units import DAYS_PER_YEAR
 
 # The scenario files (package data of bonesim.experiments, read as data: no code imported)
 SCENARIO_DIR = Path(str(files("bonesim.experiments") / "scenarios"))
-# Patients: the patient table of a scenario file (its duration, tissue and seed come along)
+# Patients: a scenario file's patient, with its duration, time step and site (the controls
+# set the protocol, seed and tissue size)
 PATIENTS = {
     "premenopausal": "v1_premenopausal",
     "anovulatory cycles": "v4a_anovulatory",
@@ -71,7 +72,7 @@ PATIENTS = {
 }
 NO_PROTOCOL = "none"
 SIZES = (64, 128, 256, 512)     # grid cells per side offered by the size control
-CACHE_SIZE = 3                  # spun-up states kept in memory (~50 MB each at 256 x 256)
+CACHE_SIZE = 3                  # spun-up states kept in memory (~70 MB each at 256 x 256)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ MINERAL_LOW, MINERAL_HIGH = to_rgb("#b9c7d8"), to_rgb("#2b3a55")
 # cell type -> (label, colour); osteoclast dot area grows with its nuclei
 CELL_STYLE = {
     OC_PRECURSOR: ("osteoclast precursor", "#c77dd0"),
-    OSTEOCLAST: ("osteoclast", "#d7191c"),
+    OSTEOCLAST: ("osteoclast", "#e7298a"),
     OB_PRECURSOR: ("osteoblast precursor", "#a6dba0"),
     OSTEOBLAST: ("osteoblast", "#1b7837"),
     OSTEOCYTE: ("osteocyte", "#4d3b2a"),
@@ -173,21 +174,12 @@ def parse_size(size: str) -> list[int]:
     return [rows, cols]
 
 
-def parse_seed(seed) -> int:
-    """The seed control's text -> a seed >= 0."""
-    try:
-        value = int(str(seed).strip())
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"seed {seed!r}: expected a whole number >= 0")
-    return value
-
-
-def view_scenario(patient: str, protocol: str, seed, size: str) -> Scenario:
+def view_scenario(patient: str, protocol: str, seed: int, size: str) -> Scenario:
     """The scenario of the controls: the patient's scenario file with the protocol's tables,
     the seed and the tissue size; validated like any scenario (ScenarioError if not valid)."""
-    overrides = {"protocol": _protocol_tables(protocol), "simulation.seed": parse_seed(seed),
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed {seed!r}: expected a whole number >= 0")
+    overrides = {"protocol": _protocol_tables(protocol), "simulation.seed": seed,
                  "simulation.replicates": 1, "tissue.size": parse_size(size)}
     return load_scenario(_patient_path(patient), overrides)
 
@@ -234,7 +226,7 @@ class BoneView(BoneModel):
     """
 
     def __init__(self, patient: str = "perimenopausal", protocol: str = NO_PROTOCOL,
-                 seed="0", size: str = "256 x 256"):
+                 seed: int = 0, size: str = "256 x 256"):
         scenario = view_scenario(patient, protocol, seed, size)
         key = scenario.model_dump_json()
         if key in _spun_up:
@@ -482,7 +474,7 @@ def _initial() -> dict:
     spec = load_scenario(LAUNCHED)
     rows, cols = spec.tissue.size
     return {"patient": LAUNCHED.stem, "protocol": LAUNCHED.stem,
-            "seed": str(spec.simulation.seed), "size": f"{rows} x {cols}"}
+            "seed": spec.simulation.seed, "size": f"{rows} x {cols}"}
 
 
 START = _initial()
@@ -491,7 +483,8 @@ model_params = {
                 "values": list(dict.fromkeys([LAUNCHED.stem, *PATIENTS]))},
     "protocol": {"type": "Select", "value": START["protocol"], "label": "protocol",
                  "values": list(dict.fromkeys([LAUNCHED.stem, *PROTOCOLS]))},
-    "seed": {"type": "InputText", "value": START["seed"], "label": "seed"},
+    "seed": {"type": "SliderInt", "value": START["seed"], "label": "seed", "min": 0,
+             "max": max(999, START["seed"]), "step": 1},
     "size": {"type": "Select", "value": START["size"], "label": "tissue (grid cells)",
              "values": list(dict.fromkeys([START["size"], *(f"{n} x {n}" for n in SIZES)]))},
 }

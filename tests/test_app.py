@@ -146,15 +146,16 @@ def test_views_and_plots_draw(view):
 
 
 def test_a_frame_of_the_256_tissue_renders_within_0_3_s(app):
-    """Tissue and cells of a 256 x 256 section, drawn and encoded as the page's PNG (best of 3;
-    the cells are its residents, osteocytes and lining cells, before a spin-up)."""
+    """Tissue and cells of a 256 x 256 section, drawn and encoded as the page's PNG: at most
+    0.3 s of CPU (best of 3; CPU time, so that other work on the machine does not count).
+    The cells are the section's residents before a spin-up, osteocytes and lining cells."""
     scenario = load_scenario(app.SCENARIO_DIR / "default.toml")
     model = BoneModel(scenario, rng=1, spinup_days=0)
     times = []
     for _ in range(3):
-        start = time.perf_counter()
+        start = time.process_time()
         png(app.draw_tissue(model))
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     assert len(model.agents) > 2000
     assert min(times) <= 0.3, times
 
@@ -197,8 +198,8 @@ def test_a_copied_spun_up_state_runs_as_bonesim_run_and_shares_nothing(app, view
 
 
 @pytest.mark.parametrize("controls, message", [
-    ({"seed": "abc"}, "seed 'abc': expected a whole number >= 0"),
-    ({"seed": "-1"}, "seed '-1'"),
+    ({"seed": "3"}, "seed '3': expected a whole number >= 0"),
+    ({"seed": -1}, "seed -1"),
     ({"size": "big"}, "tissue size 'big': expected 'ROWS x COLS'"),
     ({"patient": "nobody"}, "patient 'nobody': no such preset"),
     ({"protocol": "nothing"}, "protocol 'nothing': no such preset"),
@@ -321,10 +322,6 @@ def _image(page, item: int) -> str:
     return page.locator(".vue-grid-item").nth(item).locator("img").get_attribute("src")
 
 
-def _day(page) -> int:
-    return int(page.locator(".bonesim-date").inner_text().split()[1])
-
-
 def _choose(page, label: str, option: str) -> None:
     page.locator(".v-select", has_text=label).first.click()
     page.locator(".v-menu__content .v-list-item", has_text=option).first.click()
@@ -351,20 +348,17 @@ def test_the_page_in_a_browser_offline(small_toml, tmp_path):
         page.on("console", lambda m: m.type == "error" and errors.append(m.text))
         page.goto(url)
         page.get_by_role("button", name="Step").wait_for(timeout=120_000)
-        assert _day(page) == 0
+        assert viz_browser.shown_day(page) == 0
 
         # Step, then Play / Pause: the date and the BMD plot advance
         page.get_by_role("button", name="Step").click()
         page.wait_for_function("() => document.querySelector('.bonesim-date').innerText.startsWith('day 1 ')")
         bmd_plot = _image(page, 2)
-        page.get_by_role("button", name="▶").click()
-        page.wait_for_function("() => parseInt(document.querySelector('.bonesim-date').innerText.split(' ')[1]) >= 15",
-                               timeout=120_000)
-        page.get_by_role("button", name="❚❚").click()
-        paused = _day(page)
+        viz_browser.play_until(page, 15)
+        paused = viz_browser.shown_day(page)
         assert paused >= 15 and _image(page, 2) != bmd_plot
         page.wait_for_timeout(1500)
-        assert _day(page) - paused <= 1              # paused (one step may have been under way)
+        assert viz_browser.shown_day(page) - paused <= 1   # paused (a step may have been under way)
         untreated = page.locator(".bonesim-record").inner_text()
 
         # another field layer
@@ -381,10 +375,7 @@ def test_the_page_in_a_browser_offline(small_toml, tmp_path):
         page.wait_for_function("() => document.querySelector('.bonesim-date').innerText.startsWith('day 0 ')"
                                " && document.querySelector('.bonesim-spinup').innerText == ''",
                                timeout=600_000)
-        page.get_by_role("button", name="▶").click()
-        page.wait_for_function("() => parseInt(document.querySelector('.bonesim-date').innerText.split(' ')[1]) >= 15",
-                               timeout=120_000)
-        page.get_by_role("button", name="❚❚").click()
+        viz_browser.play_until(page, 15)
         treated = page.locator(".bonesim-record").inner_text()
         e2 = [float(text.split("E2 ")[1].split()[0]) for text in (untreated, treated)]
         assert e2[1] > 2 * e2[0], (untreated, treated)
