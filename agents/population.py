@@ -8,6 +8,13 @@ The kernel reports discrete events (birth, death, change of type) in an event bu
 `apply_events` mirrors them on the Mesa side and `sync_moves` moves the agents of the cells
 that changed grid cell. Python work per step grows with events, not cells (DESIGN.md, 2).
 
+A cell is one agent for its whole life: when it differentiates (precursor to osteoclast,
+osteoblast to lining cell or osteocyte) the same Python object, with the same `unique_id`,
+takes the class of its new type and moves to that type's AgentSet; a reference a user holds
+stays valid until the cell dies. The kernel owns births, deaths and moves, so `agent.remove()`
+and assigning `agent.cell` (or `move_to`, `move_relative`) raise `KernelOwnedError`: done from
+Python they would desynchronize the agents from the arrays.
+
 State (row of `ints` / `flts`, per slot):
   kind     cell type code (OC_PRECURSOR ... LINING), FREE = -1 for an unused slot
   row, col grid cell
@@ -29,6 +36,7 @@ State (row of `ints` / `flts`, per slot):
 """
 
 import numpy as np
+from mesa import Agent
 from mesa.discrete_space import CellAgent
 
 from bonesim.agents.names import check_indices
@@ -86,10 +94,18 @@ for _prefix, _names in (("I_", INT_ROWS), ("X_", FLOAT_ROWS), ("C_", COUNTERS), 
     check_indices(_prefix, _names, globals())
 
 
+class KernelOwnedError(RuntimeError):
+    """A change to a bone cell that only the cell kernel may make (birth, death, move)."""
+
+
+_set_cell = CellAgent.cell.fset     # Mesa's move: leave the old grid cell, join the new one
+
+
 class BoneCell(CellAgent):
     """A bone cell: a Mesa CellAgent whose state is column `slot` of model.population.
 
-    A removed cell leaves the grid and every AgentSet (CellAgent.remove).
+    A dead cell leaves the grid and every AgentSet. Its birth, death, moves and changes of
+    type come from the kernel (see the module doc).
     """
 
     KIND = FREE
@@ -97,7 +113,30 @@ class BoneCell(CellAgent):
     def __init__(self, model, slot: int, cell):
         super().__init__(model)
         self.slot = int(slot)
-        self.cell = cell
+        _set_cell(self, cell)
+
+    @property
+    def cell(self):
+        """The grid cell the bone cell is on (None once dead). Set by the kernel only."""
+        return self._mesa_cell
+
+    @cell.setter
+    def cell(self, cell) -> None:
+        raise KernelOwnedError(
+            f"{type(self).__name__} {self.unique_id} moves in the cell kernel (agents/kernel.py), "
+            "not through Mesa: assigning agent.cell would put the agent where the kernel's "
+            "arrays do not have it. Change how cells move in the kernel's rules.")
+
+    def remove(self) -> None:
+        raise KernelOwnedError(
+            f"{type(self).__name__} {self.unique_id} dies in the cell kernel (agents/kernel.py), "
+            "not through Mesa: agent.remove() would leave its state in the kernel's arrays and "
+            "the kernel would later remove it again. Change when cells die in the kernel's rules.")
+
+    @property
+    def kind(self) -> str:
+        """Cell type: oc_precursor, osteoclast, ob_precursor, osteoblast, osteocyte, lining."""
+        return KIND_NAMES[self.KIND]
 
     def step(self) -> None:
         """This cell's rules for one step, run from Python (the plain Mesa path that
@@ -182,29 +221,52 @@ class Population:
         return np.flatnonzero(self.ints[I_KIND, : self.n_hi] == kind)
 
 
+def _die(agent: BoneCell) -> None:
+    """The agent leaves the model's AgentSets and the grid (Mesa's CellAgent.remove)."""
+    Agent.remove(agent)
+    _set_cell(agent, None)
+
+
+def _become(agent: BoneCell, cls: type) -> None:
+    """The agent takes the class of its new type, in place: same object, same unique_id,
+    moved from its old type's AgentSet to the new one's."""
+    model = agent.model
+    by_type = model.agents_by_type
+    by_type[type(agent)].remove(agent)
+    agent.__class__ = cls
+    if cls in by_type:
+        by_type[cls].add(agent)
+    else:
+        by_type[cls] = type(model.agents)([agent], random=model.random)
+
+
 def apply_events(model, classes: tuple) -> int:
     """Mirror the kernel's events on the Mesa side, in the order they happened; returns their
     number. EV_DIE removes the slot's agent (it leaves the grid and the AgentSets), EV_BECOME
-    replaces it by an agent of the new type in the same grid cell, EV_SPAWN creates the agent
-    of a newly placed cell. classes[kind] is the agent class of each type."""
+    gives the slot's agent the class of its new type (the same agent), EV_SPAWN creates the
+    agent of a newly placed cell. classes[kind] is the agent class of each type."""
     pop = model.population
     grid = model.grid
     agents = pop.agents
     n = int(pop.counters[C_NEV])
     for code, slot, a, _ in pop.events[:n].tolist():     # Python ints: no numpy scalars
         if code == EV_DIE:
-            agents[slot].remove()
+            _die(agents[slot])
             agents[slot] = None
         elif code == EV_BECOME:
-            old = agents[slot]
-            cell = old.cell
-            old.remove()
-            agents[slot] = classes[a](model, slot, cell)
+            _become(agents[slot], classes[a])
         else:
             agents[slot] = classes[a](model, slot,
                                       grid[(int(pop.ints[I_ROW, slot]), int(pop.ints[I_COL, slot]))])
     pop.counters[C_NEV] = 0
     return n
+
+
+def place_agents(model) -> None:
+    """Put every agent on the grid cell of its slot: on a rebuilt `model.grid`, the agents
+    coming from a copy of the model made without its grid (they are on no grid cell)."""
+    for agent in model.agents:
+        _set_cell(agent, model.grid[agent.position])
 
 
 def sync_moves(model) -> int:
@@ -216,6 +278,6 @@ def sync_moves(model) -> int:
     for slot, row, col in places:
         agent = pop.agents[slot]
         if agent is not None:
-            agent.cell = grid[(row, col)]
+            _set_cell(agent, grid[(row, col)])
     pop.moved[moved] = False
     return len(moved)

@@ -5,6 +5,7 @@
     bonesim pk SCENARIO.toml [--out DIR] [--seed N] [--years Y]
     bonesim validate [--quick] [--seeds N] [--workers W] [--out DIR] ...
     bonesim converge [--seeds N] [--workers W] [--size N] [--years Y] [--out DIR]
+    bonesim viz [SCENARIO.toml | name] [--host 127.0.0.1] [--port 8765]
 
 SCENARIO is a TOML file, or the name of a built-in scenario in experiments/scenarios/
 (`bonesim run default`). Bad input exits with status 2 and a message naming the file, the key,
@@ -13,6 +14,7 @@ the value and what is allowed; nothing is run or written then.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -113,6 +115,38 @@ def cmd_converge(args) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be within 0..65535 (0: any free port), got {text}")
+    return port
+
+
+def cmd_viz(args) -> int:
+    import socket
+
+    scenario = resolve_scenario(args.scenario)     # refuses a bad scenario before anything runs
+    try:
+        with socket.create_server((args.host, args.port)) as probe:
+            port = probe.getsockname()[1]
+    except OSError as err:
+        print(f"bonesim: error: --host {args.host} --port {args.port}: cannot listen there ({os.strerror(err.errno)})",
+              file=sys.stderr)
+        return 2
+    path = Path(args.scenario)
+    if not path.exists():
+        path = SCENARIO_DIR / f"{args.scenario}.toml"
+    os.environ["BONESIM_VIZ_SCENARIO"] = str(path.resolve())
+    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "false"
+    from solara.__main__ import cli as solara_cli
+
+    print(f"bonesim viz: {scenario.name}: spinning up the tissue, then serving "
+          f"http://{args.host}:{port}/", file=sys.stderr)
+    solara_cli(["run", "bonesim.model.app", "--host", args.host, "--port", str(port),
+                "--production", "--no-open", "--no-check-version"], standalone_mode=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bonesim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--out", default="runs/convergence",
                       help="output directory (default runs/convergence)")
     conv.set_defaults(handler=cmd_converge)
+
+    viz = sub.add_parser("viz", help="watch the scenario's tissue remodel in the browser "
+                         "(Mesa SolaraViz, served from this machine, no network needed)")
+    viz.add_argument("scenario", nargs="?", default="default",
+                     help="scenario TOML file or built-in name (default: default)")
+    viz.add_argument("--host", default="127.0.0.1",
+                     help="address to serve on (default 127.0.0.1: this machine only)")
+    viz.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: a free one)")
+    viz.set_defaults(handler=cmd_viz)
     return parser
 
 

@@ -2,8 +2,10 @@
 
 `BoneModel(scenario, rng=seed)` is a `mesa.Model`. It builds the section (model/tissue.py), a
 `mesa.discrete_space.OrthogonalMooreGrid` carrying the fields as PropertyLayers (views into
-the one field array, model/fields.py) plus the matrix layers `osteoid`, `matrix`, `mineral_p`,
-`mineral_s`, the FieldSolver, the SerumCourse (model/endocrine.py) and the cells (agents/): a
+the one field array, model/fields.py), the RANKL free to bind RANK (`rankl_free`, pM) and the
+mechanical stimulus (`stimulus`, 1 = habitual load) that the cells read, and the matrix layers
+`osteoid`, `matrix`, `mineral_p`, `mineral_s`, the FieldSolver, the SerumCourse
+(model/endocrine.py) and the cells (agents/): a
 lining cell on every quiescent surface face and osteocytes in the matrix at their density.
 Osteoclasts, osteoblasts and their precursors are not placed by hand: before day 0 the model
 runs a spin-up (tissue.spinup.days) under the patient's own preceding, untreated serum course,
@@ -23,7 +25,8 @@ One `step()` = one tissue step of scenario.simulation.dt days:
      (diffusion, decay, vessel exchange; the implicit step also carries off the local E2);
   4. events: births, deaths, changes of type mirrored on the Mesa agents, moved agents placed;
   5. matrix: osteoid maturation and primary/secondary mineralization;
-  6. readouts: every output interval a DataCollector row (model/readouts.py).
+  6. readouts: every output interval a DataCollector row (model/readouts.py), and with
+     agent_data=True each cell's kind, age in its type [day] and BMU id (-1: none).
 `timeseries()` returns the rows as a DataFrame. `model.timing` holds the wall time of each
 part [s]. BMUs are not scripted: resorption, reversal and formation follow from the cells.
 
@@ -82,6 +85,13 @@ SERUM_OF_FIELD = {"e2": "e2_pmol_l", "p4": "p4_ng_ml", "mpa": "mpa_ng_ml", "t": 
 # the matrix pools shown as (non-diffusing) grid layers, for AgentSet queries and SolaraViz
 POOL_LAYERS = tuple(FieldSpec(name, "grid-cell volume fraction", 0.0, 0.0, 0.0, 0.0,
                               "bone matrix pool (model/tissue.py)") for name in POOLS)
+# what the cells read besides the fields, as grid layers (each array is updated in place)
+RANKL_FREE_LAYER = (FieldSpec("rankl_free", "pM", 0.0, 0.0, 0.0, 0.0,
+                              "RANKL free to bind RANK after OPG and denosumab (fields.free_rankl)"),)
+STIMULUS_LAYER = (FieldSpec("stimulus", "1 (1 = habitual load)", 0.0, 0.0, 0.0, 0.0,
+                            "local mechanical stimulus (BoneModel._mechanics)"),)
+# what the DataCollector records of every cell with agent_data=True (agents/population.py)
+AGENT_REPORTERS = {"kind": "kind", "age_days": "age", "bmu": "bmu"}
 MOLECULES_PER_PMOL = 6.02214076e11          # Avogadro / 1e12 (unit conversion)
 UM3_PER_LITRE = 1e15
 
@@ -108,7 +118,10 @@ def spinup_scenario(scenario: Scenario, days: float) -> Scenario:
 class BoneModel(mesa.Model):
     """Agent-based bone remodeling of one tissue section under one patient's serum course."""
 
-    def __init__(self, scenario: Scenario, rng=None, spinup_days: float | None = None):
+    def __init__(self, scenario: Scenario, rng=None, spinup_days: float | None = None,
+                 agent_data: bool = False, progress=None):
+        """agent_data: the DataCollector also records every cell at each output interval
+        (AGENT_REPORTERS); progress(days_done, days_total) is called after each spin-up step."""
         super().__init__(rng=rng)
         self.spec = scenario
         tissue_spec = scenario.tissue
@@ -125,15 +138,11 @@ class BoneModel(mesa.Model):
 
         self.tissue = build_tissue(tissue_spec.size, self.dx, tissue_spec.site, tissue_spec.geometry_seed)
         shape = self.tissue.shape
-        self.grid = OrthogonalMooreGrid(shape, torus=False, random=self.random)
         self.conc = new_conc(shape)
-        for layer in property_layers(self.conc, dimensions=self.grid.dimensions):
-            self.grid.add_property_layer(layer)
-        for layer in property_layers(self.tissue.pools, POOL_LAYERS, self.grid.dimensions):
-            self.grid.add_property_layer(layer)
-        self.source = np.zeros_like(self.conc)
         self.rankl_free = np.zeros(shape)
         self.stimulus = np.ones(shape)
+        self.build_grid()
+        self.source = np.zeros_like(self.conc)
         self.vessel_cells = np.argwhere(self.tissue.vessel).astype(np.int64)
         self._field_mesh(scenario.simulation.field_refinement)
         self.serum_index = np.array([FIELD_INDEX[name] for name in SERUM_OF_FIELD], dtype=np.int64)
@@ -168,11 +177,14 @@ class BoneModel(mesa.Model):
                 if self.baseline_mark is None and spin_day >= -readouts.BASELINE_DAYS:
                     self.baseline_mark = (spin_day, self.tally.copy())
                 self._advance(pre, i, spin_day=spin_day)
+                if progress is not None:
+                    progress(pre.day[i] + self.dt, spin)
             self._age_old_bone(matrix0, spin)
         else:
             self._init_fields(self.course, 0)
         self.recorder = readouts.Recorder(self)
-        self.datacollector = mesa.DataCollector(model_reporters=self.recorder.reporters())
+        self.datacollector = mesa.DataCollector(model_reporters=self.recorder.reporters(),
+                                                agent_reporters=AGENT_REPORTERS if agent_data else None)
         self.recorder.start(self)
         self.datacollector.collect(self)
 
@@ -191,6 +203,18 @@ class BoneModel(mesa.Model):
         turnover = resorbed / bone / (-day) * DAYS_PER_YEAR
         untouched = (self.tissue.matrix == matrix0) & (self.tissue.osteoid == 0) & (matrix0 > 0)
         self.tissue.set_age(untouched, turnover, spin_days)
+
+    def build_grid(self) -> None:
+        """The Mesa grid over the tissue, with the fields, `rankl_free`, `stimulus` and the
+        matrix pools as property layers that are views of the model's arrays (no copies)."""
+        self.grid = OrthogonalMooreGrid(self.tissue.shape, torus=False, random=self.random)
+        dims = self.grid.dimensions
+        layers = (*property_layers(self.conc, dimensions=dims),
+                  *property_layers(self.rankl_free[None], RANKL_FREE_LAYER, dims),
+                  *property_layers(self.stimulus[None], STIMULUS_LAYER, dims),
+                  *property_layers(self.tissue.pools, POOL_LAYERS, dims))
+        for layer in layers:
+            self.grid.add_property_layer(layer)
 
     def _place_resident_cells(self) -> None:
         """Lining cells on every quiescent surface face; osteocytes in the matrix with the

@@ -91,11 +91,31 @@ def new_conc(shape: tuple[int, int], fields: tuple[FieldSpec, ...] = FIELDS) -> 
     return np.zeros((len(fields), *shape))
 
 
+# Mesa releases whose PropertyLayer keeps its array in the private `_data`, which FieldLayer
+# sets to share the field array (tested: mesa 3.5.x, the pin in pyproject.toml)
+MESA_LAYER_SERIES = ((3, 5),)
+
+
+def check_mesa_version(version: str) -> None:
+    """Refuse a Mesa release FieldLayer was not tested with (it writes PropertyLayer._data)."""
+    series = tuple(int(part) for part in version.split(".")[:2])
+    if series not in MESA_LAYER_SERIES:
+        tested = ", ".join(f"{major}.{minor}.x" for major, minor in MESA_LAYER_SERIES)
+        raise RuntimeError(
+            f"bonesim shares its field arrays with Mesa's property layers by setting the private "
+            f"PropertyLayer._data, tested with Mesa {tested}; this is Mesa {version}. Install the "
+            f"Mesa that pyproject.toml pins, or check that Mesa {version}'s PropertyLayer still "
+            f"reads its values from _data and add {series} to MESA_LAYER_SERIES (model/fields.py).")
+
+
 @cache
 def _field_layer_class():
     # mesa (and the pandas it imports) is loaded only when layers are asked for: it would
     # otherwise triple the start-up time of every process that solves fields
+    import mesa
     from mesa.discrete_space import PropertyLayer
+
+    check_mesa_version(mesa.__version__)
 
     class FieldLayer(PropertyLayer):
         """A Mesa PropertyLayer whose data is a view of one field of `conc` (no copy)."""
