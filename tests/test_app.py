@@ -93,7 +93,7 @@ def test_tissue_colours_show_marrow_vessel_osteoid_and_mineral(app):
     vessel = np.zeros((1, 5), dtype=bool)
     vessel[0, 1] = True
     tissue = Tissue(10.0, "spine", pools, vessel, np.zeros((1, 5), bool),
-                    np.full((1, 5), -1), np.zeros((1, 5)), np.zeros((1, 5)))
+                    np.full((1, 5), -1), np.zeros((1, 5)), np.zeros((1, 5)), np.zeros((1, 5)))
     rgb = app.tissue_rgb(tissue)[0]
     for cell, colour in enumerate((app.MARROW, app.VESSEL, app.OSTEOID, app.MINERAL_LOW,
                                    app.MINERAL_HIGH)):
