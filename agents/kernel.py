@@ -41,8 +41,8 @@ from bonesim.agents.neighborhood import (
     ACTIVATED, DC, DR, EMPTY, QUIESCENT, inside, is_bone, touches_bone, touches_resorbable,
 )
 from bonesim.agents.population import (
-    B_TEAM, C_NHI, C_STEP, T_ARRESTED, I_KIND, I_NLIFE, I_NUCLEI, I_STAMP, LINING, OB_PRECURSOR, OC_PRECURSOR,
-    OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, X_AGE, X_CLOCK, X_CLOCK_END,
+    B_TEAM, C_NHI, C_STEP, I_KIND, I_NLIFE, I_NUCLEI, I_STAMP, LINING, OB_PRECURSOR, OC_PRECURSOR,
+    OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ARRESTED, X_AGE, X_CLOCK, X_CLOCK_END,
 )
 from bonesim.agents.streams import decision, direction, exponential, hash2, uniform
 from bonesim.agents.world import (
@@ -52,14 +52,14 @@ from bonesim.agents.world import (
 
 
 @njit(cache=True)
-def targets(w, seeds):
+def targets(w):
     """Marrow cells where precursors can work (empty, or held by a precursor of that
-    lineage), written to seeds[i] (n, 2): i = 0 cells next to an osteoclast that can take a
+    lineage), written to w.seeds[i] (n, 2): i = 0 cells next to an osteoclast that can take a
     nucleus (fusion), 1 bare surface activated by lining retraction (osteoclast precursors),
     2 eroded, not yet refilled surface within the reversal window of its erosion (osteoblast
     precursors). Returns the three counts."""
     osteoid, matrix, vessel, occ, ints = w.osteoid, w.matrix, w.vessel, w.occ, w.ints
-    site_bmu = w.site_bmu
+    site_bmu, seeds = w.site_bmu, w.seeds
     osteoid_block, max_nuclei = w.sysv[S_OSTEOID_BLOCK], w.prm[R.OC_MAX_NUC]
     opened_since = w.sysv[S_DAY] - w.prm[R.OBP_WINDOW]
     rows, cols = matrix.shape
@@ -221,7 +221,7 @@ def prepare_step(w):
     marrow_sources(w)
     recruit(OC_PRECURSOR, sysv[S_OCP_RATE] * sysv[S_DT], w)
     recruit(OB_PRECURSOR, sysv[S_OBP_RATE] * sysv[S_DT], w)
-    n = targets(w, w.seeds)
+    n = targets(w)
     n_ocp, n_obp = 0, 0
     for s in range(counters[C_NHI]):
         n_ocp += ints[I_KIND, s] == OC_PRECURSOR

@@ -12,6 +12,8 @@ resorption_rate [um^2/day per nucleus of the 2D section] x (floor + (1 - floor) 
 (1 - bisphosphonate_inhibition x bisphosphonate effect), releasing the matrix's TGF-beta and IGF-1 into its grid cell; moves
 along the surface (persistent heading, preference for concave sites) when no bone is in reach;
 lifts the lining cells around it (the canopy), so new osteoclasts can join its BMU there.
+A bone cell it resorbs to marrow that cuts a trabecula (neighborhood.cuts_trabecula) is a
+perforation: the BMU's cavity there is never refilled (`perforate`).
 Apoptosis: its biological clock runs at (1 + e2_apoptosis occ(ER) + tgfb_apoptosis occ(TGF-beta)
 + bisphosphonate_apoptosis x BP) / (1 + rankl_survival occ(RANK)), so estrogen shortens its life.
 """
