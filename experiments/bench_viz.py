@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Reset to the same controls (cached state): {time.perf_counter() - start:.2f} s")
     for _ in range(args.steps):
         model.step()
-    frame, years = model.timeseries(), app.record_years(model)
+    frame = model.timeseries()
+    years = app.record_span(frame, app.run_years(model))
     print(f"after {args.steps} days, {len(model.agents)} cells on {model.tissue.shape[0]} x "
           f"{model.tissue.shape[1]}; frame (draw + PNG), best of {args.repeat}:")
     for name, draw in (("tissue and cells", lambda: app.draw_tissue(model)),

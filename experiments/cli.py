@@ -23,17 +23,22 @@ from bonesim.model.scenario import Scenario, ScenarioError, load_scenario
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
 
-def resolve_scenario(name: str, seed: int | None = None, years: float | None = None) -> Scenario:
-    """Load a scenario file or built-in scenario name, with --seed/--years applied before validation."""
+def scenario_path(name: str) -> Path:
+    """A scenario file, or the file of a built-in scenario name."""
     path = Path(name)
     if not path.exists() and (SCENARIO_DIR / f"{name}.toml").exists():
         path = SCENARIO_DIR / f"{name}.toml"
+    return path
+
+
+def resolve_scenario(name: str, seed: int | None = None, years: float | None = None) -> Scenario:
+    """Load a scenario file or built-in scenario name, with --seed/--years applied before validation."""
     overrides = {}
     if seed is not None:
         overrides["simulation.seed"] = seed
     if years is not None:
         overrides["simulation.duration"] = f"{years} years"
-    return load_scenario(path, overrides)
+    return load_scenario(scenario_path(name), overrides)
 
 
 def _positive_years(text: str) -> float:
@@ -122,21 +127,30 @@ def _port(text: str) -> int:
     return port
 
 
-def cmd_viz(args) -> int:
+def _listen_check(host: str, port: int) -> tuple[int, str | None]:
+    """(port, None) if a server can listen at host:port (for port 0 a free port), else
+    (port, the reason it cannot)."""
     import socket
 
-    scenario = resolve_scenario(args.scenario)     # refuses a bad scenario before anything runs
     try:
-        with socket.create_server((args.host, args.port)) as probe:
-            port = probe.getsockname()[1]
+        socket.getaddrinfo(host, port)
+    except socket.gaierror as err:
+        return port, f"no such address ({err.strerror})"
+    try:
+        with socket.create_server((host, port)) as probe:
+            return probe.getsockname()[1], None
     except OSError as err:
-        print(f"bonesim: error: --host {args.host} --port {args.port}: cannot listen there ({os.strerror(err.errno)})",
-              file=sys.stderr)
+        return port, os.strerror(err.errno)
+
+
+def cmd_viz(args) -> int:
+    scenario = resolve_scenario(args.scenario)     # refuses a bad scenario before anything runs
+    port, problem = _listen_check(args.host, args.port)
+    if problem:
+        print(f"bonesim: error: --host {args.host} --port {args.port}: cannot listen there: "
+              f"{problem}", file=sys.stderr)
         return 2
-    path = Path(args.scenario)
-    if not path.exists():
-        path = SCENARIO_DIR / f"{args.scenario}.toml"
-    os.environ["BONESIM_VIZ_SCENARIO"] = str(path.resolve())
+    os.environ["BONESIM_VIZ_SCENARIO"] = str(scenario_path(args.scenario).resolve())
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "false"
     from solara.__main__ import cli as solara_cli
 

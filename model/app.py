@@ -15,8 +15,10 @@ The page shows
     RANKL/OPG, serum E2, P4 and T, cell counts; and the simulated date.
 Controls (Reset applies them): patient (`PATIENTS`: the patients of experiments/scenarios/),
 protocol (the [[protocol]] tables of experiments/scenarios/), seed (the run is replicate 0 of
-`bonesim run` with that seed) and tissue size. Drawing takes the model's arrays directly: one
-imshow and one scatter per view, matplotlib (DESIGN.md, 10).
+`bonesim run` with that seed) and tissue size. Drawing takes the model's arrays directly
+(matplotlib: the maps are imshows, the cells one scatter; DESIGN.md, 10). As in Mesa's
+examples, the page starts from the one module-level `model`: browser tabs opened on one server
+share it until a Reset gives each its own.
 
 Spin-up. A model spends its construction on the spin-up before day 0 (tissue.spinup.days, about
 a minute at 256 x 256). `BoneView` keeps the last spun-up states (`CACHE_SIZE`) in memory:
@@ -40,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import solara
+import solara.server.settings
 from matplotlib.colors import LogNorm, Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -57,6 +60,8 @@ from bonesim.model.readouts import COUNT_COLUMNS
 from bonesim.model.scenario import Scenario, load_scenario
 from bonesim.model.units import DAYS_PER_YEAR
 
+solara.server.settings.telemetry.mixpanel_enable = False     # no telemetry (DESIGN.md, 10)
+
 # The scenario files (package data of bonesim.experiments, read as data: no code imported)
 SCENARIO_DIR = Path(str(files("bonesim.experiments") / "scenarios"))
 # Patients: a scenario file's patient, with its duration, time step and site (the controls
@@ -72,6 +77,7 @@ PATIENTS = {
 }
 NO_PROTOCOL = "none"
 SIZES = (64, 128, 256, 512)     # grid cells per side offered by the size control
+SEEDS = range(20)               # seeds offered by the seed control
 CACHE_SIZE = 3                  # spun-up states kept in memory (~70 MB each at 256 x 256)
 
 
@@ -115,11 +121,12 @@ CELL_STYLE = {
     OSTEOCLAST: ("osteoclast", "#e7298a"),
     OB_PRECURSOR: ("osteoblast precursor", "#a6dba0"),
     OSTEOBLAST: ("osteoblast", "#1b7837"),
-    OSTEOCYTE: ("osteocyte", "#4d3b2a"),
+    OSTEOCYTE: ("osteocyte", "#80cdc1"),
     LINING: ("lining cell", "#fdd835"),
 }
 # figure sizes: 504 x 315 and 504 x 378 pixels, to fit SolaraViz's grid items (390 px high)
 DPI, MAP_INCHES, RECORD_INCHES = 90, (5.6, 3.5), (5.6, 4.2)
+NOTE_STYLE = {"font-size": "13px", "line-height": "1.3"}     # the date and record lines
 DOT_AREA = 6.0          # points^2 of a mononuclear cell's dot
 NUCLEUS_AREA = 4.0      # points^2 added per osteoclast nucleus
 
@@ -358,6 +365,12 @@ def _record_figure(panels: int, years: float) -> tuple[Figure, list]:
     return fig, axes
 
 
+def record_span(frame, run_years: float) -> float:
+    """End of the record plots' time axis [years]: the record so far, at least a quarter year
+    (or the whole run if shorter)."""
+    return max(float(_years(frame)[-1]), min(0.25, run_years))
+
+
 def _years(frame) -> np.ndarray:
     return frame["day"].to_numpy() / DAYS_PER_YEAR
 
@@ -416,13 +429,13 @@ def date_text(model: BoneModel) -> str:
 def record_text(model: BoneModel) -> str:
     """The last row of the record: spine BMD change and the interval's serum levels."""
     row = {name: values[-1] for name, values in model.datacollector.model_vars.items()}
-    return (f"on day {row['day']:.0f}: spine BMD {row['bmd_pct_spine']:+.2f} % · serum "
-            f"E2 {row['serum_e2_pmol_l']:.0f} pmol/L, P4 {row['serum_p4_ng_ml']:.2f} ng/mL, "
+    return (f"day {row['day']:.0f}: spine BMD {row['bmd_pct_spine']:+.2f} % · E2 "
+            f"{row['serum_e2_pmol_l']:.0f} pmol/L · P4 {row['serum_p4_ng_ml']:.2f} ng/mL · "
             f"T {row['serum_t_ng_dl']:.0f} ng/dL")
 
 
-def record_years(model: BoneModel) -> float:
-    """Length of the run [years]: the time axis of the record plots."""
+def run_years(model: BoneModel) -> float:
+    """Length of the run [years]."""
     return model.n_steps * model.dt / DAYS_PER_YEAR
 
 
@@ -436,9 +449,10 @@ def SpinupNote():
 @solara.component
 def TissueView(model):
     update_counter.get()
-    solara.Text(date_text(model), classes=["bonesim-date"])
-    solara.Text(record_text(model), classes=["bonesim-record"])
-    SpinupNote()
+    with solara.Column(gap="0px", style=NOTE_STYLE):
+        solara.Text(date_text(model), classes=["bonesim-date"])
+        solara.Text(record_text(model), classes=["bonesim-record"])
+        SpinupNote()
     solara.FigureMatplotlib(draw_tissue(model), format="png")
 
 
@@ -450,12 +464,16 @@ def LayerView(model):
     solara.FigureMatplotlib(draw_layer(model, label), format="png")
 
 
+def _record(model: BoneModel) -> tuple:
+    frame = model.timeseries()
+    return frame, record_span(frame, run_years(model))
+
+
 @solara.component
 def BoneRecord(model):
     update_counter.get()
     rows = len(model.datacollector.model_vars["day"])     # redrawn when a row is added
-    figure = solara.use_memo(lambda: draw_bone_record(model.timeseries(), record_years(model)),
-                             [model, rows])
+    figure = solara.use_memo(lambda: draw_bone_record(*_record(model)), [model, rows])
     solara.FigureMatplotlib(figure, dependencies=[model, rows], format="png")
 
 
@@ -463,8 +481,7 @@ def BoneRecord(model):
 def BodyRecord(model):
     update_counter.get()
     rows = len(model.datacollector.model_vars["day"])
-    figure = solara.use_memo(lambda: draw_body_record(model.timeseries(), record_years(model)),
-                             [model, rows])
+    figure = solara.use_memo(lambda: draw_body_record(*_record(model)), [model, rows])
     solara.FigureMatplotlib(figure, dependencies=[model, rows], format="png")
 
 
@@ -483,8 +500,8 @@ model_params = {
                 "values": list(dict.fromkeys([LAUNCHED.stem, *PATIENTS]))},
     "protocol": {"type": "Select", "value": START["protocol"], "label": "protocol",
                  "values": list(dict.fromkeys([LAUNCHED.stem, *PROTOCOLS]))},
-    "seed": {"type": "SliderInt", "value": START["seed"], "label": "seed", "min": 0,
-             "max": max(999, START["seed"]), "step": 1},
+    "seed": {"type": "Select", "value": START["seed"], "label": "seed",
+             "values": sorted({START["seed"], *SEEDS})},
     "size": {"type": "Select", "value": START["size"], "label": "tissue (grid cells)",
              "values": list(dict.fromkeys([START["size"], *(f"{n} x {n}" for n in SIZES)]))},
 }

@@ -43,6 +43,7 @@ for the V1 knobs); the parameter sources say which runs set each value.
 """
 
 import time
+from collections.abc import Callable
 
 import mesa
 import numpy as np
@@ -119,7 +120,7 @@ class BoneModel(mesa.Model):
     """Agent-based bone remodeling of one tissue section under one patient's serum course."""
 
     def __init__(self, scenario: Scenario, rng=None, spinup_days: float | None = None,
-                 agent_data: bool = False, progress=None):
+                 agent_data: bool = False, progress: Callable[[float, float], None] | None = None):
         """agent_data: the DataCollector also records every cell at each output interval
         (AGENT_REPORTERS); progress(days_done, days_total) is called after each spin-up step."""
         super().__init__(rng=rng)

@@ -100,8 +100,7 @@ def test_tissue_colours_show_marrow_vessel_osteoid_and_mineral(app):
         np.testing.assert_allclose(rgb[cell], colour, atol=1e-12)
 
 
-def test_cell_dots_are_the_kernels_cells_styled_by_kind_and_state(view):
-    app = sys.modules["bonesim.model.app"]
+def test_cell_dots_are_the_kernels_cells_styled_by_kind_and_state(app, view):
     dots = app.cell_dots(view)
     pop = view.population
     assert len(dots["x"]) == len(view.agents)
@@ -117,8 +116,7 @@ def test_cell_dots_are_the_kernels_cells_styled_by_kind_and_state(view):
     np.testing.assert_array_equal(dots["edgecolors"][:, 3] == 1.0, pop.ints[I_BMU, alive] >= 0)
 
 
-def test_every_layer_is_a_grid_layer_on_a_fixed_labelled_scale(view):
-    app = sys.modules["bonesim.model.app"]
+def test_every_layer_is_a_grid_layer_on_a_fixed_labelled_scale(app, view):
     for label, layer in app.LAYERS.items():
         data = getattr(view.grid, layer.name).data
         source = view.rankl_free if layer.name == "rankl_free" else (
@@ -132,8 +130,7 @@ def test_every_layer_is_a_grid_layer_on_a_fixed_labelled_scale(view):
     assert app.UNITS["e2"] == "pmol/L" and app.UNITS["rankl_free"] == "pM"
 
 
-def test_views_and_plots_draw(view):
-    app = sys.modules["bonesim.model.app"]
+def test_views_and_plots_draw(app, view):
     for _ in range(8):
         view.step()
     frame = view.timeseries()
@@ -142,7 +139,8 @@ def test_views_and_plots_draw(view):
         pixels = png(figure)
         assert pixels[..., :3].std() > 0.05          # not blank
     assert app.date_text(view).startswith("day 8 = year 0, day 8 · age 54.0")
-    assert app.record_text(view).startswith("on day 7: spine BMD ")
+    assert app.record_text(view).startswith("day 7: spine BMD ")
+    assert app.record_span(frame, app.run_years(view)) == 0.25
 
 
 def test_a_frame_of_the_256_tissue_renders_within_0_3_s(app):
@@ -195,6 +193,14 @@ def test_a_copied_spun_up_state_runs_as_bonesim_run_and_shares_nothing(app, view
         for agent in list(model.agents)[:300]:
             assert agent.model is model and agent.cell is model.grid[agent.position]
             assert agent in agent.cell.agents
+
+
+def test_the_view_stops_at_the_end_of_its_run(view):
+    """Mesa's Play stops when model.running turns False: after the scenario's last step."""
+    assert view.running
+    view.steps_done = view.n_steps - 1
+    view.step()
+    assert not view.running
 
 
 @pytest.mark.parametrize("controls, message", [
@@ -296,6 +302,8 @@ def test_the_page_displays_in_a_jupyter_kernel(small_toml):
 @pytest.mark.parametrize("args, message", [
     (["nosuch.toml"], "nosuch.toml: no such file"),
     (["default", "--port", "70000"], "--port must be within 0..65535"),
+    (["default", "--host", "no.such.host.invalid"], "--host no.such.host.invalid --port 8765: "
+                                                    "cannot listen there: no such address"),
 ])
 def test_viz_refuses_bad_input(args, message):
     run = subprocess.run([sys.executable, "-m", "bonesim.experiments.cli", "viz", *args],
@@ -313,7 +321,7 @@ def test_viz_refuses_a_port_in_use():
                               "--port", str(port)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
-        f"bonesim: error: --host 127.0.0.1 --port {port}: cannot listen there (Address already in use)"]
+        f"bonesim: error: --host 127.0.0.1 --port {port}: cannot listen there: Address already in use"]
 
 
 # ---------------------------------------------------------------------------- the browser
