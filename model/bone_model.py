@@ -89,7 +89,7 @@ POOL_LAYERS = tuple(FieldSpec(name, "grid-cell volume fraction", 0.0, 0.0, 0.0, 
 # what the cells read besides the fields, as grid layers (each array is updated in place)
 RANKL_FREE_LAYER = (FieldSpec("rankl_free", "pM", 0.0, 0.0, 0.0, 0.0,
                               "RANKL free to bind RANK after OPG and denosumab (fields.free_rankl)"),)
-STIMULUS_LAYER = (FieldSpec("stimulus", "1 (1 = habitual load)", 0.0, 0.0, 0.0, 0.0,
+STIMULUS_LAYER = (FieldSpec("stimulus", "1 = habitual load", 0.0, 0.0, 0.0, 0.0,
                             "local mechanical stimulus (BoneModel._mechanics)"),)
 # what the DataCollector records of every cell with agent_data=True (agents/population.py)
 AGENT_REPORTERS = {"kind": "kind", "age_days": "age", "bmu": "bmu"}
