@@ -1,4 +1,4 @@
-"""Speed of the browser view on the default scenario (256 x 256): what issue 24 asks of it,
+"""Speed of the browser view on the default scenario (256 x 256), against what it is held to:
 a frame in <= 0.3 s and a Reset of the default ready in <= 5 s.
 
     python -m bonesim.experiments.bench_viz [--steps N] [--repeat R]

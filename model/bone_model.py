@@ -61,6 +61,7 @@ from bonesim.agents.population import (
     apply_events, sync_moves,
 )
 from bonesim.agents.rates import KEYS
+from bonesim.agents.receptors import hill
 from bonesim.agents.world import (
     FIELD_ORDER, N_SYS, S_BP, S_DAY, S_DT, S_DX, S_EMBED, S_LOAD, S_MOL_PM, S_OBP_RATE, S_OCP_RATE,
     S_OSTEOID_BLOCK, S_PATCH, S_PTH, S_PTH_PULSE, S_SERM_AGONISM, S_SERM_LOAD, World,
@@ -105,7 +106,7 @@ def pth_pulse(peak_pg_ml: float, mean_pg_ml: float, hours_above: float) -> float
     if hours_above <= 0.0:
         return 0.0
     ec50 = value("cells.receptors.pth1r_ec50")
-    return max(0.0, peak_pg_ml / (peak_pg_ml + ec50) - mean_pg_ml / (mean_pg_ml + ec50))
+    return max(0.0, hill(peak_pg_ml, ec50, 1.0) - hill(mean_pg_ml, ec50, 1.0))
 
 
 def spinup_scenario(scenario: Scenario, days: float) -> Scenario:
