@@ -62,6 +62,17 @@ def touches_resorbable(osteoid, matrix, r, c, osteoid_block):
 
 
 @rule
+def exposed(osteoid, matrix, r, c):
+    """A face neighbour of (r, c) is marrow (not bone; cells outside the grid are not)."""
+    rows, cols = matrix.shape
+    for k in range(4):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and not is_bone(osteoid, matrix, rr, cc):
+            return True
+    return False
+
+
+@rule
 def bone_neighbours(osteoid, matrix, r, c):
     """Number of bone cells among the 8 neighbours (a concavity measure)."""
     rows, cols = matrix.shape

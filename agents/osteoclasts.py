@@ -26,8 +26,8 @@ from bonesim.agents.jit import inline_rule, rule
 from bonesim.agents.lifecycle import become, kill, outlived
 from bonesim.agents.movement import hops, migrate, move
 from bonesim.agents.neighborhood import (
-    ACTIVATED, DC, DR, EMPTY, QUIESCENT, bone_components, bone_neighbours, cuts_trabecula, inside,
-    is_bone, resorbable, touches_resorbable,
+    ACTIVATED, DC, DR, EMPTY, QUIESCENT, bone_components, bone_neighbours, cuts_trabecula, exposed,
+    inside, is_bone, resorbable, touches_resorbable,
 )
 from bonesim.agents.population import (
     B_ERODED, B_FIRST_RES, B_FORMED, B_FOUNDED, B_LAST_RES, B_OSTEOCLASTS, B_PERFORATIONS,
@@ -88,77 +88,99 @@ def resorption_capacity(nuclei, free_rankl, bisphosphonate, prm, dt, dx):
 
 @rule
 def resorb(r, c, capacity, bmu, w):
-    """Resorb up to `capacity` grid-cell volumes from the resorbable face neighbours of (r, c)
-    (diagonal neighbours if no face neighbour is resorbable), shared equally; returns the
-    capacity left. Pools shrink in proportion; matrix TGF-beta (activated share) and IGF-1 go
-    to the osteoclast's grid cell as a source [field units/day]; osteocytes in fully resorbed
-    cells die; resorbed bone cells are marked eroded by this BMU (the reversal-surface memory;
-    the remains of a cell already marrow and out of any cavity stay out), and the quiescent
-    surface they bore is tallied as newly eroded (`quiescent_faces`). A bone cell turned to
-    marrow that `cuts_trabecula` perforates (`perforate`)."""
-    osteoid, matrix, mineral_p, mineral_s = w.osteoid, w.matrix, w.mineral_p, w.mineral_s
-    site_bmu, occ, ints, prm, tally, bmu_stats = w.site_bmu, w.occ, w.ints, w.prm, w.tally, w.bmu_stats
-    day, dt, osteoid_block = w.sysv[S_DAY], w.sysv[S_DT], w.sysv[S_OSTEOID_BLOCK]
+    """Resorb up to `capacity` grid-cell volumes from the exposed resorbable bone under the
+    osteoclast's footprint: the cells within `footprint_radius` of (r, c) that face marrow
+    (`exposed`), shared equally (a share a cell cannot fill passes on to the next ones; at most
+    as many shares as cells were in reach at the start); returns the capacity left (all of it when none is in reach, so the osteoclast
+    moves on). A footprint wider than one grid cell erodes a lacuna as broad as the cell,
+    deepening while it stays, instead of a channel one grid cell wide."""
+    osteoid, matrix = w.osteoid, w.matrix
+    block = w.sysv[S_OSTEOID_BLOCK]
     rows, cols = matrix.shape
-    tgfb_release = prm[R.MAT_TGFB] * prm[R.MAT_TGFB_ACT] / dt
-    igf1_release = prm[R.MAT_IGF1] / dt
-    for ring in range(2):
-        k0 = 4 * ring
-        n = 0
-        for k in range(k0, k0 + 4):
-            rr, cc = r + DR[k], c + DC[k]
-            if inside(rr, cc, rows, cols) and resorbable(osteoid, matrix, rr, cc, osteoid_block):
+    reach = max(w.prm[R.OC_FOOTPRINT] / w.sysv[S_DX], 1.5)
+    n_reach = int(reach)
+    n = 0
+    for rr in range(max(0, r - n_reach), min(rows, r + n_reach + 1)):
+        for cc in range(max(0, c - n_reach), min(cols, c + n_reach + 1)):
+            if under_footprint(osteoid, matrix, r, c, rr, cc, reach, block):
                 n += 1
-        if n == 0:
-            continue
-        share = capacity / n
-        for k in range(k0, k0 + 4):
-            rr, cc = r + DR[k], c + DC[k]
-            if not (inside(rr, cc, rows, cols) and resorbable(osteoid, matrix, rr, cc, osteoid_block)):
-                continue
-            b = osteoid[rr, cc] + matrix[rr, cc]
-            bridge = bone_components(osteoid, matrix, rr, cc) >= 2   # between bone pieces
-            take = min(share, b)
-            mineral = (mineral_p[rr, cc] + mineral_s[rr, cc]) * take / b
-            if b - take <= 1e-9:
-                take = b
-                osteoid[rr, cc] = 0.0
-                matrix[rr, cc] = 0.0
-                mineral_p[rr, cc] = 0.0
-                mineral_s[rr, cc] = 0.0
-                o = occ[rr, cc]
-                if o >= 0 and ints[I_KIND, o] == OSTEOCYTE:
-                    kill(o, DEATH_RESORBED, ints, occ, w.free, w.counters, w.events)
-            else:
-                keep = 1.0 - take / b
-                osteoid[rr, cc] *= keep
-                matrix[rr, cc] *= keep
-                mineral_p[rr, cc] *= keep
-                mineral_s[rr, cc] *= keep
-            if site_bmu[rr, cc] >= 0 or b >= 0.5:    # bone eroded, or a cavity deepened
-                if site_bmu[rr, cc] < 0:
-                    faces = quiescent_faces(rr, cc, osteoid, matrix, site_bmu)
-                    tally[T_NEW_ERODED] += faces
-                    if bmu >= 0:
-                        bmu_stats[bmu, B_ERODED] += faces
-                site_bmu[rr, cc] = bmu
-                w.eroded_day[rr, cc] = day
-            if bridge and b >= 0.5 and not is_bone(osteoid, matrix, rr, cc) and \
-                    cuts_trabecula(osteoid, matrix, rr, cc, int(prm[R.OC_CUT_REACH] / w.sysv[S_DX]),
-                                   w.queue, w.mark):
-                perforate(rr, cc, bmu, w)
-            w.source[w.fi[F_TGFB], r, c] += take * tgfb_release
-            w.source[w.fi[F_IGF1], r, c] += take * igf1_release
-            tally[T_RESORBED] += take
-            tally[T_RESORBED_MINERAL] += mineral
-            if bmu >= 0:
-                if bmu_stats[bmu, B_FIRST_RES] < 0:
-                    bmu_stats[bmu, B_FIRST_RES] = day
-                bmu_stats[bmu, B_LAST_RES] = day + dt
-                bmu_stats[bmu, B_RESORBED] += take
-            capacity -= take
-        return capacity
+    i = 0
+    for rr in range(max(0, r - n_reach), min(rows, r + n_reach + 1)):
+        for cc in range(max(0, c - n_reach), min(cols, c + n_reach + 1)):
+            if i < n and under_footprint(osteoid, matrix, r, c, rr, cc, reach, block):
+                capacity -= resorb_cell(r, c, rr, cc, capacity / (n - i), bmu, w)
+                i += 1
     return capacity
+
+
+@rule
+def under_footprint(osteoid, matrix, r, c, rr, cc, reach, osteoid_block):
+    """Grid cell (rr, cc) is resorbable bone facing marrow within `reach` grid steps of an
+    osteoclast at (r, c) (not its own cell)."""
+    d2 = (rr - r) * (rr - r) + (cc - c) * (cc - c)
+    return 0 < d2 <= reach * reach and resorbable(osteoid, matrix, rr, cc, osteoid_block) and \
+        exposed(osteoid, matrix, rr, cc)
+
+
+@rule
+def resorb_cell(r, c, rr, cc, volume, bmu, w):
+    """Resorb up to `volume` grid-cell volumes of bone cell (rr, cc) for an osteoclast at
+    (r, c) of BMU `bmu`; returns the volume taken. Pools shrink in proportion; matrix TGF-beta
+    (activated share) and IGF-1 go to the osteoclast's grid cell as a source [field units/day];
+    osteocytes in fully resorbed cells die; resorbed bone cells are marked eroded by this BMU
+    (the reversal-surface memory; the remains of a cell already marrow and out of any cavity
+    stay out), and the quiescent surface they bore is tallied as newly eroded
+    (`quiescent_faces`). A bone cell turned to marrow that `cuts_trabecula` perforates
+    (`perforate`); what a BMU erodes after it perforated is released at once, as its cavity
+    was."""
+    osteoid, matrix, mineral_p, mineral_s = w.osteoid, w.matrix, w.mineral_p, w.mineral_s
+    site_bmu, tally, bmu_stats, prm = w.site_bmu, w.tally, w.bmu_stats, w.prm
+    day, dt = w.sysv[S_DAY], w.sysv[S_DT]
+    b = osteoid[rr, cc] + matrix[rr, cc]
+    bridge = bone_components(osteoid, matrix, rr, cc) >= 2   # between bone pieces
+    take = min(volume, b)
+    mineral = (mineral_p[rr, cc] + mineral_s[rr, cc]) * take / b
+    if b - take <= 1e-9:
+        take = b
+        osteoid[rr, cc] = 0.0
+        matrix[rr, cc] = 0.0
+        mineral_p[rr, cc] = 0.0
+        mineral_s[rr, cc] = 0.0
+        o = w.occ[rr, cc]
+        if o >= 0 and w.ints[I_KIND, o] == OSTEOCYTE:
+            kill(o, DEATH_RESORBED, w.ints, w.occ, w.free, w.counters, w.events)
+    else:
+        keep = 1.0 - take / b
+        osteoid[rr, cc] *= keep
+        matrix[rr, cc] *= keep
+        mineral_p[rr, cc] *= keep
+        mineral_s[rr, cc] *= keep
+    if site_bmu[rr, cc] >= 0 or b >= 0.5:    # bone eroded, or a cavity deepened
+        if site_bmu[rr, cc] < 0:
+            faces = quiescent_faces(rr, cc, osteoid, matrix, site_bmu)
+            tally[T_NEW_ERODED] += faces
+            if bmu >= 0:
+                bmu_stats[bmu, B_ERODED] += faces
+        if bmu >= 0 and bmu_stats[bmu, B_PERFORATIONS] > 0:
+            site_bmu[rr, cc] = QUIESCENT          # a perforating BMU's cavity stays open
+            tally[T_RELEASED] += take
+        else:
+            site_bmu[rr, cc] = bmu
+        w.eroded_day[rr, cc] = day
+    if bridge and b >= 0.5 and not is_bone(osteoid, matrix, rr, cc) and \
+            cuts_trabecula(osteoid, matrix, rr, cc, int(prm[R.OC_CUT_REACH] / w.sysv[S_DX]),
+                           w.queue, w.mark):
+        perforate(rr, cc, bmu, w)
+    w.source[w.fi[F_TGFB], r, c] += take * prm[R.MAT_TGFB] * prm[R.MAT_TGFB_ACT] / dt
+    w.source[w.fi[F_IGF1], r, c] += take * prm[R.MAT_IGF1] / dt
+    tally[T_RESORBED] += take
+    tally[T_RESORBED_MINERAL] += mineral
+    if bmu >= 0:
+        if bmu_stats[bmu, B_FIRST_RES] < 0:
+            bmu_stats[bmu, B_FIRST_RES] = day
+        bmu_stats[bmu, B_LAST_RES] = day + dt
+        bmu_stats[bmu, B_RESORBED] += take
+    return take
 
 
 @rule
@@ -209,8 +231,11 @@ def quiescent_faces(r, c, osteoid, matrix, site_bmu):
 @rule
 def choose_move(r, c, heading, osteoid, matrix, occ, vessel, prm, osteoid_block, h):
     """Neighbour index k (0..7) an osteoclast moves to, or -1: an empty marrow cell next to
-    resorbable bone, scored by alignment with the heading, concavity (bone neighbours,
-    depth_preference) and turning noise (the k-th normal number of the move's hash h)."""
+    resorbable bone with room for the cell's body (at most half of its 8 neighbours bone: an
+    osteoclast tens of um across does not enter a channel one or two grid cells wide, it
+    widens it from outside), scored by alignment with the heading, concavity (bone
+    neighbours, depth_preference) and turning noise (the k-th normal number of the move's
+    hash h)."""
     rows, cols = matrix.shape
     best, best_k = -np.inf, -1
     for k in range(8):
@@ -218,6 +243,8 @@ def choose_move(r, c, heading, osteoid, matrix, occ, vessel, prm, osteoid_block,
         if not inside(rr, cc, rows, cols) or occ[rr, cc] != EMPTY or vessel[rr, cc]:
             continue
         if is_bone(osteoid, matrix, rr, cc) or not touches_resorbable(osteoid, matrix, rr, cc, osteoid_block):
+            continue
+        if bone_neighbours(osteoid, matrix, rr, cc) > 4:   # no room for the cell's body
             continue
         angle = np.arctan2(DR[k], DC[k])
         score = (np.cos(angle - heading) + prm[R.OC_DEPTH] * bone_neighbours(osteoid, matrix, rr, cc) / 8.0

@@ -26,6 +26,7 @@ RATES = (
     "osteoclast.resorption_rate",
     "osteoclast.rankl_activity_floor", "osteoclast.max_nuclei", "osteoclast.speed",
     "osteoclast.turn_noise", "osteoclast.depth_preference", "osteoclast.cut_reach",
+    "osteoclast.footprint_radius",
     # osteoblast precursors
     "ob_precursor.recruitment", "ob_precursor.recruitment_basal", "ob_precursor.reversal_window",
     "ob_precursor.lifespan",
@@ -109,6 +110,7 @@ OC_SPEED = INDEX["osteoclast.speed"]
 OC_TURN = INDEX["osteoclast.turn_noise"]
 OC_DEPTH = INDEX["osteoclast.depth_preference"]
 OC_CUT_REACH = INDEX["osteoclast.cut_reach"]
+OC_FOOTPRINT = INDEX["osteoclast.footprint_radius"]
 
 OBP_RECRUIT = INDEX["ob_precursor.recruitment"]
 OBP_RECRUIT_BASAL = INDEX["ob_precursor.recruitment_basal"]

@@ -4,8 +4,9 @@ Geometry. A 2D section (rows, cols) of square grid cells of side `spacing_um` [u
 bone is a two-level cut of random fields (Roberts & Teubner 1995 style): plates are the band
 |g1| < t1 of an anisotropic field (struts elongated along the rows axis, the vertebral
 cranio-caudal direction), rods the band |g2| < t2 of a finer isotropic field kept only where a
-third field is high (rods are broken up in a section). Thresholds are solved for the target
-BV/TV and rod share (tissue.toml). Every field is a sum of random Fourier modes evaluated in
+third field is high (rods are broken up in a section). Parts thinner than `min_thickness` (the
+tapered tips and waists a level cut leaves) are removed by a morphological opening. Thresholds
+are solved for the target BV/TV and rod share (tissue.toml). Every field is a sum of random Fourier modes evaluated in
 physical coordinates, so one `geometry_seed` gives the same bone at any grid spacing. For
 site = 'hip' a cortical shell of `cortical_thickness` lines the section with Haversian canals
 (each a vessel in a small marrow space). Marrow vessels are Poisson points in the marrow.
@@ -82,15 +83,31 @@ def trabecular_mask(shape, spacing_um, seed: int) -> np.ndarray:
     kept = keep > np.quantile(keep, 1 - value("tissue.geometry.rod_keep"))
     rod_area = value("tissue.geometry.rod_share") * bv_tv
     rod_mask = kept & (rods < _cut(rods[kept], min(1.0, rod_area / kept.mean())))
-    # plate threshold by bisection on the union's area
+    # plate threshold by bisection on the area of the union without its thin parts
+    disk = _disk(value("tissue.geometry.min_thickness") / 2 / spacing_um)
     lo, hi = 0.0, float(plates.max())
     for _ in range(50):
         mid = 0.5 * (lo + hi)
-        if ((plates < mid) | rod_mask).mean() < bv_tv:
+        if _without_thin_parts((plates < mid) | rod_mask, disk).mean() < bv_tv:
             lo = mid
         else:
             hi = mid
-    return (plates < hi) | rod_mask
+    return _without_thin_parts((plates < hi) | rod_mask, disk)
+
+
+def _disk(radius: float) -> np.ndarray:
+    """Boolean disk of `radius` grid cells (a structuring element)."""
+    n = int(radius)
+    y, x = np.ogrid[-n:n + 1, -n:n + 1]
+    return x * x + y * y <= radius * radius
+
+
+def _without_thin_parts(mask: np.ndarray, disk: np.ndarray) -> np.ndarray:
+    """`mask` opened by `disk` (erosion, then dilation): the parts narrower than the disk
+    (the tapered tips and waists a level cut of a random field leaves) are removed; bone
+    running out of the section is not eroded from the border."""
+    core = ndimage.binary_erosion(mask, structure=disk, border_value=1)
+    return ndimage.binary_dilation(core, structure=disk) & mask
 
 
 def cortical_shell(shape, spacing_um, seed: int) -> tuple[np.ndarray, np.ndarray]:

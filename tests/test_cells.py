@@ -17,7 +17,7 @@ from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
 from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
 from bonesim.agents.osteocytes import disuse_factor
 from bonesim.agents.population import (
-    B_ERODED, B_FORMED, B_FOUNDED, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
+    B_ERODED, B_FORMED, B_FOUNDED, B_PERFORATIONS, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
     OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ARRESTED, T_FORMED,
     T_NEW_ERODED, T_OBP_COMMITTED, T_PERFORATIONS, T_RELEASED, T_RESORBED, X_CLOCK, X_CLOCK_END, Population,
 )
@@ -254,6 +254,46 @@ def test_eroded_surface_is_the_quiescent_surface_an_osteoclast_opens():
     assert world.tally[T_NEW_ERODED] == opened == world.bmu_stats[0, B_ERODED]
 
 
+def test_an_osteoclast_erodes_a_lacuna_as_broad_as_its_footprint():
+    """On a flat surface (bone rows < 20) an osteoclast that stays put first resorbs the three
+    exposed cells within footprint_radius (20 um = 2 grid cells) in equal shares, then deepens
+    a lacuna several cells wide, never touching bone out of its reach."""
+    world = World(rows=40, cols=60, surface=20)
+    world.rankl_free[:] = value("cells.receptors.rank_ec50")
+    world.prm[R.OC_SPEED] = 0.0
+    oc = world.add(OSTEOCLAST, 20, 30)
+    world.pop.ints[I_NUCLEI, oc] = 8
+    world.pop.ints[I_BMU, oc] = 0
+    world.pop.flts[X_CLOCK_END, oc] = 1e9
+    bone0 = world.bone.copy()
+    world.step()
+    taken = bone0 - world.bone
+    assert np.count_nonzero(taken > 1e-12) == 3
+    assert taken[19, 29] == pytest.approx(taken[19, 30]) == pytest.approx(taken[19, 31])
+    world.step(30)
+    rows, cols = np.nonzero(world.bone < bone0 - 1e-12)
+    assert ((rows - 20) ** 2 + (cols - 30) ** 2 <= 4).all()
+    assert np.count_nonzero(world.bone[19] < 0.5) >= 3 and world.bone[18, 30] < 0.5
+
+
+def test_an_osteoclast_does_not_enter_a_channel_narrower_than_its_body():
+    """At the mouth (19, 30) of a channel one grid cell wide, heading into it with a strong
+    preference for concave sites, an osteoclast does not move into the channel (18, 30)."""
+    from bonesim.agents.neighborhood import DC, DR
+    from bonesim.agents.osteoclasts import choose_move
+    world = World(rows=40, cols=60, surface=20)
+    world.matrix[15:20, 30] = 0.0
+    world.prm[R.OC_DEPTH] = 2.0
+    world.prm[R.OC_TURN] = 0.0
+    k = choose_move(19, 30, -np.pi / 2, world.osteoid, world.matrix, world.occ, world.vessel,
+                    world.prm, world.sysv[W.S_OSTEOID_BLOCK], 12345)
+    assert k >= 0 and (19 + DR[k], 30 + DC[k]) != (18, 30)
+    world.matrix[15:20, 29:32] = 0.0                  # three cells wide: room to go in
+    k = choose_move(19, 30, -np.pi / 2, world.osteoid, world.matrix, world.occ, world.vessel,
+                    world.prm, world.sysv[W.S_OSTEOID_BLOCK], 12345)
+    assert DR[k] == -1                                # into it, along a wall
+
+
 def test_osteoclasts_do_not_resorb_osteoid():
     world = World()
     world.osteoid[:8] = world.matrix[:8]
@@ -303,7 +343,8 @@ def eroded_pit(world, bmu=0, eroded_day=0.0):
     world.site_bmu[6:8, 6:10] = bmu
     world.eroded_day[6:8, 6:10] = eroded_day
     world.bmu_stats[bmu] = -1.0
-    world.bmu_stats[bmu, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE]] = 0.0
+    world.bmu_stats[bmu, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE,
+                          B_PERFORATIONS]] = 0.0
 
 
 def test_osteoblast_lays_osteoid_at_the_apposition_rate():
@@ -452,7 +493,8 @@ def test_a_team_refills_only_as_far_as_its_members_live():
     world.mineral_p[4:12, 6:10] = world.mineral_s[4:12, 6:10] = 0.0
     world.site_bmu[4:12, 6:10] = 0
     world.bmu_stats[0] = -1.0
-    world.bmu_stats[0, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE]] = 0.0
+    world.bmu_stats[0, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE,
+                        B_PERFORATIONS]] = 0.0
     world.prm[R.OB_LIFE] = 20.0
     world.prm[R.OBP_SPEED] = 0.0
     world.prm[R.OBP_LIFE] = 1e6
@@ -493,7 +535,8 @@ def test_resorbing_through_a_strut_is_a_perforation_and_its_cavity_is_never_refi
     world = World()
     strut(world)
     world.bmu_stats[0] = -1.0
-    world.bmu_stats[0, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE]] = 0.0
+    world.bmu_stats[0, [B_FOUNDED, B_RESORBED, B_FORMED, B_ERODED, B_TEAM, B_TEAM_SIZE,
+                        B_PERFORATIONS]] = 0.0
     world.prm[R.OC_SPEED] = 0.0                         # it stays where it cuts
     oc = world.add(OSTEOCLAST, 7, 8)
     world.pop.ints[I_BMU, oc] = 0

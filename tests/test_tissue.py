@@ -25,6 +25,21 @@ def test_trabecular_thickness_is_spine_like():
     assert 80.0 < thickness < 200.0   # Tb.Th 0.1-0.2 mm [L]
 
 
+def test_generated_trabeculae_have_no_parts_thinner_than_min_thickness():
+    """Every bone cell of the section lies in a disk of diameter min_thickness inside the bone
+    (the mask is open; bone running out of the section counts as continuing)."""
+    from scipy import ndimage
+    from bonesim.model.tissue import trabecular_mask
+    bone = trabecular_mask((128, 128), 10.0, 1)
+    radius = value("tissue.geometry.min_thickness") / 2 / 10.0
+    inside = ndimage.distance_transform_edt(np.pad(bone, 1, constant_values=True))[1:-1, 1:-1]
+    centres = inside > radius
+    n = int(radius)
+    y, x = np.ogrid[-n:n + 1, -n:n + 1]
+    covered = ndimage.binary_dilation(centres, structure=x * x + y * y <= radius * radius)
+    assert (covered | ~bone).all()
+
+
 def test_plate_field_is_elongated_along_the_rows_axis():
     # over many wavelengths the field varies sqrt(anisotropy) times faster across columns
     a = value("tissue.geometry.plate_anisotropy")
