@@ -305,7 +305,10 @@ def v1_measured():
 
 
 V1_OPEN = {"V1.formation": "finite teams refill the model's shallow cavities (E.De ~20 um, "
-                           "40-60 um in patients) in ~65 days; deeper cavities are the fix"}
+                           "40-60 um in patients) in ~65 days; deeper cavities are the fix",
+           "V1.resorption": "a footprint osteoclast (~14 d lifespan) clears its BMU's surface in "
+                            "~11 d (validation 128x128, 4 seeds: 11.3 [10.5, 12.1]); a BMU needs "
+                            "more osteoclast generations (reversal-resorption) to last 2-4 weeks"}
 
 
 @pytest.mark.slow
