@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bonesim.experiments.run import atomic_path, code_digest, git_revision, write_parquet
+from bonesim.experiments.files import atomic_path, code_digest, git_revision, write_parquet
 from bonesim.experiments.validate import (CONFIDENCE, SCENARIO_DIR, BadRequest, Settings,
                                           interval, run_arms)
 from bonesim.model.scenario import ScenarioError, load_scenario

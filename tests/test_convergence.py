@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 
 from bonesim.experiments import convergence as cv
-from bonesim.experiments import validate as v
+from bonesim.experiments import runner
 from bonesim.experiments.cli import main
-from bonesim.experiments.run import code_digest
+from bonesim.experiments.files import code_digest
 
 
 @pytest.mark.parametrize("low, high, expected", [
@@ -106,7 +106,7 @@ def test_arms_refine_one_thing_each():
 
 
 def test_code_digest_follows_the_model_code(tmp_path, monkeypatch):
-    from bonesim.experiments import run
+    from bonesim.experiments import files as run
 
     for d in ("model/parameters", "agents"):
         (tmp_path / d).mkdir(parents=True)
@@ -155,13 +155,13 @@ def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
     assert len(list((tmp_path / ".partial").glob("*.parquet"))) == 6
 
     calls = []
-    real = v.simulate_arm
+    real = runner.simulate
 
-    def counting(scenario, seed, progress=None):
+    def counting(scenario, seed, parameters=None, progress=None):
         calls.append(seed.spawn_key)
-        return real(scenario, seed, progress)
+        return real(scenario, seed, parameters, progress)
 
-    monkeypatch.setattr(v, "simulate_arm", counting)
+    monkeypatch.setattr(runner, "simulate", counting)
     assert main(args + ["--seeds", "2"]) == 0
     assert calls == []
     assert pd.read_parquet(tmp_path / "convergence.parquet").equals(ends)
