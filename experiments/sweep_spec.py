@@ -207,16 +207,17 @@ def load_sweep(path: str | Path) -> Sweep:
                   replicates=_number(source, "sweep.replicates", head.get("replicates", 1)),
                   seed=_number(source, "sweep.seed", head.get("seed", 0), low=0),
                   outputs=tuple(head.get("outputs", DEFAULT_OUTPUTS)))
-    base = base_scenario(sweep, {}).model_dump(mode="json")
     arms = data.get("arms", {})
     for arm, overrides in arms.items():
         if not NAME.match(arm) or not isinstance(overrides, dict):
             _fail(source, f"arms.{arm}", None, "an arm is a table of scenario keys, named with "
                   "letters, digits, '_', '-' and '.'")
-        base_scenario(sweep, overrides)
-    factors = tuple(_factor(source, path, spec, scenario, base, allow_outside)
+    # every arm's scenario as validated (defaults in): a varied key must exist in each
+    bases = [base_scenario(sweep, overrides).model_dump(mode="json")
+             for overrides in (arms or {"": {}}).values()]
+    factors = tuple(_factor(source, path, spec, bases, allow_outside)
                     for path, spec in data.get("vary", {}).items())
-    cohort = tuple(_covariate(source, path, spec, base)
+    cohort = tuple(_covariate(source, path, spec, bases)
                    for path, spec in data.get("cohort", {}).items())
     samples = head.get("samples")
     if design == "grid":
@@ -247,9 +248,9 @@ def load_sweep(path: str | Path) -> Sweep:
                  outputs=sweep.outputs, parameters=parameters, arms=arms, cohort=cohort)
 
 
-def _factor(source: Path, path: str, spec: dict, raw: dict, base: dict,
+def _factor(source: Path, path: str, spec: dict, bases: list[dict],
             allow_outside: bool) -> Factor:
-    """A [vary.KEY] table; `raw` is the scenario as written, `base` as validated (defaults in)."""
+    """A [vary.KEY] table; `bases`: each arm's scenario as validated."""
     key = f"vary.{path}"
     if not isinstance(spec, dict):
         _fail(source, key, spec, "must be a table (bounds, values, levels, units)")
@@ -266,15 +267,14 @@ def _factor(source: Path, path: str, spec: dict, raw: dict, base: dict,
                              x, allow_outside)
         parameter = True
     else:
-        if not _has(base, path):
+        if not all(_has(base, path) for base in bases):
             _fail(source, key, None, "unknown parameter path: neither a model parameter "
                   "('file.section.name' of model/parameters/*.toml, e.g. "
                   "cells.osteoblast.lifespan) nor a key of the scenario (e.g. patient.age, "
                   "protocol[0].dose)")
-        current = _lookup(raw, path) if _has(raw, path) else None
-        if isinstance(current, str) and units is None and values is None:
-            _fail(source, f"{key}.units", None, f"the scenario writes this key with a unit "
-                  f"({current!r}): give units = \"...\"")
+        if isinstance(_lookup(bases[0], path), str) and units is None and values is None:
+            _fail(source, f"{key}.units", None, "the scenario writes this key with a unit "
+                  f"({_lookup(bases[0], path)!r}): give units = \"...\"")
         if "bounds" not in spec and values is None:
             _fail(source, f"{key}.bounds", None, "a scenario key has no documented range: "
                   "give bounds = [low, high] (or values for a grid)")
@@ -303,12 +303,12 @@ def _parameter_value(source: Path, key: str, path: str, value, allow_outside: bo
     return float(value)
 
 
-def _covariate(source: Path, path: str, spec: dict, base: dict) -> Covariate:
+def _covariate(source: Path, path: str, spec: dict, bases: list[dict]) -> Covariate:
     key = f"cohort.{path}"
     if not isinstance(spec, dict) or spec.get("distribution") not in DISTRIBUTIONS:
         _fail(source, f"{key}.distribution", spec.get("distribution") if isinstance(spec, dict)
               else spec, f"unknown distribution (allowed: {', '.join(DISTRIBUTIONS)})")
-    if not _has(base, path):
+    if not all(_has(base, path) for base in bases):
         _fail(source, key, None, "not a key of the scenario (e.g. patient.age, "
               "patient.vitamin_d, patient.cycle.anovulatory_fraction, tissue.geometry_seed)")
     distribution = spec["distribution"]
