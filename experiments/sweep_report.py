@@ -64,14 +64,13 @@ def sensitivity_text(sweep: Sweep, indices: pd.DataFrame, failed: int) -> str:
 
 
 def _figure(n_panels: int, width: float = 4.6, height: float = 3.4):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A figure of `n_panels` axes, 3 a row (a plain Figure: no pyplot state, any backend)."""
+    from matplotlib.figure import Figure
 
     ncols = min(n_panels, 3)
     nrows = -(-n_panels // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    fig = Figure(figsize=(width * ncols, height * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
     return fig, list(axes.flat)
@@ -163,11 +162,8 @@ def cohort_figure(sweep: Sweep, table: pd.DataFrame):
 
 
 def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
 
 
 def write(sweep: Sweep, table: pd.DataFrame, out: Path) -> None:

@@ -65,6 +65,15 @@ def test_same_seed_gives_identical_data_and_another_seed_does_not(scenario_file,
     assert not rep0.equals(rep1)
 
 
+def test_two_workers_give_the_serial_run(scenario_file, first_run, tmp_path):
+    """`bonesim run --workers 2` (a process pool, one numba thread per worker) writes the same
+    series as the serial run, bit for bit."""
+    out = tmp_path / "pool"
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "2"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(first_run / "timeseries.parquet"),
+                                  pd.read_parquet(out / "timeseries.parquet"), check_exact=True)
+
+
 def interrupt_after_one(scenario_file, out, monkeypatch) -> list:
     """`bonesim run` into `out`, killed after its first replicate; then `simulate` is restored
     (still counted). Returns the list of simulate calls, before and after."""

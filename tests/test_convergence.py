@@ -106,24 +106,24 @@ def test_arms_refine_one_thing_each():
 
 
 def test_code_digest_follows_the_model_code(tmp_path, monkeypatch):
-    from bonesim.experiments import files as run
+    from bonesim.experiments import files
 
     for d in ("model/parameters", "agents"):
         (tmp_path / d).mkdir(parents=True)
     (tmp_path / "model" / "a.py").write_text("x = 1\n")
     (tmp_path / "model" / "parameters" / "p.toml").write_text("a = 1\n")
     (tmp_path / "agents" / "b.py").write_text("y = 2\n")
-    monkeypatch.setattr(run, "PACKAGE_ROOT", tmp_path)
-    first = run.code_digest()
+    monkeypatch.setattr(files, "PACKAGE_ROOT", tmp_path)
+    first = files.code_digest()
     (tmp_path / "README.md").write_text("docs do not count\n")
-    assert run.code_digest() == first
+    assert files.code_digest() == first
     for f in ("model/a.py", "model/parameters/p.toml", "agents/b.py"):
         path = tmp_path / f
         old = path.read_text()
         path.write_text(old + "# edit\n")
-        assert run.code_digest() != first, f
+        assert files.code_digest() != first, f
         path.write_text(old)
-    assert run.code_digest() == first
+    assert files.code_digest() == first
     assert len(code_digest()) == 64
 
 
