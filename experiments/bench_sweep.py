@@ -46,11 +46,13 @@ def throughput(folder: Path, label: str, workers: int, scheduler: str | None) ->
     from bonesim.experiments.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(folder / "sweep.toml")
-    numba.set_num_threads(1 if workers == 1 and scheduler is None else numba.config.NUMBA_NUM_THREADS)
+    threads = numba.get_num_threads()
+    if workers == 1 and scheduler is None:
+        numba.set_num_threads(1)     # the in-process run, single-threaded as a worker is
     started = time.perf_counter()
     table = run_sweep(sweep, folder / label, workers, scheduler, show_progress=False)
     seconds = time.perf_counter() - started
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(threads)
     assert (table["status"] == "done").all(), table["error"].tolist()
     rate = 60.0 * len(table) / seconds
     print(f"{label}: {len(table)} runs in {seconds:.1f} s: {rate:.2f} runs/min")

@@ -125,7 +125,7 @@ def cmd_converge(args) -> int:
 
 def cmd_sweep(args) -> int:
     from bonesim.experiments.runner import WorkerDied
-    from bonesim.experiments.sweep import load_sweep, run_sweep, status
+    from bonesim.experiments.sweep import default_out, load_sweep, run_sweep, status
 
     if args.status:
         counts = status(Path(args.status))
@@ -148,7 +148,7 @@ def cmd_sweep(args) -> int:
         print(f"bonesim: error: {err}", file=sys.stderr)
         return 1
     failed = table[table["status"] == "failed"]
-    where = out or Path("runs") / "sweeps" / sweep.name
+    where = out or default_out(sweep)
     print(f"{sweep.name}: {len(table) - len(failed)} of {len(table)} runs done, {len(failed)} "
           f"failed; results in {where}/")
     return 1 if len(failed) else 0

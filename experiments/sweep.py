@@ -29,7 +29,9 @@ Running the same sweep again simulates only runs that are not finished (failed o
 again), so a killed sweep resumes; `bonesim sweep --status OUT` counts what is done.
 """
 
+import argparse
 import json
+import os
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -40,9 +42,10 @@ import pandas as pd
 from bonesim.experiments.designs import Design
 from bonesim.experiments.files import code_digest, write_json, write_parquet
 from bonesim.experiments.runner import Job, Store, replicate_seeds, run_jobs
-from bonesim.experiments.sweep_spec import Covariate, Sweep, SweepError, base_scenario, load_sweep
+from bonesim.experiments.sweep_spec import (Covariate, Sweep, SweepError, base_scenario, load_sweep,
+                                             reduced)
 
-__all__ = ["load_sweep", "run_sweep", "status", "Run", "plan", "SweepError"]
+__all__ = ["load_sweep", "run_sweep", "run_example", "status", "Run", "plan", "SweepError"]
 
 
 @dataclass(frozen=True)
@@ -107,13 +110,11 @@ def plan(sweep: Sweep) -> list[Run]:
     parameters = {f.path for f in sweep.factors if f.parameter}
     arms = sweep.arms or {"": {}}
     todo = points(sweep)
-    if sweep.design == "cohort":
-        run_seeds = np.random.SeedSequence(sweep.seed).spawn(2)[1].spawn(
-            len(todo) * sweep.replicates)
-        seed_of = lambda p, r: run_seeds[p * sweep.replicates + r]  # noqa: E731
-    else:
-        shared = replicate_seeds(sweep.seed, sweep.replicates)
-        seed_of = lambda p, r: shared[r]  # noqa: E731
+    if sweep.design == "cohort":       # each patient her own seeds
+        spawned = np.random.SeedSequence(sweep.seed).spawn(2)[1].spawn(len(todo) * sweep.replicates)
+        seeds = [spawned[p * sweep.replicates:(p + 1) * sweep.replicates] for p in range(len(todo))]
+    else:                              # replicate r on the same seed at every point
+        seeds = [replicate_seeds(sweep.seed, sweep.replicates)] * len(todo)
     runs = []
     for p, inputs in enumerate(todo):
         keys = {k: _written(v, units[k]) for k, v in inputs.items() if k not in parameters}
@@ -122,11 +123,12 @@ def plan(sweep: Sweep) -> list[Run]:
             scenario = base_scenario(sweep, {**overrides, **keys})
             for r in range(sweep.replicates):
                 name = f"p{p:05d}-r{r:02d}" + (f"-{arm}" if arm else "")
-                runs.append(Run(Job(name, scenario, seed_of(p, r), values), p, r, arm, inputs))
+                runs.append(Run(Job(name, scenario, seeds[p][r], values), p, r, arm, inputs))
     return runs
 
 
 def default_out(sweep: Sweep) -> Path:
+    """Where a sweep goes when no OUT is given: runs/sweeps/<name>."""
     return Path("runs") / "sweeps" / sweep.name
 
 
@@ -198,3 +200,25 @@ def status(out: Path) -> dict:
         else:
             counts["pending"] += 1
     return counts
+
+
+def run_example(path: Path, argv: list[str] | None = None) -> tuple[Sweep, pd.DataFrame, Path]:
+    """What each script of experiments/sweeps/ does first: read `[--out DIR] [--workers W]
+    [--small]` from `argv` (default: the command line), run its sweep file `path` (at the CI
+    setting of `sweep_spec.reduced` with --small or BONESIM_CI=1) and return the sweep, its
+    results table and its directory."""
+    parser = argparse.ArgumentParser(description=f"run {path.name}, then summarise it")
+    parser.add_argument("--out", help="sweep directory (default runs/sweeps/<name>[-small])")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
+    parser.add_argument("--small", action="store_true", default=os.environ.get("BONESIM_CI") == "1",
+                        help="CI setting: a 32x32 section for 30 days, fewest samples")
+    args = parser.parse_args(argv)
+    sweep = load_sweep(path)
+    if args.small:
+        sweep = reduced(sweep)
+    out = Path(args.out) if args.out else default_out(sweep).with_name(
+        sweep.name + ("-small" if args.small else ""))
+    table = run_sweep(sweep, out, workers=args.workers)
+    print(f"{sweep.name}: {int((table['status'] == 'done').sum())} of {len(table)} runs done; "
+          f"files in {out}/")
+    return sweep, table, out

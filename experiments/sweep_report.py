@@ -97,6 +97,8 @@ def sensitivity_figure(sweep: Sweep, indices: pd.DataFrame):
             for r in rows.itertuples():
                 ax.annotate(r.input.split(".", 1)[-1], (r.mu_star, r.sigma), fontsize=6,
                             xytext=(3, 3), textcoords="offset points")
+            ax.set_xlim(left=min(0.0, rows["mu_star_lo"].min()))
+            ax.set_ylim(bottom=0.0)
             ax.set_xlabel(f"mu* ({output} units)")
             ax.set_ylabel("sigma")
         ax.set_title(output + (f" ({arm})" if arm else ""), fontsize=9)

@@ -41,6 +41,8 @@ documented range (unless `allow_outside_range`), a Sobol N that is not a power o
 design, a covariate distribution without its numbers.
 """
 
+import copy
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,8 +160,6 @@ def scenario_file(name: str, relative_to: Path) -> Path:
 def base_scenario(sweep: Sweep, overrides: dict) -> Scenario:
     """The sweep's scenario with `overrides` ({dotted key: value}) applied, validated; a
     SweepError names the sweep file and the keys when it is refused."""
-    import copy
-
     data = copy.deepcopy(sweep.scenario)
     for key, value in overrides.items():
         set_key(data, key, value)
@@ -169,6 +169,19 @@ def base_scenario(sweep: Sweep, overrides: dict) -> Scenario:
         given = ", ".join(f"{k} = {v!r}" for k, v in overrides.items())
         raise SweepError(f"{sweep.source}: the scenario refuses {given or 'its [set]'}: "
                          f"{err}") from None
+
+
+def reduced(sweep: Sweep, size: int = 32, duration: str = "30 d") -> Sweep:
+    """The same sweep at a CI setting: a `size` x `size` section for `duration`, a 200-day
+    spin-up (the low end of tissue.spinup.days), one replicate, and the fewest samples of its
+    design (2: lhs points, Sobol N, Morris trajectories, cohort patients); a grid keeps its
+    values."""
+    scenario = copy.deepcopy(sweep.scenario)
+    set_key(scenario, "tissue.size", [size, size])
+    set_key(scenario, "simulation.duration", duration)
+    return dataclasses.replace(sweep, scenario=scenario, replicates=1,
+                               samples=sweep.samples if sweep.design == "grid" else 2,
+                               parameters=sweep.parameters | {"tissue.spinup.days": 200.0})
 
 
 def load_sweep(path: str | Path) -> Sweep:

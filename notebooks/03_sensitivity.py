@@ -43,11 +43,12 @@ import os
 from pathlib import Path
 
 # One setting sizes the whole notebook: BONESIM_CI=1 (continuous integration) runs a tiny
-# screen in a minute or two, on a 16x16 section for 30 days: the machinery, not the biology.
+# screen in a minute or two, on a 40x40 section (a few trabeculae, a handful of remodeling
+# units) for 60 days: the machinery, not the biology.
 # Without it: 8 parameters, 10 trajectories (90 runs), 96x96 sections over 3 years: hours on
 # a laptop, minutes on a cluster (`--scheduler`).
 CI = os.environ.get("BONESIM_CI") == "1"
-SETTING = (dict(size=16, duration="30 d", spinup=200, trajectories=2, workers=2,
+SETTING = (dict(size=40, duration="60 d", spinup=200, trajectories=2, workers=2,
                 factors=["cells.osteoclast.lifespan", "cells.osteoblast.lifespan",
                          "cells.lining.activation_rate"])
            if CI else
@@ -86,8 +87,8 @@ outputs = ["bmd_pct_spine", "ctx_rel", "p1np_rel", "bone_lost_pct"]
 "tissue.spinup.days" = {SETTING["spinup"]}
 """ + "".join(f'[vary."{name}"]\n' for name in SETTING["factors"])
 OUT.mkdir(parents=True, exist_ok=True)
-(OUT / "sweep.toml").write_text(text)
-sweep = load_sweep(OUT / "sweep.toml")
+(OUT / "morris_menopause.toml").write_text(text)
+sweep = load_sweep(OUT / "morris_menopause.toml")
 results = run_sweep(sweep, OUT, workers=SETTING["workers"], show_progress=False)
 print(f"{(results['status'] == 'done').sum()} of {len(results)} runs done")
 results.head()
@@ -100,14 +101,17 @@ results.head()
 
 # %%
 import pandas as pd
-
-from bonesim.experiments import sweep_report
+from IPython.display import Image
 
 indices = pd.read_parquet(OUT / "sensitivity.parquet")
 indices[indices["output"] == "bmd_pct_spine"].sort_values("mu_star", ascending=False)
 
+# %% [markdown]
+# The sweep drew them in `sensitivity.png`: mu\* against sigma, one panel per output, with
+# the 95% interval of mu\*.
+
 # %%
-sweep_report.sensitivity_figure(sweep, indices)
+Image(filename=str(OUT / "sensitivity.png"))
 
 # %% [markdown]
 # ## The runs behind the indices
@@ -130,8 +134,8 @@ fig.tight_layout()
 # %% [markdown]
 # ## Reading it
 #
-# At the CI setting the runs are far too short for the biology (a month, on a section of a few
-# trabeculae): the numbers only show that the screen runs. At the full setting, expect the
+# At the CI setting the runs are far too short for the biology (two months, on a section of a
+# few trabeculae, one seed): the numbers only show that the screen runs. At the full setting, expect the
 # osteoclast's lifespan and the activation rate of lining cells, which set how much is resorbed
 # after estrogen is gone, and the osteoblast team's size and lifespan, which set how much of
 # it is refilled, to lead; the spin-up and section size matter for the noise, not the ranking
