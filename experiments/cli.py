@@ -124,7 +124,7 @@ def cmd_converge(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from bonesim.experiments.runner import WorkerDied
+    from bonesim.experiments.runner import NoScheduler, WorkerDied
     from bonesim.experiments.sweep import default_out, load_sweep, run_sweep, status
 
     if args.status:
@@ -140,13 +140,17 @@ def cmd_sweep(args) -> int:
     if args.workers < 1:
         print(f"bonesim: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
+    if args.scheduler not in (None, "local") and "://" not in args.scheduler:
+        print(f"bonesim: error: --scheduler {args.scheduler}: give a scheduler address "
+              "(tcp://HOST:PORT) or 'local'", file=sys.stderr)
+        return 2
     sweep = load_sweep(args.sweep)
     out = Path(args.out) if args.out else None
     try:
         table = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler)
-    except WorkerDied as err:
+    except (WorkerDied, NoScheduler) as err:
         print(f"bonesim: error: {err}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(err, NoScheduler) else 1
     failed = table[table["status"] == "failed"]
     where = out or default_out(sweep)
     print(f"{sweep.name}: {len(table) - len(failed)} of {len(table)} runs done, {len(failed)} "

@@ -177,6 +177,10 @@ class WorkerDied(RuntimeError):
     """A worker process ended without returning its run (killed, out of memory)."""
 
 
+class NoScheduler(RuntimeError):
+    """No Dask scheduler answers at the address given."""
+
+
 def run_jobs(jobs: Iterable[Job], store: Path, workers: int = 1, scheduler=None,
              keep_going: bool = False, show_progress: bool | None = None,
              label: str = "run") -> dict[str, pd.DataFrame]:
@@ -256,7 +260,12 @@ def _on_dask(jobs: list[Job], scheduler, workers: int, finished) -> None:
                           dashboard_address=None) as cluster, Client(cluster) as client:
             _submit_to(client, jobs, finished, dask_completed)
     else:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as err:      # refused, unreachable, timed out
+            raise NoScheduler(f"--scheduler {scheduler}: no Dask scheduler answers there "
+                              f"({type(err).__name__}: {err})") from None
+        with client:
             _submit_to(client, jobs, finished, dask_completed)
 
 

@@ -67,3 +67,11 @@ def test_validate_from_refuses_what_is_not_a_finished_validation(kind, tmp_path,
 def test_sweep_status_of_a_directory_without_a_sweep(tmp_path, capsys):
     assert main(["sweep", "--status", str(tmp_path)]) == 2
     assert "no sweep here" in capsys.readouterr().err
+
+
+def test_sweep_refuses_a_scheduler_that_is_no_address(tmp_path, capsys):
+    path = Path(__file__).resolve().parents[1] / "experiments" / "sweeps" / "morris_cells.toml"
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--scheduler", "cluster-1", "--out", str(out)]) == 2
+    assert "--scheduler cluster-1" in capsys.readouterr().err
+    assert not out.exists()
