@@ -36,7 +36,7 @@ from bonesim.agents.population import OB_PRECURSOR, OC_PRECURSOR, apply_events, 
 from bonesim.model.bone_model import CELL_CLASSES, BoneModel
 from bonesim.model.fields import free_rankl
 from bonesim.model.scenario import load_scenario
-from bonesim.experiments.run import PACKAGE_ROOT
+from bonesim.experiments.files import PACKAGE_ROOT
 
 SCENARIO = PACKAGE_ROOT / "experiments" / "scenarios" / "default.toml"
 

@@ -37,7 +37,6 @@ It prints every evaluation and the result. `--write` puts the values into the pa
 """
 
 import argparse
-import dataclasses
 import math
 import os
 import re
@@ -50,10 +49,10 @@ from pathlib import Path
 import numpy as np
 
 from bonesim.experiments import targets as tg
-from bonesim.experiments.run import replicate_seeds
-from bonesim.experiments.validate import SCENARIO_DIR, simulate_arm
+from bonesim.experiments.runner import replicate_seeds, simulate
+from bonesim.experiments.validate import SCENARIO_DIR
 from bonesim.model.parameters import PARAMETER_DIR, all_parameters
-from bonesim.model.scenario import Scenario, load_scenario
+from bonesim.model.scenario import load_scenario
 
 
 @dataclass(frozen=True)
@@ -77,18 +76,6 @@ KNOBS: tuple[Knob, ...] = (
 MAX_EVALUATIONS = 8  # per knob and pass
 
 
-def override(values: dict[str, float]) -> None:
-    """Set parameter values in this process (the model reads them when a BoneModel is built)."""
-    parameters = all_parameters()
-    for key, new in values.items():
-        parameters[key] = dataclasses.replace(parameters[key], value=float(new))
-
-
-def _simulate_with(values: dict[str, float], scenario: Scenario, seed):
-    override(values)
-    return simulate_arm(scenario, seed)
-
-
 class Evaluator:
     """The V1 arm with fixed replicate seeds, simulated at given parameter values."""
 
@@ -105,7 +92,7 @@ class Evaluator:
 
     def __call__(self, values: dict[str, float]) -> dict[str, float]:
         """Mean over seeds of every V1 statistic at parameter `values`."""
-        jobs = [self.pool.submit(_simulate_with, values, self.scenario, s) for s in self.seeds]
+        jobs = [self.pool.submit(simulate, self.scenario, s, values) for s in self.seeds]
         per_seed: dict[str, list[float]] = {}
         for job in jobs:
             arms = {tg.V1: tg.Arm(job.result(), self.scenario)}

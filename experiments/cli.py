@@ -5,11 +5,14 @@
     bonesim pk SCENARIO.toml [--out DIR] [--seed N] [--years Y]
     bonesim validate [--quick] [--seeds N] [--workers W] [--out DIR] ...
     bonesim converge [--seeds N] [--workers W] [--size N] [--years Y] [--out DIR]
+    bonesim sweep SWEEP.toml [--out DIR] [--workers W] [--scheduler tcp://HOST:PORT | local]
+    bonesim sweep --status DIR
     bonesim viz [SCENARIO.toml | name] [--host 127.0.0.1] [--port 8765]
 
 SCENARIO is a TOML file, or the name of a built-in scenario in experiments/scenarios/
 (`bonesim run default`). Bad input exits with status 2 and a message naming the file, the key,
-the value and what is allowed; nothing is run or written then.
+the value and what is allowed (or, for a file that cannot be read at all, why: a directory, an
+empty, binary or unreadable file); nothing is run or written then.
 """
 
 import argparse
@@ -120,6 +123,41 @@ def cmd_converge(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from bonesim.experiments.runner import NoScheduler, WorkerDied
+    from bonesim.experiments.sweep import default_out, load_sweep, run_sweep, status
+
+    if args.status:
+        counts = status(Path(args.status))
+        print(f"{counts['name']}: {counts['done']} of {counts['total']} runs done, "
+              f"{counts['failed']} failed, {counts['pending']} pending")
+        for run, error in counts["errors"].items():
+            print(f"  {run}: {error}")
+        return 0
+    if args.sweep is None:
+        print("bonesim: error: sweep: give a sweep file (or --status DIR)", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print(f"bonesim: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.scheduler not in (None, "local") and "://" not in args.scheduler:
+        print(f"bonesim: error: --scheduler {args.scheduler}: give a scheduler address "
+              "(tcp://HOST:PORT) or 'local'", file=sys.stderr)
+        return 2
+    sweep = load_sweep(args.sweep)
+    out = Path(args.out) if args.out else None
+    try:
+        table = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler)
+    except (WorkerDied, NoScheduler) as err:
+        print(f"bonesim: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, NoScheduler) else 1
+    failed = table[table["status"] == "failed"]
+    where = out or default_out(sweep)
+    print(f"{sweep.name}: {len(table) - len(failed)} of {len(table)} runs done, {len(failed)} "
+          f"failed; results in {where}/")
+    return 1 if len(failed) else 0
+
+
 def _port(text: str) -> int:
     port = int(text)
     if not 0 <= port <= 65535:
@@ -211,6 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--out", default="runs/convergence",
                       help="output directory (default runs/convergence)")
     conv.set_defaults(handler=cmd_converge)
+
+    sweep = sub.add_parser("sweep", help="run a sweep file: grid, Latin hypercube, Sobol or "
+                           "Morris design, or a virtual cohort (resumable)")
+    sweep.add_argument("sweep", nargs="?", help="sweep TOML file (see experiments/sweeps/)")
+    sweep.add_argument("--out", help="output directory (default runs/sweeps/<sweep name>)")
+    sweep.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="processes (default: number of CPUs), or Dask workers of a "
+                            "--scheduler local")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a Dask cluster: tcp://HOST:PORT of its scheduler, or 'local' "
+                            "for a LocalCluster of --workers processes")
+    sweep.add_argument("--status", metavar="DIR", help="count the runs done, failed and pending "
+                       "in the sweep directory DIR; run nothing")
+    sweep.set_defaults(handler=cmd_sweep)
 
     viz = sub.add_parser("viz", help="watch the scenario's tissue remodel in the browser "
                          "(Mesa SolaraViz, served from this machine, no network needed)")

@@ -37,10 +37,10 @@ few seeds (session 11 found the recruits' clock error this way: osteoclast precu
 
 Written atomically into OUT (default runs/convergence): convergence.md (the report) and
 convergence.parquet (one row per arm and seed: the end readings, the run means of the
-rates and the run's histomorphometry). Finished runs stay in
-OUT/.partial, named by a digest of the resolved scenario, the seed and the model's code
-(`run.code_digest`): running again with more --seeds adds seeds and re-simulates nothing, in
-this session or a later one, until the model's code changes.
+rates and the run's histomorphometry). Finished runs stay in OUT/.partial (the runner's
+store, `runner.run_jobs`), named by a digest of the resolved scenario, the seed and the model's
+code (`files.code_digest`): running again with more --seeds adds seeds and re-simulates nothing,
+in this session or a later one, until the model's code changes.
 """
 
 import os
@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bonesim.experiments.run import atomic_path, code_digest, git_revision, write_parquet
+from bonesim.experiments.files import atomic_path, code_digest, git_revision, write_parquet
 from bonesim.experiments.validate import (CONFIDENCE, SCENARIO_DIR, BadRequest, Settings,
                                           interval, run_arms)
 from bonesim.model.scenario import ScenarioError, load_scenario

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bonesim.experiments.run import atomic_path, write_parquet  # noqa: E402
+from bonesim.experiments.files import atomic_path, write_parquet  # noqa: E402
 from bonesim.model.endocrine import serum_course  # noqa: E402
 from bonesim.model.scenario import Scenario  # noqa: E402
 

@@ -8,147 +8,21 @@ A run directory holds
   `BoneModel.timeseries()`, plus `replicate`);
 - `summary.png`: BMD change, turnover markers and serum hormones over time.
 
-Every file is written atomically (temporary file in the same folder, then `os.replace`), so a
-killed run never leaves a corrupt file. Finished replicates are kept in `DIR/.partial/` until the
-run completes; running the same scenario and seed again into the same folder resumes from them.
+Every file is written atomically, so a killed run never leaves a corrupt file. Finished
+replicates are kept in `DIR/.partial/` (the runner's store, `runner.run_jobs`) until the run
+completes; running the same scenario and seed again into the same folder resumes from them.
 """
 
-import hashlib
-import json
-import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from bonesim.experiments.files import atomic_path, code_digest, git_revision, write_json, write_parquet
+from bonesim.experiments.runner import Job, replicate_seeds, run_jobs
 from bonesim.model.scenario import Scenario
-
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path beside `path`; on success it replaces `path` in one step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write `data` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    """Write `frame` as Parquet, atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-
-
-def git_revision() -> str | None:
-    """The git revision of the bonesim source tree (with '-dirty' if modified), or None."""
-    try:
-        rev = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "status", "--porcelain",
-                                "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rev + ("-dirty" if dirty else "")
-
-
-def code_digest() -> str:
-    """SHA-256 (hex) of the simulation's own code: every .py file of model/ and agents/ and the
-    parameter tables (model/parameters/*.toml), by path and content. Two runs with the same
-    scenario, seed and digest are the same run, whatever was committed or edited elsewhere
-    (tests, docs, experiments), so finished runs can be reused across sessions; any edit to the
-    model, committed or not, changes it."""
-    h = hashlib.sha256()
-    files = sorted([*PACKAGE_ROOT.glob("model/**/*.py"), *PACKAGE_ROOT.glob("agents/**/*.py"),
-                    *PACKAGE_ROOT.glob("model/parameters/*.toml")])
-    for f in files:
-        h.update(f.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def replicate_seeds(seed: int, replicates: int) -> list[np.random.SeedSequence]:
-    """One independent seed per replicate, spawned from `seed` (same whatever the worker count)."""
-    return np.random.SeedSequence(seed).spawn(replicates)
-
-
-def simulate(scenario: Scenario, rng: np.random.SeedSequence | int,
-             progress: Callable[[float], None] | None = None) -> pd.DataFrame:
-    """Run one replicate of `scenario`; return its time series. `progress(day)` after each step."""
-    from bonesim.model.bone_model import BoneModel
-
-    model = BoneModel(scenario, rng=rng)
-    for _ in range(model.n_steps):    # the last step ends at or just past the scenario's end
-        model.step()
-        if progress is not None:
-            progress(model.day)
-    return model.timeseries()
-
-
-def _simulate_replicate(args) -> pd.DataFrame:
-    scenario, seed_seq, replicate = args
-    frame = simulate(scenario, seed_seq)
-    frame.insert(0, "replicate", replicate)
-    return frame
-
-
-class Progress:
-    """A progress bar of simulated time (years, rate, ETA) on a terminal; silent otherwise."""
-
-    def __init__(self, total_days: float, label: str, enabled: bool | None = None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.total_days = total_days
-        self.done_days = 0.0
-        if self.enabled:
-            from rich.progress import (BarColumn, Progress as Bar, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
-            self.bar = Bar(TextColumn("{task.description}"), BarColumn(),
-                           TextColumn("{task.fields[years]:.2f}/{task.fields[total_years]:.2f} yr"),
-                           TextColumn("{task.fields[rate]:.0f} sim-days/s"),
-                           TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                           transient=True)
-            self.task = self.bar.add_task(label, total=total_days, years=0.0,
-                                          total_years=total_days / 365.25, rate=0.0)
-            self.start = time.perf_counter()
-
-    def __enter__(self):
-        if self.enabled:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.bar.stop()
-
-    def advance_to(self, offset_days: float, day: float) -> None:
-        """Report that the replicate starting at `offset_days` of the total reached `day`."""
-        if not self.enabled:
-            return
-        done = offset_days + day
-        rate = done / max(time.perf_counter() - self.start, 1e-9)
-        self.bar.update(self.task, completed=done, years=done / 365.25, rate=rate)
 
 
 def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
@@ -156,45 +30,26 @@ def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
     """Run every replicate of `scenario` and write the run directory `out`; return the series.
 
     `seed` overrides `scenario.simulation.seed`. Replicates already finished in `out/.partial`
-    by an earlier, interrupted run of the same scenario and seed are reused.
+    by an earlier, interrupted run of the same scenario and seed are reused; `workers` > 1 runs
+    replicates on that many processes, with the same results.
     """
     out = Path(out)
     seed = scenario.simulation.seed if seed is None else seed
-    replicates = scenario.simulation.replicates
-    seeds = replicate_seeds(seed, replicates)
+    seeds = replicate_seeds(seed, scenario.simulation.replicates)
     partial = out / ".partial"
-    resolved = scenario.model_dump(mode="json")
-    identity = {"scenario": resolved, "seed": seed, "model_code": code_digest()}
-    _prepare_partial(partial, identity)
-
     started = time.perf_counter()
-    frames: dict[int, pd.DataFrame] = {
-        r: pd.read_parquet(partial / f"rep_{r:03d}.parquet")
-        for r in range(replicates) if (partial / f"rep_{r:03d}.parquet").exists()}
-    todo = [r for r in range(replicates) if r not in frames]
-    with Progress(scenario.days * len(todo), scenario.name, show_progress) as bar:
-        if workers <= 1 or len(todo) <= 1:
-            for k, r in enumerate(todo):
-                frame = simulate(scenario, seeds[r],
-                                 lambda day, k=k: bar.advance_to(k * scenario.days, day))
-                frame.insert(0, "replicate", r)
-                frames[r] = frame
-                write_parquet(partial / f"rep_{r:03d}.parquet", frame)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                jobs = [(scenario, seeds[r], r) for r in todo]
-                for k, (r, frame) in enumerate(zip(todo, pool.map(_simulate_replicate, jobs))):
-                    frames[r] = frame
-                    write_parquet(partial / f"rep_{r:03d}.parquet", frame)
-                    bar.advance_to((k + 1) * scenario.days, 0.0)
-    series = pd.concat([frames[r] for r in range(replicates)], ignore_index=True)
+    jobs = [Job(f"rep_{r:03d}", scenario, s) for r, s in enumerate(seeds)]
+    frames = run_jobs(jobs, partial, workers, show_progress=show_progress, label=scenario.name)
+    series = pd.concat([frames[job.name].assign(replicate=r)[["replicate", *frames[job.name]]]
+                        for r, job in enumerate(jobs)], ignore_index=True)
+    series.attrs = {}
 
     write_parquet(out / "timeseries.parquet", series)
     from bonesim.experiments.figures import summary_figure
     with atomic_path(out / "summary.png") as tmp:
         summary_figure(series, scenario.name).savefig(tmp, format="png", dpi=110)
     write_json(out / "run.json", {
-        **identity,
+        "scenario": scenario.model_dump(mode="json"), "seed": seed, "model_code": code_digest(),
         "replicate_seeds": [{"entropy": s.entropy, "spawn_key": list(s.spawn_key)} for s in seeds],
         "bonesim_version": version("bonesim"),
         "git_revision": git_revision(),
@@ -207,16 +62,3 @@ def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
         f.unlink()
     partial.rmdir()
     return series
-
-
-def _prepare_partial(partial: Path, identity: dict) -> None:
-    """Keep finished replicates only if they belong to the same scenario, seed and model code."""
-    marker = partial / "identity.json"
-    if partial.exists():
-        same = marker.exists() and json.loads(marker.read_text()) == json.loads(
-            json.dumps(identity, default=str))
-        if not same:
-            for f in partial.glob("*"):
-                f.unlink()
-    partial.mkdir(parents=True, exist_ok=True)
-    write_json(marker, identity)

@@ -100,7 +100,7 @@ class Arm:
 
     def summary(self, name: str) -> float:
         """Item `name` of `readouts.remodeling_summary` at the end of the arm (BMU periods,
-        lifespans), kept in the series' attrs["remodeling"] by `validate.simulate_arm`."""
+        lifespans), kept in the series' attrs["remodeling"] by `runner.simulate`."""
         value = self.series.attrs.get("remodeling", {}).get(name)
         if value is None:
             raise NotMeasurable(f"the run has no remodeling summary item '{name}'")

@@ -16,8 +16,9 @@ Written atomically into OUT (default runs/validation):
 | validation_series.parquet | every arm's time series per seed (`arm`, `seed`, then `BoneModel.timeseries()` columns) |
 | validation.png | BMD trajectories per arm (mean and range over seeds; spine DXA-like or trabecular vBMD, as the trial measured) with the published end points and bands |
 
-Finished (arm, seed) runs wait in OUT/.partial (named by a digest of the resolved scenario and
-the seed); restarting the same validation reuses them. `--quick` (for CI) uses 3 seeds, a
+Finished (arm, seed) runs wait in OUT/.partial (the runner's store, `runner.run_jobs`: named by
+a digest of the resolved scenario, the seed and the model's code); restarting the same
+validation reuses them. `--quick` (for CI) uses 3 seeds, a
 96x96 tissue and shorter arms where a target allows it (`targets.QUICK_YEARS`); `--size N`
 and `--dt D` set an N x N tissue and a D-day step for every arm (a convergence check of the
 table, or an even cheaper CI run). `--from DIR` simulates nothing: it evaluates the targets as
@@ -26,16 +27,12 @@ per-run remodeling summaries in its validation.parquet), given the same --seeds,
 and --quick as that run.
 """
 
-import hashlib
-import json
 import os
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import version
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +40,8 @@ import pandas as pd
 from scipy import stats
 
 from bonesim.experiments import targets as tg
-from bonesim.experiments.run import (Progress, atomic_path, code_digest, git_revision,
-                                     replicate_seeds, write_parquet)
+from bonesim.experiments.files import atomic_path, git_revision, write_parquet
+from bonesim.experiments.runner import Job, replicate_seeds, run_jobs
 from bonesim.model.scenario import Scenario, ScenarioError, load_scenario
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -101,99 +98,41 @@ def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool, size: int | None
     return Settings(scenarios, seeds, quick)
 
 
-def partial_path(out: Path, arm: str, index: int, scenario: Scenario,
-                 seed: np.random.SeedSequence) -> Path:
-    """Where the finished run of `arm` with replicate seed number `index` is kept until the end.
-
-    The name carries a digest of the resolved scenario (without the replicate count), the seed
-    and the model's code (`run.code_digest`), so a changed scenario, seed or model, committed
-    or not, is never mistaken for a finished run.
-    """
-    resolved = scenario.model_dump(mode="json")
-    resolved["simulation"].pop("replicates")
-    identity = {"scenario": resolved, "entropy": seed.entropy, "spawn_key": list(seed.spawn_key),
-                "code": _CODE}
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-    return Path(out) / ".partial" / f"{arm}-{index:03d}-{digest[:16]}.parquet"
-
-
-_CODE = code_digest()
-
-
-def _single_threaded() -> None:
-    """Worker initializer: runs are the unit of parallelism, so numba uses one thread each."""
-    import numba
-
-    numba.set_num_threads(1)
-
-
-def simulate_arm(scenario: Scenario, seed: np.random.SeedSequence,
-                 progress: Callable[[float], None] | None = None) -> pd.DataFrame:
-    """`run.simulate`, plus `readouts.remodeling_summary` of the final model (BMU periods and
-    cell lifespans, which the V1 targets need) in the returned frame's attrs["remodeling"]."""
-    from bonesim.model.bone_model import BoneModel
-    from bonesim.model.readouts import remodeling_summary
-
-    model = BoneModel(scenario, rng=seed)
-    for _ in range(model.n_steps):
-        model.step()
-        if progress is not None:
-            progress(model.day)
-    frame = model.timeseries()
-    frame.attrs["remodeling"] = {k: float(v) for k, v in remodeling_summary(model).items()}
-    return frame
+def arm_jobs(settings: Settings) -> list[Job]:
+    """One runner job per (arm, seed), named "<arm>-<seed index>": the longest arms first (it
+    balances the workers), then seed by seed, so that an interrupted run leaves whole seeds."""
+    jobs = [(arm, index, scenario, seed) for arm, scenario in settings.scenarios.items()
+            for index, seed in enumerate(replicate_seeds(scenario.simulation.seed, settings.seeds))]
+    jobs.sort(key=lambda job: (-job[2].days, job[1]))
+    return [Job(f"{arm}-{index:03d}", scenario, seed) for arm, index, scenario, seed in jobs]
 
 
 def run_arms(settings: Settings, out: Path, workers: int,
              show_progress: bool | None = None) -> dict[tuple[str, int], pd.DataFrame]:
-    """Simulate every (arm, seed) not already in OUT/.partial; return all their time series."""
-    results: dict[tuple[str, int], pd.DataFrame] = {}
-    jobs = []
-    for arm, scenario in settings.scenarios.items():
-        for index, seed in enumerate(replicate_seeds(scenario.simulation.seed, settings.seeds)):
-            path = partial_path(out, arm, index, scenario, seed)
-            if path.exists():
-                results[arm, index] = pd.read_parquet(path)
-            else:
-                jobs.append((arm, index, scenario, seed, path))
-    # longest first (balances the pool), then seed by seed, so that an interrupted run leaves
-    # whole seeds: every arm of seed 0, then of seed 1, ...
-    jobs.sort(key=lambda job: (-job[2].days, job[1]))
-
-    def finished(job, frame: pd.DataFrame) -> None:
-        arm, index, _, _, path = job
-        write_parquet(path, frame)
-        results[arm, index] = frame
-
-    total = sum(job[2].days for job in jobs)
-    with Progress(total, "validate", show_progress) as bar:
-        done = 0.0
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                finished(job, simulate_arm(job[2], job[3],
-                                           lambda day, start=done: bar.advance_to(start, day)))
-                done += job[2].days
-        else:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                     initializer=_single_threaded) as pool:
-                futures = {pool.submit(simulate_arm, job[2], job[3]): job for job in jobs}
-                for future in as_completed(futures):
-                    job = futures[future]
-                    finished(job, future.result())
-                    done += job[2].days
-                    bar.advance_to(done, 0.0)
-    return results
+    """Simulate every (arm, seed) not already finished in OUT/.partial (`runner.run_jobs`);
+    return all their time series, keyed (arm, seed index)."""
+    frames = run_jobs(arm_jobs(settings), Path(out) / ".partial", workers,
+                      show_progress=show_progress, label="validate")
+    return {(arm, index): frames[f"{arm}-{index:03d}"] for arm in settings.scenarios
+            for index in range(settings.seeds)}
 
 
 def load_runs(settings: Settings, source: Path) -> dict[tuple[str, int], pd.DataFrame]:
     """The time series of a finished validation in `source`, keyed (arm, seed), each with its
     remodeling summary in attrs["remodeling"] (read back from the arm rows of
     validation.parquet). BadRequest if a file, an (arm, seed) or its output days are missing."""
+    if not Path(source).is_dir():
+        raise BadRequest(f"{source}: not a directory (--from needs a finished validation's "
+                         "directory)")
     files = [Path(source) / "validation_series.parquet", Path(source) / "validation.parquet"]
     for f in files:
         if not f.exists():
             raise BadRequest(f"{f}: no such file (--from needs a finished validation's directory)")
-    series, table = (pd.read_parquet(f) for f in files)
+    try:
+        series, table = (pd.read_parquet(f) for f in files)
+    except (OSError, ValueError) as err:   # pyarrow's ArrowInvalid is a ValueError
+        raise BadRequest(f"{source}: cannot read a finished validation there "
+                         f"({type(err).__name__}: {str(err).splitlines()[0]})") from None
     blocks = dict(tuple(series.groupby(["arm", "seed"])))
     summaries = table[(table["level"] == "arm") & table["quantity"].str.endswith(" (summary)")]
     summary_of = dict(tuple(summaries.groupby(["id", "seed"])))

@@ -6,6 +6,7 @@ their description (ages in years, times in days, lengths in um). `load_scenario`
 `ScenarioError`, whose message names the file, the key path, the value and what is allowed.
 """
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -323,27 +324,64 @@ def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(format_errors(source, err, data)) from None
 
 
+def read_toml(path: str | Path) -> dict:
+    """The parsed TOML file `path`; ScenarioError (one line) for a missing file, a directory, a
+    file this process may not read, an empty file, a binary or non-UTF-8 file, or bad TOML."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a directory, not a TOML file") from None
+    except PermissionError:
+        raise ScenarioError(f"{path}: permission denied (cannot read the file)") from None
+    except OSError as err:
+        raise ScenarioError(f"{path}: cannot read: {err.strerror}") from None
+    if not raw.strip():
+        raise ScenarioError(f"{path}: empty file (expected TOML)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"{path}: not a text file (byte {err.start} is not UTF-8); "
+                            "expected TOML") from None
+    if "\0" in text:
+        raise ScenarioError(f"{path}: not a text file (it holds NUL bytes); expected TOML")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path}: not valid TOML: {err}") from None
+
+
+def set_key(data: dict, dotted: str, new) -> None:
+    """Set `dotted` (e.g. "simulation.seed", "protocol[0].dose") in the parsed scenario `data`,
+    creating missing tables; a path through a missing list item or a non-table sets nothing
+    (validation then names what is wrong)."""
+    *parents, last = re.findall(r"[^.\[\]]+|\[\d+\]", dotted)
+    node = data
+    for part in parents:
+        if part.startswith("["):
+            index = int(part[1:-1])
+            if not isinstance(node, list) or index >= len(node):
+                return
+            node = node[index]
+        else:
+            if not isinstance(node, dict):
+                return
+            node = node.setdefault(part, {})
+    if last.startswith("[") and isinstance(node, list) and int(last[1:-1]) < len(node):
+        node[int(last[1:-1])] = new
+    elif isinstance(node, dict) and not last.startswith("["):
+        node[last] = new
+
+
 def load_scenario(path: str | Path, overrides: dict | None = None) -> Scenario:
     """Read and validate a scenario TOML file; raises ScenarioError naming what is wrong.
 
-    `overrides` maps dotted keys to values set before validation, e.g.
-    {"simulation.duration": "2 years", "simulation.seed": 3}.
+    `overrides` maps dotted keys to values set before validation (`set_key`), e.g.
+    {"simulation.duration": "2 years", "simulation.seed": 3, "protocol[0].dose": "100 mg"}.
     """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: not valid TOML: {err}") from None
+    data = read_toml(path)
     for dotted, new in (overrides or {}).items():
-        *parents, last = dotted.split(".")
-        node = data
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                break
-        else:
-            node[last] = new
+        set_key(data, dotted, new)
     return parse_scenario(data, str(path))

@@ -21,7 +21,7 @@ from bonesim.agents.population import (
     I_BMU, I_KIND, I_NUCLEI, KIND_NAMES, OSTEOCLAST, KernelOwnedError,
 )
 from bonesim.experiments import viz_browser
-from bonesim.experiments.run import replicate_seeds
+from bonesim.experiments.runner import replicate_seeds
 from bonesim.model.bone_model import BoneModel
 from bonesim.model.fields import check_mesa_version
 from bonesim.model.scenario import load_scenario

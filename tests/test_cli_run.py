@@ -65,26 +65,35 @@ def test_same_seed_gives_identical_data_and_another_seed_does_not(scenario_file,
     assert not rep0.equals(rep1)
 
 
+def test_two_workers_give_the_serial_run(scenario_file, first_run, tmp_path):
+    """`bonesim run --workers 2` (a process pool, one numba thread per worker) writes the same
+    series as the serial run, bit for bit."""
+    out = tmp_path / "pool"
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "2"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(first_run / "timeseries.parquet"),
+                                  pd.read_parquet(out / "timeseries.parquet"), check_exact=True)
+
+
 def interrupt_after_one(scenario_file, out, monkeypatch) -> list:
     """`bonesim run` into `out`, killed after its first replicate; then `simulate` is restored
     (still counted). Returns the list of simulate calls, before and after."""
-    from bonesim.experiments import run as run_module
-    real = run_module.simulate
+    from bonesim.experiments import runner
+    real = runner.simulate
     calls = []
 
-    def killed_after_one(scenario, rng, progress=None):
+    def killed_after_one(scenario, rng, parameters=None, progress=None):
         if calls:
             raise KeyboardInterrupt
         calls.append(rng)
-        return real(scenario, rng, progress)
+        return real(scenario, rng, parameters, progress)
 
-    monkeypatch.setattr(run_module, "simulate", killed_after_one)
+    monkeypatch.setattr(runner, "simulate", killed_after_one)
     with pytest.raises(KeyboardInterrupt):
         main(["run", str(scenario_file), "--out", str(out), "--seed", "5"])
     assert not (out / "timeseries.parquet").exists()
-    assert (out / ".partial" / "rep_000.parquet").exists()
-    monkeypatch.setattr(run_module, "simulate", lambda s, rng, progress=None: calls.append(rng)
-                        or real(s, rng, progress))
+    assert len(list((out / ".partial").glob("rep_000-*.parquet"))) == 1
+    monkeypatch.setattr(runner, "simulate", lambda s, rng, parameters=None, progress=None:
+                        calls.append(rng) or real(s, rng, parameters, progress))
     return calls
 
 
@@ -103,10 +112,12 @@ def test_resume_discards_replicates_of_other_model_code(scenario_file, first_run
                                                         monkeypatch):
     """A replicate finished before the model's code changed is simulated again, not reused."""
     from bonesim.experiments import run as run_module
+    from bonesim.experiments import runner
     digest = run_module.code_digest()
     out = tmp_path / "changed"
     calls = interrupt_after_one(scenario_file, out, monkeypatch)
-    monkeypatch.setattr(run_module, "code_digest", lambda: "an edited model")
+    for module in (run_module, runner):
+        monkeypatch.setattr(module, "code_digest", lambda: "an edited model")
     assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5"]) == 0
     assert len(calls) == 3  # both replicates again after the interruption
     assert json.loads((out / "run.json").read_text())["model_code"] == "an edited model"

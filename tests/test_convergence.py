@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 
 from bonesim.experiments import convergence as cv
-from bonesim.experiments import validate as v
+from bonesim.experiments import runner
 from bonesim.experiments.cli import main
-from bonesim.experiments.run import code_digest
+from bonesim.experiments.files import code_digest
 
 
 @pytest.mark.parametrize("low, high, expected", [
@@ -106,24 +106,24 @@ def test_arms_refine_one_thing_each():
 
 
 def test_code_digest_follows_the_model_code(tmp_path, monkeypatch):
-    from bonesim.experiments import run
+    from bonesim.experiments import files
 
     for d in ("model/parameters", "agents"):
         (tmp_path / d).mkdir(parents=True)
     (tmp_path / "model" / "a.py").write_text("x = 1\n")
     (tmp_path / "model" / "parameters" / "p.toml").write_text("a = 1\n")
     (tmp_path / "agents" / "b.py").write_text("y = 2\n")
-    monkeypatch.setattr(run, "PACKAGE_ROOT", tmp_path)
-    first = run.code_digest()
+    monkeypatch.setattr(files, "PACKAGE_ROOT", tmp_path)
+    first = files.code_digest()
     (tmp_path / "README.md").write_text("docs do not count\n")
-    assert run.code_digest() == first
+    assert files.code_digest() == first
     for f in ("model/a.py", "model/parameters/p.toml", "agents/b.py"):
         path = tmp_path / f
         old = path.read_text()
         path.write_text(old + "# edit\n")
-        assert run.code_digest() != first, f
+        assert files.code_digest() != first, f
         path.write_text(old)
-    assert run.code_digest() == first
+    assert files.code_digest() == first
     assert len(code_digest()) == 64
 
 
@@ -155,13 +155,13 @@ def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
     assert len(list((tmp_path / ".partial").glob("*.parquet"))) == 6
 
     calls = []
-    real = v.simulate_arm
+    real = runner.simulate
 
-    def counting(scenario, seed, progress=None):
+    def counting(scenario, seed, parameters=None, progress=None):
         calls.append(seed.spawn_key)
-        return real(scenario, seed, progress)
+        return real(scenario, seed, parameters, progress)
 
-    monkeypatch.setattr(v, "simulate_arm", counting)
+    monkeypatch.setattr(runner, "simulate", counting)
     assert main(args + ["--seeds", "2"]) == 0
     assert calls == []
     assert pd.read_parquet(tmp_path / "convergence.parquet").equals(ends)

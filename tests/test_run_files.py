@@ -1,11 +1,14 @@
-"""Run-directory bookkeeping: atomic writes and resumable partial replicates."""
+"""Run-directory bookkeeping: atomic writes and the runner's store of finished runs."""
 
 import json
 
 import pandas as pd
 import pytest
 
-from bonesim.experiments.run import _prepare_partial, atomic_path, replicate_seeds, write_json
+from bonesim.experiments.files import atomic_path, write_json
+from bonesim.experiments.runner import Job, Store, parameters_set, replicate_seeds
+from bonesim.model.parameters import value
+from bonesim.model.scenario import parse_scenario
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -27,15 +30,32 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["timeseries.parquet"]
 
 
-def test_partial_replicates_kept_only_for_same_scenario_and_seed(tmp_path):
-    partial = tmp_path / ".partial"
-    identity = {"scenario": {"name": "x"}, "seed": 1}
-    _prepare_partial(partial, identity)
-    (partial / "rep_000.parquet").write_bytes(b"done")
-    _prepare_partial(partial, identity)
-    assert (partial / "rep_000.parquet").exists()
-    _prepare_partial(partial, {"scenario": {"name": "x"}, "seed": 2})
-    assert not (partial / "rep_000.parquet").exists()
+PATIENT = {"sex": "female", "age": "50 years"}
+
+
+def test_store_names_a_run_by_scenario_seed_parameters_and_code(tmp_path):
+    scenario = parse_scenario({"name": "x", "patient": PATIENT})
+    seeds = replicate_seeds(1, 2)
+    store = Store(tmp_path, code="model A")
+    job = Job("rep_000", scenario, seeds[0])
+    store.save(job, pd.DataFrame({"day": [0.0]}))
+    assert store.result(Job("rep_000", scenario, replicate_seeds(1, 2)[0])).exists()
+    more = parse_scenario({"name": "x", "patient": PATIENT, "simulation": {"replicates": 5}})
+    assert store.result(Job("rep_000", more, seeds[0])).exists()  # replicate count is not part
+    others = [Job("rep_000", scenario, seeds[1]),
+              Job("rep_000", parse_scenario({"name": "x", "patient": {**PATIENT, "age": "51 years"}}),
+                  seeds[0]),
+              Job("rep_000", scenario, seeds[0], {"cells.osteoblast.lifespan": 80.0})]
+    assert not any(store.result(other).exists() for other in others)
+    assert not Store(tmp_path, code="model B").result(job).exists()
+
+
+def test_parameters_set_only_inside_the_block():
+    key = "cells.osteoblast.lifespan"
+    before = value(key)
+    with parameters_set({key: before * 2}):
+        assert value(key) == before * 2
+    assert value(key) == before
 
 
 def test_replicate_seeds_are_independent_and_reproducible():

@@ -17,7 +17,7 @@ from scipy import stats
 from bonesim.experiments import targets as tg
 from bonesim.experiments import validate as v
 from bonesim.experiments.cli import main
-from bonesim.experiments.run import replicate_seeds, write_parquet
+from bonesim.experiments.runner import Store
 from bonesim.model.parameters import Parameter
 from bonesim.model.units import DAYS_PER_YEAR
 
@@ -396,10 +396,10 @@ def test_per_seed_values_recomputed_from_series(quick_run):
 
 def plant(out: Path, frames: dict[int, pd.DataFrame]) -> None:
     """Put finished V7 runs into OUT/.partial, as an interrupted validation would leave them."""
-    scenario = v.arm_scenarios([tg.V7], QUICK_SEEDS, quick=True, size=SIZE, dt=DT).scenarios[tg.V7]
-    seeds = replicate_seeds(scenario.simulation.seed, QUICK_SEEDS)
+    settings = v.arm_scenarios([tg.V7], QUICK_SEEDS, quick=True, size=SIZE, dt=DT)
+    jobs = {job.name: job for job in v.arm_jobs(settings)}
     for index, frame in frames.items():
-        write_parquet(v.partial_path(out, tg.V7, index, scenario, seeds[index]), frame)
+        Store(out / ".partial").save(jobs[f"{tg.V7}-{index:03d}"], frame)
 
 
 def v7_frames(quick_run) -> dict[int, pd.DataFrame]:
