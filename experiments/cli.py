@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--years", type=_positive_years, help="override simulation.duration, years")
     pk.set_defaults(handler=cmd_pk)
 
-    check = sub.add_parser("validate", help="run the clinical validation suite (TARGETS.md) and "
+    check = sub.add_parser("validate", help="run the clinical validation suite (docs/targets.md) and "
                            "write validation.md, .parquet and .png")
     check.add_argument("--quick", action="store_true",
                        help="for CI: 3 seeds, 96x96 tissue, shorter arms where a target allows")

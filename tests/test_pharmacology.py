@@ -1,4 +1,4 @@
-"""Pharmacokinetics, schedules and drug effects against published anchors (BIOLOGY.md section 4)."""
+"""Pharmacokinetics, schedules and drug effects against published anchors (docs/biology.md section 4)."""
 
 import math
 
