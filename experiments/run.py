@@ -6,7 +6,9 @@ A run directory holds
   (`code_digest`), wall time;
 - `timeseries.parquet`: one row per output interval and replicate (columns from
   `BoneModel.timeseries()`, plus `replicate`);
-- `summary.png`: BMD change, turnover markers and serum hormones over time.
+- `summary.png`: BMD change, turnover markers and serum hormones over time;
+- with `snapshot_every`, `snapshots/rep_NNN/day_DDDDD.npz`: field and cell snapshots
+  (experiments/snapshots.py).
 
 Every file is written atomically (temporary file in the same folder, then `os.replace`), so a
 killed run never leaves a corrupt file. Finished replicates are kept in `DIR/.partial/` until the
@@ -95,21 +97,34 @@ def replicate_seeds(seed: int, replicates: int) -> list[np.random.SeedSequence]:
 
 
 def simulate(scenario: Scenario, rng: np.random.SeedSequence | int,
-             progress: Callable[[float], None] | None = None) -> pd.DataFrame:
-    """Run one replicate of `scenario`; return its time series. `progress(day)` after each step."""
+             progress: Callable[[float], None] | None = None,
+             snapshot: Callable | None = None) -> pd.DataFrame:
+    """Run one replicate of `scenario`; return its time series. `progress(day)` after each step;
+    `snapshot(model)` at day 0 and after each step (a snapshots.SnapshotWriter)."""
     from bonesim.model.bone_model import BoneModel
 
     model = BoneModel(scenario, rng=rng)
+    if snapshot is not None:
+        snapshot(model)
     for _ in range(model.n_steps):    # the last step ends at or just past the scenario's end
         model.step()
         if progress is not None:
             progress(model.day)
+        if snapshot is not None:
+            snapshot(model)
     return model.timeseries()
 
 
+def _snapshot_writer(out: Path, replicate: int, every: float | None):
+    if every is None:
+        return None
+    from bonesim.experiments.snapshots import SnapshotWriter
+    return SnapshotWriter(out / "snapshots" / f"rep_{replicate:03d}", every)
+
+
 def _simulate_replicate(args) -> pd.DataFrame:
-    scenario, seed_seq, replicate = args
-    frame = simulate(scenario, seed_seq)
+    scenario, seed_seq, replicate, snapshot = args
+    frame = simulate(scenario, seed_seq, snapshot=snapshot)
     frame.insert(0, "replicate", replicate)
     return frame
 
@@ -152,11 +167,13 @@ class Progress:
 
 
 def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
-                 workers: int = 1, show_progress: bool | None = None) -> pd.DataFrame:
+                 workers: int = 1, show_progress: bool | None = None,
+                 snapshot_every: float | None = None) -> pd.DataFrame:
     """Run every replicate of `scenario` and write the run directory `out`; return the series.
 
     `seed` overrides `scenario.simulation.seed`. Replicates already finished in `out/.partial`
-    by an earlier, interrupted run of the same scenario and seed are reused.
+    by an earlier, interrupted run of the same scenario and seed are reused. `snapshot_every`
+    [day]: also write field and cell snapshots (experiments/snapshots.py) at that interval.
     """
     out = Path(out)
     seed = scenario.simulation.seed if seed is None else seed
@@ -176,13 +193,15 @@ def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
         if workers <= 1 or len(todo) <= 1:
             for k, r in enumerate(todo):
                 frame = simulate(scenario, seeds[r],
-                                 lambda day, k=k: bar.advance_to(k * scenario.days, day))
+                                 lambda day, k=k: bar.advance_to(k * scenario.days, day),
+                                 _snapshot_writer(out, r, snapshot_every))
                 frame.insert(0, "replicate", r)
                 frames[r] = frame
                 write_parquet(partial / f"rep_{r:03d}.parquet", frame)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                jobs = [(scenario, seeds[r], r) for r in todo]
+                jobs = [(scenario, seeds[r], r, _snapshot_writer(out, r, snapshot_every))
+                        for r in todo]
                 for k, (r, frame) in enumerate(zip(todo, pool.map(_simulate_replicate, jobs))):
                     frames[r] = frame
                     write_parquet(partial / f"rep_{r:03d}.parquet", frame)
