@@ -35,7 +35,8 @@ Floats are stored in single precision: ~1-3 MB a snapshot at 256 x 256.
 `read_snapshot(path)` gives a `Snapshot` (the arrays, and the cells as a DataFrame);
 `read_snapshots(run_dir, replicate)` all snapshots of a replicate, in day order;
 `take_snapshot(model)` the same from a live `BoneModel` (notebooks), `write_snapshot` writes
-one, and `SnapshotWriter` is the hook the run uses (`experiments/run.py`).
+one, and `SnapshotWriter` is the hook the run uses (`experiments/run.py`). `draw(snapshot, ax)`
+draws the section and its cells as the browser view does (model/app.py), or a field layer.
 """
 
 from dataclasses import dataclass
@@ -72,6 +73,12 @@ class Snapshot:
         if name not in names:
             raise KeyError(f"no field '{name}' (fields: {', '.join(names)})")
         return self.arrays["fields"][names.index(name)]
+
+    # the matrix maps by name, as model/app.py's tissue_rgb reads a tissue
+    osteoid = property(lambda self: self.arrays["osteoid"])
+    matrix = property(lambda self: self.arrays["matrix"])
+    mineral = property(lambda self: self.arrays["mineral"])
+    vessel = property(lambda self: self.arrays["vessel"])
 
     @property
     def cells(self) -> pd.DataFrame:
@@ -143,3 +150,36 @@ class SnapshotWriter:
         if model.day + 1e-9 >= self.next_day:
             write_snapshot(Path(self.folder) / snapshot_name(model.day), take_snapshot(model))
             self.next_day = (np.floor(model.day / self.every + 1e-9) + 1.0) * self.every
+
+
+def draw(snapshot: Snapshot, ax, layer: str | None = None, cells: bool = True):
+    """Draw `snapshot` on the matplotlib axes `ax`, in mm: the section coloured as the browser
+    view colours it (marrow, vessels, osteoid, matrix shaded by its mineral), or with `layer` a
+    field or map (`Snapshot.field`) as a heat map with the bone outlined; and each cell as a dot
+    coloured by its type (an osteoclast sized by its nuclei, a black rim on a cell working in a
+    BMU). Returns the image (for a colour bar)."""
+    from bonesim.model.app import CELL_STYLE, DOT_AREA, NUCLEUS_AREA, tissue_rgb
+
+    mm = float(snapshot.arrays["spacing_um"]) / 1000.0
+    rows, cols = snapshot.matrix.shape
+    extent = (0.0, cols * mm, rows * mm, 0.0)
+    if layer is None:
+        image = ax.imshow(tissue_rgb(snapshot), extent=extent, interpolation="nearest")
+    else:
+        image = ax.imshow(snapshot.field(layer), extent=extent, interpolation="nearest",
+                          cmap="viridis")
+        ax.contour(snapshot.osteoid + snapshot.matrix, levels=[0.5], colors="w",
+                   linewidths=0.6, extent=(0.0, cols * mm, 0.0, rows * mm), origin="upper")
+    if cells:
+        c = snapshot.arrays
+        kinds = c["cell_kind"].astype(int)
+        colours = [CELL_STYLE[k][1] for k in kinds]
+        area = DOT_AREA + NUCLEUS_AREA * c["cell_nuclei"]
+        edges = np.where((c["cell_bmu"] >= 0)[:, None], (0.0, 0.0, 0.0, 1.0), (0.0, 0.0, 0.0, 0.0))
+        ax.scatter((c["cell_col"] + 0.5) * mm, (c["cell_row"] + 0.5) * mm, c=colours, s=area,
+                   edgecolors=edges, linewidths=0.5)
+    ax.set_xlim(0.0, cols * mm)
+    ax.set_ylim(rows * mm, 0.0)
+    ax.set_xlabel("mm")
+    ax.set_title(f"day {snapshot.day:.0f}" + (f": {layer}" if layer else ""), fontsize=10)
+    return image
