@@ -36,7 +36,7 @@ Floats are stored in single precision: ~1-3 MB a snapshot at 256 x 256.
 `read_snapshots(run_dir, replicate)` all snapshots of a replicate, in day order;
 `take_snapshot(model)` the same from a live `BoneModel` (notebooks), `write_snapshot` writes
 one, and `SnapshotWriter` is the hook the run uses (`experiments/run.py`). `draw(snapshot, ax)`
-draws the section and its cells as the browser view does (model/app.py), or a field layer.
+draws the section and its cells, or a field layer.
 """
 
 from dataclasses import dataclass
@@ -74,7 +74,7 @@ class Snapshot:
             raise KeyError(f"no field '{name}' (fields: {', '.join(names)})")
         return self.arrays["fields"][names.index(name)]
 
-    # the matrix maps by name, as model/app.py's tissue_rgb reads a tissue
+    # the matrix maps by name
     osteoid = property(lambda self: self.arrays["osteoid"])
     matrix = property(lambda self: self.arrays["matrix"])
     mineral = property(lambda self: self.arrays["mineral"])
@@ -152,32 +152,38 @@ class SnapshotWriter:
             self.next_day = (np.floor(model.day / self.every + 1e-9) + 1.0) * self.every
 
 
-def draw(snapshot: Snapshot, ax, layer: str | None = None, cells: bool = True):
-    """Draw `snapshot` on the matplotlib axes `ax`, in mm: the section coloured as the browser
-    view colours it (marrow, vessels, osteoid, matrix shaded by its mineral), or with `layer` a
-    field or map (`Snapshot.field`) as a heat map with the bone outlined; and each cell as a dot
-    coloured by its type (an osteoclast sized by its nuclei, a black rim on a cell working in a
-    BMU). Returns the image (for a colour bar)."""
-    from bonesim.model.app import CELL_STYLE, DOT_AREA, NUCLEUS_AREA, tissue_rgb
+# colours of the cell types (order of kind_names) and of osteoid, for `draw`
+KIND_COLOURS = ("#c77dd0", "#e7298a", "#a6dba0", "#1b7837", "#80cdc1", "#fdd835")
+OSTEOID_RGB = np.array([0.96, 0.6, 0.2])
 
+
+def draw(snapshot: Snapshot, ax, layer: str | None = None, cells: bool = True):
+    """Draw `snapshot` on the matplotlib axes `ax`, in mm. Without `layer`: the mineral of each
+    grid cell in grey (white: none, black: a fully mineralized cell), osteoid orange, vessels
+    red; with `layer`: that field or map (`Snapshot.field`) as a heat map with the bone
+    outlined. With `cells`, every cell as a dot coloured by its type (KIND_COLOURS), an
+    osteoclast larger by its nuclei, a black rim on a cell working in a BMU. Returns the image
+    (for a colour bar)."""
     mm = float(snapshot.arrays["spacing_um"]) / 1000.0
     rows, cols = snapshot.matrix.shape
     extent = (0.0, cols * mm, rows * mm, 0.0)
     if layer is None:
-        image = ax.imshow(tissue_rgb(snapshot), extent=extent, interpolation="nearest")
+        grey = 1.0 - np.clip(snapshot.mineral, 0.0, 1.0)[..., None]
+        osteoid = np.clip(snapshot.osteoid, 0.0, 1.0)[..., None]
+        rgb = grey * (1.0 - osteoid) + OSTEOID_RGB * osteoid
+        rgb[snapshot.vessel] = (0.85, 0.1, 0.1)
+        image = ax.imshow(rgb, extent=extent, interpolation="nearest")
     else:
         image = ax.imshow(snapshot.field(layer), extent=extent, interpolation="nearest",
                           cmap="viridis")
         ax.contour(snapshot.osteoid + snapshot.matrix, levels=[0.5], colors="w",
                    linewidths=0.6, extent=(0.0, cols * mm, 0.0, rows * mm), origin="upper")
     if cells:
-        c = snapshot.arrays
-        kinds = c["cell_kind"].astype(int)
-        colours = [CELL_STYLE[k][1] for k in kinds]
-        area = DOT_AREA + NUCLEUS_AREA * c["cell_nuclei"]
-        edges = np.where((c["cell_bmu"] >= 0)[:, None], (0.0, 0.0, 0.0, 1.0), (0.0, 0.0, 0.0, 0.0))
-        ax.scatter((c["cell_col"] + 0.5) * mm, (c["cell_row"] + 0.5) * mm, c=colours, s=area,
-                   edgecolors=edges, linewidths=0.5)
+        a = snapshot.arrays
+        colours = np.array(KIND_COLOURS)[a["cell_kind"].astype(int)]
+        edges = np.where((a["cell_bmu"] >= 0)[:, None], (0.0, 0.0, 0.0, 1.0), (0.0, 0.0, 0.0, 0.0))
+        ax.scatter((a["cell_col"] + 0.5) * mm, (a["cell_row"] + 0.5) * mm, c=colours,
+                   s=6.0 + 4.0 * a["cell_nuclei"], edgecolors=edges, linewidths=0.5)
     ax.set_xlim(0.0, cols * mm)
     ax.set_ylim(rows * mm, 0.0)
     ax.set_xlabel("mm")

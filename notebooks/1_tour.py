@@ -10,8 +10,8 @@
 # the cells on chosen days (snapshots), reads the clinical readouts, and then changes one
 # parameter to see which mechanism carries the loss.
 #
-# **Setting.** `SMALL` (set by the test suite through `BONESIM_CI=1`) runs a 64 x 64 section
-# (0.4 mm on a side) for one year: enough to see every piece work, far too small for the
+# **Setting.** `SMALL` (set by the test suite through `BONESIM_CI=1`) runs a 96 x 96 section
+# (~1 mm on a side) for one year: enough to see every piece work, far too small for the
 # numbers to mean much (a 128^2 section's 3-year BMD change has an SD of ~2 points between
 # seeds, docs/design.md decision 9). Unset, it runs the built-in scenario's 256 x 256 section
 # for 5 years (about 15 minutes per run on one core).
@@ -20,7 +20,7 @@
 import os
 
 SMALL = os.environ.get("BONESIM_CI") == "1"
-SIZE, YEARS, EVERY = (64, 1.0, 120.0) if SMALL else (256, 5.0, 365.0)
+SIZE, YEARS, EVERY = (96, 1.0, 120.0) if SMALL else (256, 5.0, 365.0)
 
 # %%
 import matplotlib.pyplot as plt
@@ -60,11 +60,12 @@ print([s.day for s in snapshots])
 # %% [markdown]
 # ## The tissue and its cells
 #
-# Bone matrix is shaded by its mineral (pale: newly formed, still mineralizing; dark: fully
-# mineralized), osteoid (unmineralized new matrix) orange, marrow light, vessels red. Each dot
-# is a cell: lining cells (yellow) cover quiescent surfaces, osteocytes (teal) sit in the
-# matrix, osteoclasts (magenta, sized by their nuclei) resorb, osteoblasts (green) refill. A
-# black rim marks a cell working in a BMU. Look for the cavities with osteoclasts at one end and
+# `snapshots.draw` shades bone grey by its mineral (pale: newly formed, still mineralizing;
+# black: fully mineralized), osteoid (unmineralized new matrix) orange, marrow white, vessels
+# red. Each dot is a cell: lining cells (yellow) cover quiescent surfaces, osteocytes (teal) sit
+# in the matrix, osteoclasts (magenta, larger with more nuclei) resorb, osteoblasts (dark green)
+# refill, precursors are the paler shades of their lineage. A black rim marks a cell working in
+# a BMU. Look for the cavities with osteoclasts at one end and
 # osteoblasts at the other: a BMU caught in the act.
 
 # %%
@@ -156,7 +157,9 @@ compare = pd.DataFrame({
 compare
 
 # %% [markdown]
-# Without estrogen's pull on osteoclast apoptosis, osteoclasts live as long before the FMP as
-# after it, so the menopause changes them less; look at the resorption marker and the erosion
-# depth. At the small setting one seed is noise-dominated: run the full setting, or several
+# Without estrogen's pull on osteoclast apoptosis, osteoclasts live before the FMP as long as
+# they do after it: expect more osteoclasts, deeper cavities (erosion depth) and more bone lost
+# over the whole run, with the menopause adding less on top. (The osteoclast lifespan was
+# calibrated with the effect on, so this is a what-if, not a second calibration.) At the small
+# setting one seed of a small section is noise-dominated: run the full setting, or several
 # seeds (notebook 2 shows how), before reading a number from it.
