@@ -19,7 +19,7 @@
 #
 # **Setting.** `SMALL` (the test suite, `BONESIM_CI=1`): 2 seeds of a 48 x 48 section for one
 # year at a 3-day step: the machinery, not the answer. Unset: the validation setting, 8 seeds
-# of 256 x 256 for the 3 years of the trial (hours on a laptop; `bonesim validate --only V3`
+# of 256 x 256 for the 3 years of the trial (hours on a laptop; `bonesim validate --only V3a V3b V3c V3d V3e V3f`
 # is the same computation from the command line).
 
 # %%
@@ -97,7 +97,7 @@ ax.grid(alpha=0.3)
 # small setting the arms are shorter than the trial, so this table shows the machinery only.
 
 # %%
-table = v.evaluate(tg.select(["V3"]), settings, results)
+table = v.evaluate(tg.select(["V3a", "V3b", "V3c", "V3d", "V3e", "V3f"]), settings, results)
 targets = v.summary(table).query("level == 'target'")
 targets[["id", "mean", "ci95_lo", "ci95_hi", "band_lo", "band_hi", "passed"]].round(2)
 

@@ -90,8 +90,9 @@ box = (max(min(cols) - pad, 0) * mm, min(max(cols) + pad, SIZE) * mm,
 # %% [markdown]
 # ## From activation to refilling
 #
-# Six moments of its life: the frames nearest its founding, the middle and end of resorption,
-# the start, middle and end of formation (or the last day simulated). Osteoclasts are magenta
+# Up to six moments of its life, in time order: the frames nearest its founding, the middle and
+# end of resorption, the start, middle and end of formation (formation can start on one side
+# of the cavity before resorption ends on the other). Osteoclasts are magenta
 # (larger with more nuclei), osteoblasts dark green, lining cells yellow, osteocytes teal; a
 # black rim marks this BMU's cells (and any other BMU's). Watch the cavity open, stand empty
 # through reversal, and fill with orange osteoid that turns pale grey, then darker, as it
@@ -105,7 +106,14 @@ if record["first_form"] >= 0:
                 record["last_form"]]
 moments = [min(max(day, 0.0), last_day) for day in moments]
 days = np.array([s.day for s in frames])
-chosen = [frames[int(np.argmin(abs(days - day)))] for day in moments]
+
+
+def nearest(day):
+    """The snapshot nearest `day`."""
+    return frames[int(np.argmin(abs(days - day)))]
+
+
+chosen = sorted({id(nearest(day)): nearest(day) for day in moments}.values(), key=lambda s: s.day)
 
 fig, axes = plt.subplots(2, 3, figsize=(12, 8))
 for ax, s in zip(axes.flat, chosen):
@@ -125,7 +133,8 @@ fig.tight_layout()
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-for ax, s, layer in zip(axes, (chosen[1], chosen[min(3, len(chosen) - 1)]), ("rankl_free", "tgfb")):
+for ax, s, layer in zip(axes, (nearest(moments[1]), nearest(moments[-1] if len(moments) < 4 else moments[3])),
+                        ("rankl_free", "tgfb")):
     image = draw(s, ax, layer=layer, cells=False)
     ax.set_xlim(box[0], box[1])
     ax.set_ylim(box[2], box[3])
