@@ -11,28 +11,7 @@ from bonesim.experiments.run import replicate_seeds
 from bonesim.model.bone_model import BoneModel
 from bonesim.model.fields import FIELDS
 from bonesim.model.scenario import load_scenario
-
-SMALL = """
-name = "small"
-[patient]
-sex = "female"
-age = "50 years"
-fmp_age = "50.2 years"
-[tissue]
-size = [32, 32]
-spacing = "10 um"
-[simulation]
-duration = "30 d"
-output_every = "7 d"
-replicates = 2
-"""
-
-
-@pytest.fixture(scope="module")
-def scenario_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("scenarios") / "small.toml"
-    path.write_text(SMALL)
-    return path
+from test_cli_run import scenario_file  # noqa: F401 (fixture: a 32 x 32 woman at menopause, 0.1 years, 2 replicates)
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +55,8 @@ def test_snapshot_is_the_model_state_on_its_day(scenario_file, run_dir):
     assert (cells.loc[cells["kind"] != "osteoclast", "nuclei"] == 0).all()
 
 
-def test_write_read_round_trip(tmp_path):
-    scenario = load_scenario_small(tmp_path)
-    model = BoneModel(scenario, rng=1, spinup_days=20)
+def test_write_read_round_trip(scenario_file, tmp_path):
+    model = BoneModel(load_scenario(scenario_file), rng=1, spinup_days=20)
     snap = sn.take_snapshot(model)
     path = tmp_path / "s" / sn.snapshot_name(model.day)
     sn.write_snapshot(path, snap)
@@ -89,12 +67,6 @@ def test_write_read_round_trip(tmp_path):
     assert back.arrays["fields"].dtype == np.float32
     with pytest.raises(KeyError, match="no field 'pth'"):
         back.field("pth")
-
-
-def load_scenario_small(tmp_path):
-    path = tmp_path / "small.toml"
-    path.write_text(SMALL)
-    return load_scenario(path)
 
 
 @pytest.mark.parametrize("every", ["0", "-3 d", "5 kg", "soon"])
