@@ -72,19 +72,19 @@ def interrupt_after_one(scenario_file, out, monkeypatch) -> list:
     real = run_module.simulate
     calls = []
 
-    def killed_after_one(scenario, rng, progress=None):
+    def killed_after_one(scenario, rng, progress=None, snapshot=None):
         if calls:
             raise KeyboardInterrupt
         calls.append(rng)
-        return real(scenario, rng, progress)
+        return real(scenario, rng, progress, snapshot)
 
     monkeypatch.setattr(run_module, "simulate", killed_after_one)
     with pytest.raises(KeyboardInterrupt):
         main(["run", str(scenario_file), "--out", str(out), "--seed", "5"])
     assert not (out / "timeseries.parquet").exists()
     assert (out / ".partial" / "rep_000.parquet").exists()
-    monkeypatch.setattr(run_module, "simulate", lambda s, rng, progress=None: calls.append(rng)
-                        or real(s, rng, progress))
+    monkeypatch.setattr(run_module, "simulate", lambda s, rng, progress=None, snapshot=None:
+                        calls.append(rng) or real(s, rng, progress, snapshot))
     return calls
 
 
