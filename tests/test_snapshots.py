@@ -18,7 +18,7 @@ from test_cli_run import scenario_file  # noqa: F401 (fixture: a 32 x 32 woman a
 def run_dir(scenario_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "snap"
     assert main(["run", str(scenario_file), "--out", str(out), "--seed", "3",
-                 "--snapshots", "2 weeks", "--workers", "2"]) == 0
+                 "--snapshots", "2 weeks"]) == 0
     return out
 
 
