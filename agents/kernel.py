@@ -20,10 +20,8 @@ cover one grid face: their rates are given per `patch_width` of surface and scal
 S_PATCH = dx / patch_width, and osteoblast precursors are recruited in proportion to the
 faces they will cover. These keep rates per um of surface, but a grid cell is still the place
 of one cell (an osteoclast resorbs its face neighbours, an osteoblast fills its grid cell and
-then moves), so dx is a cell's size and results depend on it. Measured on V1, one year of the
-same 2.6 mm^2 section: at 5 um (1 seed) vBMD -1.9%, BMU balance 0.89, osteoblast lifespan
-42 d; at 10 um (2 seeds) -0.3 and -0.4%, 1.02, 52 d; formation per osteoblast-day the same
-(0.24 and 0.26 um/day over its face). The parameters are calibrated at dx = 10 um =
+then moves), so dx is a cell's size and results depend on it (measured at 5 and 10 um in
+docs/design.md, Numerics and resolution). The parameters are calibrated at dx = 10 um =
 patch_width; the fields' numerical resolution is checked apart (simulation.field_refinement).
 """
 
@@ -158,8 +156,7 @@ def recruit(kind, rate, w):
     threshold, over the step's mean, is the fraction of the step since then), minus the step
     the kernel adds. A life [a, a + T) is then the steps whose end lies in it: T/dt of them in
     expectation, whatever dt (Little's law: precursors present = recruitment rate x lifespan;
-    starting every clock at a step end instead kept each precursor dt/2 too long, 6% more
-    osteoclast precursors at dt = 1 day than at 0.5)."""
+    docs/design.md, Numerics and resolution)."""
     lineage = 0 if kind == OC_PRECURSOR else 1
     streams, clocks = w.vessel_streams, w.vessel_clocks
     prm, ints, flts, occ = w.prm, w.ints, w.flts, w.occ

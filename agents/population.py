@@ -6,7 +6,7 @@ queries, the DataCollector and SolaraViz all see it. Its state is column `slot` 
 of `Population`, which the numba kernel (agents/kernel.py) advances for all cells at once.
 The kernel reports discrete events (birth, death, change of type) in an event buffer;
 `apply_events` mirrors them on the Mesa side and `sync_moves` moves the agents of the cells
-that changed grid cell. Python work per step grows with events, not cells (DESIGN.md, 2).
+that changed grid cell. Python work per step grows with events, not cells (docs/design.md, decision 2).
 
 A cell is one agent for its whole life: when it differentiates (precursor to osteoclast,
 osteoblast to lining cell or osteocyte) the same Python object, with the same `unique_id`,

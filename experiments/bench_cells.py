@@ -1,4 +1,4 @@
-"""Benchmark of the cells (DESIGN.md decision 2): plain Mesa per-agent step() vs the numba path.
+"""Benchmark of the cells (docs/design.md, decision 2): plain Mesa per-agent step() vs the numba path.
 
     python -m bonesim.experiments.bench_cells [--steps 5] [--years 10] [--sizes 1000 10000 100000]
                                               [--floor 40]

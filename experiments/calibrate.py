@@ -6,7 +6,7 @@
 What this procedure calibrates, and on what (the hand-set calibrations below it aside, every
 other parameter is taken from the literature or assumed, as its `source` says):
 
-| parameters (model/parameters/cells.toml) | target (TARGETS.md V1) | aimed at |
+| parameters (model/parameters/cells.toml) | target (docs/targets.md V1) | aimed at |
 |---|---|---|
 | osteoclast.lifespan | V1.oc_lifespan: measured osteoclast lifespan | 14 days (~2 weeks) |
 | osteoblast.lifespan | V1.ob_lifespan: measured osteoblast lifespan | 91 days (~3 months) |

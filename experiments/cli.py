@@ -1,6 +1,6 @@
 """The `bonesim` command line.
 
-    bonesim run SCENARIO.toml [--out DIR] [--seed N] [--years Y] [--workers W]
+    bonesim run SCENARIO.toml [--out DIR] [--seed N] [--years Y] [--workers W] [--snapshots EVERY]
     bonesim schema
     bonesim pk SCENARIO.toml [--out DIR] [--seed N] [--years Y]
     bonesim validate [--quick] [--seeds N] [--workers W] [--out DIR] ...
@@ -51,6 +51,19 @@ def _positive_years(text: str) -> float:
     return years
 
 
+def _every(text: str) -> float:
+    """--snapshots: a time ("90 d", "3 months") or a number of days, > 0; in days."""
+    from bonesim.model.units import parse_quantity
+
+    try:
+        days = float(text) if text.replace(".", "", 1).isdigit() else parse_quantity(text, ("time",))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--snapshots: {err}") from None
+    if not days > 0:
+        raise argparse.ArgumentTypeError(f"--snapshots must be > 0, got {text}")
+    return days
+
+
 def _seed(text: str) -> int:
     seed = int(text)
     if seed < 0:
@@ -63,7 +76,7 @@ def cmd_run(args) -> int:
 
     scenario = resolve_scenario(args.scenario, args.seed, args.years)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    series = run_scenario(scenario, out, workers=args.workers)
+    series = run_scenario(scenario, out, workers=args.workers, snapshot_every=args.snapshots)
     last = series[series["day"] == series["day"].max()]
     print(f"{scenario.name}: {scenario.simulation.duration:g} years, "
           f"{scenario.simulation.replicates} replicate(s); results in {out}/")
@@ -209,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, help="override simulation.seed")
     run.add_argument("--years", type=_positive_years, help="override simulation.duration, years")
     run.add_argument("--workers", type=int, default=1, help="processes for replicates")
+    run.add_argument("--snapshots", type=_every, metavar="EVERY",
+                     help="also save field and cell snapshots every EVERY ('90 d' or days) in "
+                          "DIR/snapshots/ (experiments/snapshots.py)")
     run.set_defaults(handler=cmd_run)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
@@ -222,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--years", type=_positive_years, help="override simulation.duration, years")
     pk.set_defaults(handler=cmd_pk)
 
-    check = sub.add_parser("validate", help="run the clinical validation suite (TARGETS.md) and "
+    check = sub.add_parser("validate", help="run the clinical validation suite (docs/targets.md) and "
                            "write validation.md, .parquet and .png")
     check.add_argument("--quick", action="store_true",
                        help="for CI: 3 seeds, 96x96 tissue, shorter arms where a target allows")

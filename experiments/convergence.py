@@ -1,6 +1,6 @@
 """`bonesim converge`: does halving dt or dx change the 3-year BMD by less than 0.3 points?
 
-The criterion is DESIGN.md decision 4's, which issue 4 states for the baseline patient. The
+The criterion is docs/design.md, decision 4, applied to the baseline (V1) patient. The
 model is stochastic, and its remodeling is chaotic: two runs that differ only by a solver
 tolerance found different BMUs within ~3 months. So "changes the BMD" means a change of the
 mean over replicate seeds, and it is measured as one: a paired comparison over many seeds.
@@ -32,15 +32,14 @@ of its mean over the run, with its interval, marked where the interval excludes 
 the same for the run's BMU histomorphometry (`HISTOMORPHOMETRY`: the periods of resorption,
 reversal and formation, balance, erosion depth, lifespans), which says in which phase of the
 sequence a difference lies. A systematic dt or dx error in a cell rule shows there after a
-few seeds (session 11 found the recruits' clock error this way: osteoclast precursors -5.9%
-+- 0.25% at 17 seeds).
+few seeds (docs/design.md, Numerics and resolution, names one found this way).
 
 Written atomically into OUT (default runs/convergence): convergence.md (the report) and
 convergence.parquet (one row per arm and seed: the end readings, the run means of the
 rates and the run's histomorphometry). Finished runs stay in OUT/.partial (the runner's
 store, `runner.run_jobs`), named by a digest of the resolved scenario, the seed and the model's
-code (`files.code_digest`): running again with more --seeds adds seeds and re-simulates nothing,
-in this session or a later one, until the model's code changes.
+code (`files.code_digest`): running again with more --seeds adds seeds and re-simulates nothing
+until the model's code changes.
 """
 
 import os
@@ -59,7 +58,7 @@ from bonesim.experiments.validate import (CONFIDENCE, SCENARIO_DIR, BadRequest, 
 from bonesim.model.scenario import ScenarioError, load_scenario
 
 ARM_FILE = "v1_premenopausal"
-MARGIN = 0.3                 # percentage points (DESIGN.md decision 4)
+MARGIN = 0.3                 # percentage points (docs/design.md, decision 4)
 READINGS = (("bmd_pct_spine", "spine DXA-like BMD"),
             ("vbmd_pct_trabecular", "trabecular vBMD"))
 REFINED = (("dt_half", "dt halved"), ("dx_half", "field mesh twice finer"))
@@ -200,7 +199,7 @@ def report(table: pd.DataFrame, rates: pd.DataFrame, settings: Settings,
         f"section, dt {base.simulation.dt:g} d; {header['workers']} worker(s), "
         f"{header['wall_s']:.0f} s (runs already in .partial are not simulated again).",
         "",
-        f"Criterion (DESIGN.md decision 4): halving dt or dx changes the {base.simulation.duration:g}"
+        f"Criterion (docs/design.md, decision 4): halving dt or dx changes the {base.simulation.duration:g}"
         f"-year BMD by less than {MARGIN} percentage points. Difference = refined - base, paired "
         f"by seed, mean with its t-based {CONFIDENCE:.0%} interval; *converged* when the whole "
         f"interval lies inside +-{MARGIN}, *not converged* when wholly outside, else *undecided* "

@@ -61,7 +61,7 @@ def code_digest() -> str:
     """SHA-256 (hex) of the simulation's own code: every .py file of model/ and agents/ and the
     parameter tables (model/parameters/*.toml), by path and content. Two runs with the same
     scenario, seed and digest are the same run, whatever was committed or edited elsewhere
-    (tests, docs, experiments), so finished runs can be reused across sessions; any edit to the
+    (tests, docs, experiments), so finished runs can be reused by later runs; any edit to the
     model, committed or not, changes it."""
     h = hashlib.sha256()
     files = sorted([*PACKAGE_ROOT.glob("model/**/*.py"), *PACKAGE_ROOT.glob("agents/**/*.py"),

@@ -6,7 +6,9 @@ A run directory holds
   (`code_digest`), wall time;
 - `timeseries.parquet`: one row per output interval and replicate (columns from
   `BoneModel.timeseries()`, plus `replicate`);
-- `summary.png`: BMD change, turnover markers and serum hormones over time.
+- `summary.png`: BMD change, turnover markers and serum hormones over time;
+- with `snapshot_every`, `snapshots/rep_NNN/day_DDDDD.npz`: field and cell snapshots
+  (experiments/snapshots.py).
 
 Every file is written atomically, so a killed run never leaves a corrupt file. Finished
 replicates are kept in `DIR/.partial/` (the runner's store, `runner.run_jobs`) until the run
@@ -26,19 +28,24 @@ from bonesim.model.scenario import Scenario
 
 
 def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
-                 workers: int = 1, show_progress: bool | None = None) -> pd.DataFrame:
+                 workers: int = 1, show_progress: bool | None = None,
+                 snapshot_every: float | None = None) -> pd.DataFrame:
     """Run every replicate of `scenario` and write the run directory `out`; return the series.
 
     `seed` overrides `scenario.simulation.seed`. Replicates already finished in `out/.partial`
     by an earlier, interrupted run of the same scenario and seed are reused; `workers` > 1 runs
-    replicates on that many processes, with the same results.
+    replicates on that many processes, with the same results. `snapshot_every` [day]: also write
+    field and cell snapshots (experiments/snapshots.py) at that interval.
     """
     out = Path(out)
     seed = scenario.simulation.seed if seed is None else seed
     seeds = replicate_seeds(seed, scenario.simulation.replicates)
     partial = out / ".partial"
     started = time.perf_counter()
-    jobs = [Job(f"rep_{r:03d}", scenario, s) for r, s in enumerate(seeds)]
+    jobs = [Job(f"rep_{r:03d}", scenario, s,
+                snapshots=None if snapshot_every is None
+                else (out / "snapshots" / f"rep_{r:03d}", snapshot_every))
+            for r, s in enumerate(seeds)]
     frames = run_jobs(jobs, partial, workers, show_progress=show_progress, label=scenario.name)
     series = pd.concat([frames[job.name].assign(replicate=r)[["replicate", *frames[job.name]]]
                         for r, job in enumerate(jobs)], ignore_index=True)

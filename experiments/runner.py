@@ -46,12 +46,15 @@ def replicate_seeds(seed: int, replicates: int) -> list[np.random.SeedSequence]:
 class Job:
     """One simulation: `scenario` from replicate `seed`, with model `parameters` set
     ({"cells.osteoblast.lifespan": 91.0, ...}, each in its documented units). `name` is the
-    start of its result file's name (letters, digits, '_', '-', '.')."""
+    start of its result file's name (letters, digits, '_', '-', '.'). `snapshots`: (folder,
+    interval [day]) to also write field and cell snapshots there (experiments/snapshots.py);
+    they do not change the result, so they are not part of its digest."""
 
     name: str
     scenario: Scenario
     seed: np.random.SeedSequence
     parameters: dict[str, float] = field(default_factory=dict)
+    snapshots: tuple[Path, float] | None = None
 
     def digest(self, code: str) -> str:
         """16 hex digits identifying what this job computes with model code digest `code`."""
@@ -80,20 +83,31 @@ def parameters_set(values: dict[str, float]):
 
 def simulate(scenario: Scenario, seed: np.random.SeedSequence | int,
              parameters: dict[str, float] | None = None,
-             progress: Callable[[float], None] | None = None) -> pd.DataFrame:
+             progress: Callable[[float], None] | None = None,
+             snapshots: tuple[Path, float] | None = None) -> pd.DataFrame:
     """Run one replicate of `scenario` from `seed`, with model `parameters` set; return its time
     series (`BoneModel.timeseries()`, one row per output interval) with the
     `readouts.remodeling_summary` of the final model (BMU periods, cell lifespans) in
-    attrs["remodeling"]. `progress(day)` is called after each step."""
+    attrs["remodeling"]. `progress(day)` is called after each step. `snapshots` (folder,
+    interval [day]): field and cell snapshots on day 0 and at that interval
+    (snapshots.SnapshotWriter)."""
     from bonesim.model.bone_model import BoneModel
     from bonesim.model.readouts import remodeling_summary
 
+    snapshot = None
+    if snapshots is not None:
+        from bonesim.experiments.snapshots import SnapshotWriter
+        snapshot = SnapshotWriter(*snapshots)
     with parameters_set(parameters or {}):
         model = BoneModel(scenario, rng=seed)
+        if snapshot is not None:
+            snapshot(model)
         for _ in range(model.n_steps):    # the last step ends at or just past the scenario's end
             model.step()
             if progress is not None:
                 progress(model.day)
+            if snapshot is not None:
+                snapshot(model)
         frame = model.timeseries()
         frame.attrs["remodeling"] = {k: float(v) for k, v in remodeling_summary(model).items()}
     return frame
@@ -104,7 +118,7 @@ def simulate_job(job: Job) -> pd.DataFrame:
     import numba
 
     numba.set_num_threads(1)
-    return simulate(job.scenario, job.seed, job.parameters)
+    return simulate(job.scenario, job.seed, job.parameters, snapshots=job.snapshots)
 
 
 class Progress:
@@ -219,7 +233,8 @@ def run_jobs(jobs: Iterable[Job], store: Path, workers: int = 1, scheduler=None,
                 start = done["days"]
                 try:
                     frame = simulate(job.scenario, job.seed, job.parameters,
-                                     lambda day: bar.advance_to(start + day, done["runs"]))
+                                     lambda day: bar.advance_to(start + day, done["runs"]),
+                                     job.snapshots)
                 except Exception as err:  # recorded (keep_going) or raised again
                     finished(job, None, err)
                 else:

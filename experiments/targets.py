@@ -1,6 +1,6 @@
-"""The clinical validation targets (../shared/TARGETS.md) as data.
+"""The clinical validation targets (docs/targets.md) as data.
 
-Each `Target` is one checked quantity of a TARGETS.md row: its id ("V2" for a row with one
+Each `Target` is one checked quantity of a docs/targets.md row: its id ("V2" for a row with one
 check, "V2.yr0-2" when a row names several), the published result, the band the model must
 land in, the scenario arms it is computed from (files in experiments/scenarios/) and the
 statistic. A statistic is computed once per replicate seed from the time series of every arm
@@ -10,7 +10,7 @@ confidence interval, and passes a target when the mean lies inside the band.
 
 Bands marked "my reading" in `Target.note` turn a value given as "~x" into a range, or a
 criterion into the equivalent band of a better-behaved statistic; every other band is copied
-from TARGETS.md. Whether a target was used to calibrate the model is not
+from docs/targets.md. Whether a target was used to calibrate the model is not
 decided here: `calibrated_ids()` reads it from the parameter table, where every calibrated
 parameter's source names the targets it was fitted to.
 
@@ -118,7 +118,7 @@ Arms = Mapping[str, Arm]
 
 @dataclass(frozen=True)
 class Target:
-    """One checked quantity of a TARGETS.md row.
+    """One checked quantity of a docs/targets.md row.
 
     `compute(arms)` returns the statistic for one replicate seed from the arms named in
     `arms` (scenario names); `band` = (low, high), None for an open side, in `units`;
@@ -139,7 +139,7 @@ class Target:
 
     @property
     def row(self) -> str:
-        """The TARGETS.md row id ("V2" for "V2.yr0-2")."""
+        """The docs/targets.md row id ("V2" for "V2.yr0-2")."""
         return self.id.split(".")[0]
 
     def passes(self, value: float) -> bool:
@@ -336,7 +336,7 @@ TRIALS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 
 def calibrated_ids(parameters=None) -> set[str]:
-    """TARGETS.md row ids ("V1", "V2", ...) that some calibrated parameter was fitted to.
+    """docs/targets.md row ids ("V1", "V2", ...) that some calibrated parameter was fitted to.
 
     A parameter counts as calibrated when its `source` starts with "calibrated"; the row ids
     its source names (e.g. "calibrated: experiments/calibrate.py, V1 turnover") are returned.

@@ -1,4 +1,4 @@
-"""`bonesim validate`: the virtual patients of every TARGETS.md trial, against the published results.
+"""`bonesim validate`: the virtual patients of every docs/targets.md trial, against the published results.
 
 Every arm (a scenario file of experiments/scenarios/ named in `targets.ARMS`) is simulated
 with the same replicate seeds (`run.replicate_seeds(simulation.seed, n)`; arms of one trial

@@ -16,7 +16,7 @@ The page shows
 Controls (Reset applies them): patient (`PATIENTS`: the patients of experiments/scenarios/),
 protocol (the [[protocol]] tables of experiments/scenarios/), seed (the run is replicate 0 of
 `bonesim run` with that seed) and tissue size. Drawing takes the model's arrays directly
-(matplotlib: the maps are imshows, the cells one scatter; DESIGN.md, 10). As in Mesa's
+(matplotlib: the maps are imshows, the cells one scatter; docs/design.md, decision 10). As in Mesa's
 examples, the page starts from the one module-level `model`: browser tabs opened on one server
 share it until a Reset gives each its own.
 
@@ -60,7 +60,7 @@ from bonesim.model.readouts import COUNT_COLUMNS
 from bonesim.model.scenario import Scenario, load_scenario
 from bonesim.model.units import DAYS_PER_YEAR
 
-solara.server.settings.telemetry.mixpanel_enable = False     # no telemetry (DESIGN.md, 10)
+solara.server.settings.telemetry.mixpanel_enable = False     # no telemetry (docs/design.md, decision 10)
 
 # The scenario files (package data of bonesim.experiments, read as data: no code imported)
 SCENARIO_DIR = Path(str(files("bonesim.experiments") / "scenarios"))

@@ -1,4 +1,4 @@
-"""The feedback axes of a virtual patient (BIOLOGY.md section 3), on the fine time grid.
+"""The feedback axes of a virtual patient (docs/biology.md section 3), on the fine time grid.
 
 - `pituitary`: the pituitary's response to GnRH, P(t) (1 untreated), under a GnRH agonist:
   a flare while its receptors are occupied and not yet desensitized, then castrate levels.

@@ -31,7 +31,7 @@ One `step()` = one tissue step of scenario.simulation.dt days:
 part [s]. BMUs are not scripted: resorption, reversal and formation follow from the cells.
 
 Calibration (cells.toml entries marked "calibrated"), against V1 and one V2 quantity
-(TARGETS.md): the osteoclast and osteoblast reference lifespans to the measured lifespans
+(docs/targets.md): the osteoclast and osteoblast reference lifespans to the measured lifespans
 (~2 weeks, ~3 months); lining.activation_rate with oc_precursor.recruitment (one factor) to
 trabecular turnover ~25 %/yr; ob_precursor.recruitment with osteoblast.retire_rate to zero
 BMD drift (the size and working life of each BMU's finite osteoblast team against its cavity);

@@ -21,7 +21,7 @@ Two time steppers share this discretization.
    solved by conjugate gradients preconditioned with an aggregation-multigrid V-cycle (the
    system is a symmetric M-matrix). It is what day-long steps need: every field is then far
    past the explicit limit (dt D / h^2 ~ 1e4-3e5 at 10 um) and settles into its quasi-steady
-   profile (BIOLOGY.md: minutes to hours), which backward Euler reproduces without splitting
+   profile (docs/biology.md: minutes to hours), which backward Euler reproduces without splitting
    error. Measured against a fine explicit reference (tests/test_fields.py): RANKL secreted
    from point sources over one day is within 7% (one step) and 0.4% (four steps) of it.
 
@@ -60,8 +60,7 @@ paid in memory traffic (~2 ns per cell); the V-cycle's smoothers and the conjuga
 direction update are therefore fused into single passes over the rows (`_smooth_down`,
 `_smooth_up`, `_direction_apply_dot`), keeping the rows they reuse in small rings. The fusion
 does the same floating-point operations in the same order as separate passes (bit-identical
-results) and cut a 256^2 step of the twelve fields by 1.22x against separate passes
-(measured side by side on 20 consecutive steps of the default model).
+results) in fewer passes over memory (docs/design.md, decision 1, gives the measured gain).
 """
 
 import numba

@@ -12,7 +12,7 @@ lattice cell is split into r x r mesh cells that share its bone state, vessel an
 * `coarsen` carries mesh fields back to the lattice: the mean over each r x r block, the
   concentration a cell filling its lattice cell sees.
 
-(Coarser meshes than the lattice were measured and rejected: at 20 um the mean RANKL, OPG and
+(Coarser meshes than the lattice were measured and rejected, docs/design.md: at 20 um the mean RANKL, OPG and
 TGF-beta levels in the marrow were 3-5% off and local peaks next to cells 17-50%, because the
 fields vary sharply at bone surfaces, where the cells are.)
 """

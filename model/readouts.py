@@ -1,4 +1,4 @@
-"""What a clinician or modeler reads off the simulated tissue (BIOLOGY.md section 5).
+"""What a clinician or modeler reads off the simulated tissue (docs/biology.md section 5).
 
 `Recorder` computes one row per output interval for the model's DataCollector:
   day                          end of the interval [day]

@@ -1,4 +1,4 @@
-"""The cell benchmark (experiments/bench_cells.py) runs and reports what the issue asks for:
+"""The cell benchmark (experiments/bench_cells.py) runs and reports the cost of the cells (docs/design.md, decision 2):
 its table, and a last line that is one JSON object with the headline figures."""
 
 import json

@@ -1,7 +1,7 @@
 """BoneModel: Mesa integration, readouts, coupling, determinism; V1 baseline and convergence (slow).
 
 Fast tests use a 64 x 64 section and a short spin-up. The slow ones run the V1 scenario
-(TARGETS.md) and the dt / dx convergence check; BONESIM_CI=1 gives them a smaller setting.
+(docs/targets.md) and the dt / dx convergence check; BONESIM_CI=1 gives them a smaller setting.
 """
 
 import dataclasses
@@ -363,7 +363,7 @@ def test_menopause_lowers_bmu_balance_and_loses_more_bone(pre_and_post):
                           "lengthen the trench instead of deepening it", strict=True)
 def test_menopause_deepens_cavities(pre_and_post):
     """Estrogen deficiency deepens cavities (longer-lived, more active osteoclasts; Eriksen,
-    Parfitt; BIOLOGY.md section 1)."""
+    Parfitt; docs/biology.md section 1)."""
     pre, post = pre_and_post["pre"], pre_and_post["post"]
     assert np.nanmean(post[:, 1]) > np.nanmean(pre[:, 1]), pre_and_post
 
@@ -447,13 +447,13 @@ def bmd_after(sc, seeds):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 4 open: convergence (< 0.3 pp) not shown; the seed-to-seed SD "
+@pytest.mark.xfail(reason="convergence (< 0.3 pp, docs/design.md, decision 4) not shown; the seed-to-seed SD "
                           "of menopausal BMD loss on these sections (3.5-7 pp in 1 year at 128^2) "
                           "exceeds it many times; assertion kept as the target", strict=False)
 @pytest.mark.parametrize("refine", ["dt", "dx"])
 def test_converged_in_dt_and_dx(refine):
     """Halving dt or dx changes the 3-year trabecular BMD (menopausal loss, mean over seeds) by
-    less than 0.3 percentage points (DESIGN.md decision 4). dx is the field mesh: the fields
+    less than 0.3 percentage points (docs/design.md, decision 4). dx is the field mesh: the fields
     solved on a mesh twice finer than the cell lattice, whose spacing is the cells' size, a
     biological quantity (agents/kernel.py). CI: 1 year, a smaller section. The measurement
     with enough seeds to decide is `bonesim converge` (experiments/convergence.py)."""

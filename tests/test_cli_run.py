@@ -81,19 +81,20 @@ def interrupt_after_one(scenario_file, out, monkeypatch) -> list:
     real = runner.simulate
     calls = []
 
-    def killed_after_one(scenario, rng, parameters=None, progress=None):
+    def killed_after_one(scenario, rng, parameters=None, progress=None, snapshots=None):
         if calls:
             raise KeyboardInterrupt
         calls.append(rng)
-        return real(scenario, rng, parameters, progress)
+        return real(scenario, rng, parameters, progress, snapshots)
 
     monkeypatch.setattr(runner, "simulate", killed_after_one)
     with pytest.raises(KeyboardInterrupt):
         main(["run", str(scenario_file), "--out", str(out), "--seed", "5"])
     assert not (out / "timeseries.parquet").exists()
     assert len(list((out / ".partial").glob("rep_000-*.parquet"))) == 1
-    monkeypatch.setattr(runner, "simulate", lambda s, rng, parameters=None, progress=None:
-                        calls.append(rng) or real(s, rng, parameters, progress))
+    monkeypatch.setattr(runner, "simulate",
+                        lambda s, rng, parameters=None, progress=None, snapshots=None:
+                        calls.append(rng) or real(s, rng, parameters, progress, snapshots))
     return calls
 
 

@@ -1,5 +1,5 @@
 """`bonesim converge`: the verdict, the seeds to decide, the paired statistics, the files and the
-resumption. Whether the model is converged is its result, reported in convergence.md (issue 4);
+resumption. Whether the model is converged is its result, reported in convergence.md (docs/design.md, decision 4);
 it is not asserted here. The `slow` test runs the study on a small section for a few weeks."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Virtual patients: serum levels against BIOLOGY.md sections 3 (Verdonk 2019, Travison 2017,
+"""Virtual patients: serum levels against docs/biology.md sections 3 (Verdonk 2019, Travison 2017,
 P4 ranges, menopause transition) and the SerumCourse contract."""
 
 import math

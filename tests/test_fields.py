@@ -43,7 +43,7 @@ def test_registry_names_units_and_parameters():
     for key, p in params.items():
         assert p.range[0] <= p.value <= p.range[1], key
         assert p.source and p.units, key
-    # Pivonka 2008 decay rates named in BIOLOGY.md
+    # Pivonka 2008 decay rates named in docs/biology.md
     assert value("fields.rankl.decay") == pytest.approx(10.13)
     assert value("fields.opg.decay") == pytest.approx(0.35)
     assert value("fields.tgfb.decay") == pytest.approx(1.0)

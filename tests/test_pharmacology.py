@@ -1,4 +1,9 @@
-"""Pharmacokinetics, schedules and drug effects against published anchors (BIOLOGY.md section 4)."""
+"""Pharmacokinetics, schedules and drug effects against published anchors (docs/biology.md section 4).
+
+Tests marked `calibration` re-check a published value that a parameter of drugs.toml was
+calibrated to (its source starts with "calibrated"): they guard the calibration, they do not
+validate the model. `pytest -m "not calibration"` runs the rest, the checks against values no
+parameter was fitted to."""
 
 import math
 
@@ -177,6 +182,7 @@ def test_patch_rate_dose_is_continuous_delivery():
 
 
 # ----------------------------------------------------------------------------------- progestins
+@pytest.mark.calibration
 def test_oral_progesterone_200mg_maxson_anchor():
     """200 mg oral micronized P4 peaks at a few to ~17 ng/mL within ~3 h, back near baseline by 24 h."""
     grid, c = level(entry("progesterone", "oral", "200 mg", stop="1 d"), days=3)
@@ -188,6 +194,7 @@ def test_oral_progesterone_200mg_maxson_anchor():
     assert pk.drug_value("progesterone", "bioavailability", "oral") < 0.1
 
 
+@pytest.mark.calibration
 def test_progesterone_cream_barely_raises_serum():
     """Cream 32 mg/d: only a slight rise (Wren 2003), far below luteal levels (4-30 ng/mL)."""
     _, c = level(entry("progesterone", "transdermal", "32 mg"), days=21)
@@ -195,6 +202,7 @@ def test_progesterone_cream_barely_raises_serum():
     assert 0.05 < steady.mean() < 1.0 and steady.max() < 1.5
 
 
+@pytest.mark.calibration
 def test_pepi_progestin_doses():
     _, mpa25 = level(entry("mpa", "oral", "2.5 mg"), days=14)
     grid, mpa10 = level(entry("mpa", "oral", "10 mg", "cyclic", days=[1, 12]), days=31)
@@ -223,6 +231,7 @@ def test_high_dose_progestin_lowers_e2_usual_oral_dose_does_not():
 
 
 # ----------------------------------------------------------------------------------- estrogens
+@pytest.mark.calibration
 def test_pepi_cee_and_oral_estradiol_levels():
     cee = course([entry("cee", "oral", "0.625 mg")], age="58 years")
     e2 = course([entry("estradiol", "oral", "1 mg")], age="58 years")
@@ -231,6 +240,7 @@ def test_pepi_cee_and_oral_estradiol_levels():
 
 
 # ----------------------------------------------------------------------------------- testosterone
+@pytest.mark.calibration
 def test_testosterone_cypionate_200mg_im():
     """Peak 2-5 days after 200 mg IM (about threefold over hypogonadal basal), basal by ~day 14."""
     c = course([entry("testosterone_cypionate", "im", "200 mg", "every", every="28 d")], days=28,
@@ -282,6 +292,7 @@ def test_replacement_steady_state_is_the_lh_floor():
     assert endogenous_fraction([entry("testosterone_gel", "transdermal", "100 mg")]) == pytest.approx(expected, rel=0.01)
 
 
+@pytest.mark.calibration
 def test_hcg_and_gonadorelin_keep_testicular_output_going_on_trt():
     """hCG 250 IU every other day keeps testicular T at ~93% of baseline during TE 200 mg/week
     (Coviello 2005); a higher dose gives more; gonadorelin pulses act through the pituitary."""
@@ -307,6 +318,7 @@ def test_hcg_label_pk():
 
 
 # ----------------------------------------------------------------------------------- GnRH agonist
+@pytest.mark.calibration
 def test_leuprolide_depot_label_pk():
     """Lupron Depot label: 7.5 mg 1-month ~20 ng/mL at 4 h, 0.36 ng/mL at 4 weeks (0.4-1.4 over 28
     days, Periti 2002); 22.5 mg 3-month 48.9 ng/mL at 4 h, 0.67 ng/mL at 12 weeks."""
@@ -349,6 +361,7 @@ def ovulations(c):
     return int(((p4[1:] > 2) & (p4[:-1] <= 2)).sum())
 
 
+@pytest.mark.calibration
 def test_depot_mpa_label_pk():
     """Depo-Provera CI 150 mg IM: peak 1-7 ng/mL at ~3 weeks (label), ~0.3-0.5 ng/mL at 12 weeks
     (Nanda 2016), undetectable (< 0.1 ng/mL) 120-200 days after the injection (label)."""
@@ -382,6 +395,7 @@ def test_exogenous_estrogen_feeds_back_on_the_ovary():
 
 
 # ----------------------------------------------------------------------------------- new estrogens and androgens
+@pytest.mark.calibration
 def test_estradiol_valerate_im_pk():
     """5 mg IM: E2 peaks ~2 days after the injection and lasts 7-8 days (estradiol valerate
     monograph: IM half-life 3.5 (1.2-7.2) days)."""
@@ -391,6 +405,7 @@ def test_estradiol_valerate_im_pk():
     assert pg_ml[grid.index(8.3)] < 0.3 * pg_ml.max() and pg_ml[grid.index(14)] < 0.05 * pg_ml.max()
 
 
+@pytest.mark.calibration
 def test_vaginal_estradiol_barely_raises_serum():
     """10 ug tablet: 24-h mean +~5 pg/mL on day 1, near baseline on twice-weekly maintenance
     (Eugster-Hausmann 2010: Cave 9.4 pg/mL day 1, 4.6 pg/mL day 83, GC-MS)."""
@@ -400,6 +415,7 @@ def test_vaginal_estradiol_barely_raises_serum():
     assert twice[-14 * 96:].mean() / 3.671 < 3
 
 
+@pytest.mark.calibration
 def test_testosterone_enanthate_pk():
     """125 mg IM in hypogonadal men: total T ~760 ng/dL on day 1, below the pre-treatment level by
     day 14 (Endocr J 2006;53:305)."""
@@ -412,6 +428,7 @@ def test_testosterone_enanthate_pk():
     assert t[np.searchsorted(day, 14 + 8 * HOUR)] < 230
 
 
+@pytest.mark.calibration
 def test_testosterone_undecanoate_label():
     """Aveed 750 mg at 0 and 4 weeks, then every 10 weeks: Cavg 494 ng/dL, Cmax 890 ng/dL (label)."""
     protocol = [entry("testosterone_undecanoate", "im", "750 mg", "every", every="28 d", stop="29 d"),
@@ -422,6 +439,80 @@ def test_testosterone_undecanoate_label():
     assert 400 < t[third].mean() < 600 and 700 < t[third].max() < 1200
 
 
+
+# ------------------------------------------------------------------- routes not covered above
+@pytest.mark.calibration
+def test_vaginal_progesterone_200mg_daily():
+    """Vaginal micronized progesterone 200 mg/day: serum P4 ~5-15 ng/mL (Levy 2000 Hum Reprod;
+    Crinone label), luteal levels from a route without the oral first pass."""
+    grid, c = level(entry("progesterone", "vaginal", "200 mg"), days=14)
+    steady = c[grid.times() >= 7]
+    assert 5 < steady.mean() < 15
+
+
+@pytest.mark.xfail(strict=True, reason="the model peaks at ~1.8 h after a 90 mg dose: one vaginal "
+                   "depot at routes.vaginal.absorption_rate 0.12/h against progesterone's fast "
+                   "elimination gives an early peak and a slow tail, where the Crinone label "
+                   "(the rate's own source) reports tmax ~4-8 h")
+def test_vaginal_progesterone_peaks_hours_after_the_dose():
+    """Crinone 90 mg: tmax ~4-8 h with sustained levels (Crinone label)."""
+    grid, c = level(entry("progesterone", "vaginal", "90 mg", stop="1 d"), days=3)
+    assert 4 <= grid.times()[c.argmax()] * 24 - 8 <= 8
+
+
+def test_testosterone_gel_50mg_restores_normal_male_levels():
+    """AndroGel 1% 50 mg/day in hypogonadal men: mean 24-h T within the normal male range
+    (300-1000 ng/dL) by day 30, rising within hours of the first application (Swerdloff 2000
+    JCEM 85:4500; AndroGel label); TTrials titrated the gel to mid-normal (Snyder 2016)."""
+    c = course([entry("testosterone_gel", "transdermal", "50 mg")], days=60, sex="male",
+               age="65 years", testosterone="230 ng/dL")
+    t = c.fine["t_ng_dl"].to_numpy()
+    day = c.fine["day"].to_numpy()
+    assert 400 < t[day >= 30].mean() < 800
+    assert t[np.searchsorted(day, 8 * HOUR + 4 * HOUR)] > 1.5 * t[0]
+
+
+@pytest.mark.xfail(strict=True, reason="the model gives ~60 pg/mL at 0.75 mg/day and ~116 pg/mL at "
+                   "1.5 mg/day, about twice the published levels: routes.transdermal."
+                   "bioavailability 0.10 (Estrogel label '~10% absorbed') with the E2 disposition "
+                   "of the patch (whose 0.05 mg/day gives its published ~40 pg/mL)")
+def test_estradiol_gel_mass_dose_levels():
+    """Estradiol gel by mass: 0.75 mg/day (EstroGel 1.25 g) gives a median serum E2 of ~32-34
+    pg/mL and 1.5 mg/day ~60-65 pg/mL at 12 weeks (Brennan 2001 Ther Drug Monit 23:134); 1.5
+    mg/day ~68 pg/mL at steady state (Scott 1991 Obstet Gynecol 77:758). Bands: +-50%."""
+    for dose, published in (("0.75 mg", 33.0), ("1.5 mg", 65.0)):
+        c = course([entry("estradiol", "transdermal", dose)], days=21, age="58 years")
+        pg_ml = c.mean["e2_pmol_l"][14:].mean() / 3.671
+        assert 0.5 * published < pg_ml < 1.5 * published, (dose, pg_ml)
+
+
+@pytest.mark.calibration
+def test_testosterone_pellets_peak_then_fall_by_100_days():
+    """11 x 75 mg pellets (825 mg) in hypogonadal men: T peaks about a month after implantation
+    and is back near 300 ng/dL at ~100 days, when re-implantation is due (Pastuszak 2012 J
+    Androl; Testopel label: 3-6 months)."""
+    c = course([entry("testosterone_pellet", "pellet", "825 mg", stop="1 d")], days=140,
+               sex="male", age="55 years", testosterone="250 ng/dL")
+    t = c.fine["t_ng_dl"].to_numpy()
+    day = c.fine["day"].to_numpy()
+    assert 20 <= day[t.argmax()] <= 45 and 500 < t.max() < 1100
+    assert 200 < t[np.searchsorted(day, 100)] < 400
+
+
+@pytest.mark.calibration
+@pytest.mark.parametrize("drug, dose, schedule, published", [
+    ("sermorelin", "1 mg", "nightly", 0.30),            # Walker 1994; Vittone 1997: +30-40%
+    ("cjc1295_ipamorelin", "0.2 mg", "nightly", 0.30),  # assumed as sermorelin (no trial data)
+    ("hexarelin", "0.1 mg", "daily", 0.20),             # Rahim 1998: modest rise, desensitizing
+])
+def test_secretagogue_igf1_gain(drug, dose, schedule, published):
+    """Steady-state IGF-1 rise over 6 weeks of a GH secretagogue in a man of 60 with a working
+    pituitary, against the published gain its efficacy was set to (drugs.toml sources)."""
+    base = course([], days=42, sex="male", age="60 years")
+    treated = course([entry(drug, "sc", dose, schedule)], days=42, sex="male", age="60 years")
+    rise = treated.mean["igf1_ng_ml"][-7:].mean() / base.mean["igf1_ng_ml"][-7:].mean() - 1
+    assert published - 0.1 < rise < published + 0.1
+
 # ----------------------------------------------------------------------------------- anastrozole
 def test_anastrozole_half_life_50h():
     grid, c = level(entry("anastrozole", "oral", "1 mg", stop="1 d"), days=10)
@@ -431,6 +522,7 @@ def test_anastrozole_half_life_50h():
     assert 40 < half_life_h < 60
 
 
+@pytest.mark.calibration
 def test_anastrozole_e2_suppression_label():
     """1 mg/d lowers E2 ~70% within 24 h and ~80% by day 14 (postmenopausal woman)."""
     protocol = [entry("anastrozole", "oral", "1 mg")]
@@ -447,6 +539,7 @@ def test_anastrozole_e2_suppression_label():
 
 
 # ----------------------------------------------------------------------------------- other drugs
+@pytest.mark.calibration
 def test_gh_secretagogues_raise_igf1_through_gh():
     base = course([], days=42, sex="male", age="60 years")
     tesa = course([entry("tesamorelin", "sc", "2 mg")], days=42, sex="male", age="60 years")
@@ -456,6 +549,7 @@ def test_gh_secretagogues_raise_igf1_through_gh():
     assert 0.4 < rise(mk) < 0.8  # Nass 2008 / Chapman 1996
 
 
+@pytest.mark.calibration
 def test_somatropin_label_pk():
     """Genotropin SmPC: ~80% absorbed, Cmax 13-35 ng/mL 3-6 h after 0.035 mg/kg SC (2.5 mg)."""
     grid, gh = level(entry("somatropin", "sc", "2.5 mg", stop="1 d"), days=2, sex="male")
