@@ -341,11 +341,11 @@ class SerumProfiles:
         rate = value("fields.reactions.aromatization_rate") * np.asarray(aromatase)
         t = PROFILED.index("t")
         self._uptake[t] = rate * (1.0 - inhibition)
-        self._source[-1] = 0.0
-        self.solver.step(self.unit, self._source, self._uptake, vessel, self._serum)
-        # the T the aromatase converts per day appears as E2 (the moles it loses)
-        self._source[-1] = rate * self.unit[t] * diffusion.T_NG_DL_TO_PMOL_L
-        self.solver.step(self.unit, self._source, self._uptake, vessel, self._serum)
+        # the T the aromatase converts per day appears as E2 (the moles it loses): solved with
+        # the T profile before the refresh, then again with the new one
+        for _ in range(2):
+            self._source[-1] = rate * self.unit[t] * diffusion.T_NG_DL_TO_PMOL_L
+            self.solver.step(self.unit, self._source, self._uptake, vessel, self._serum)
 
     def compose(self, conc: np.ndarray, serum: np.ndarray, inhibition: float) -> None:
         """conc (len(PROFILED), rows, cols) = the hormone fields at the serum levels `serum`
