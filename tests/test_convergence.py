@@ -178,13 +178,14 @@ def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
 
 def test_field_day_converges_in_dt_on_one_state():
     """Paired, without noise: from one spun-up menopausal state, with the cells' secretion of
-    one step held, the fields after one day taken in 1, 2, 4 and 8 steps. Backward
-    Euler converges at first order (the change from halving dt halves, for the slow fields
-    OPG and TGF-beta that carry the largest error); at dt = 1 d every field present is within 2%
-    of its maximum in the marrow of the dt -> 0 limit (Richardson), and the RANKL free to bind
+    one step held, the fields after one day taken in 1, 2, 4 and 8 steps. Backward Euler
+    converges at first order (the change from halving dt halves, for the slow fields OPG and
+    TGF-beta that carry the largest error); at dt = 1 d every field present is within 2% of
+    its maximum in the marrow of the dt -> 0 limit (Richardson), and the RANKL free to bind
     RANK at the cells within 0.1% of it (the fast cytokines are quasi-steady within a day;
-    TGF-beta, cleared at 1/day, carries the 1-day step's error, measured ~1.4% on a state where resorption had released it). The whole
-    model's dt and dx convergence, with the cells' noise, is measured by `bonesim converge` (experiments/reports/convergence.md); the
+    TGF-beta, cleared at 1/day, carries the 1-day step's error: ~1.4% measured on a state
+    where resorption had released it). The whole model's dt and dx convergence, with the
+    cells' noise, is measured by `bonesim converge` (experiments/reports/convergence.md); the
     field mesh is checked the same paired way in tests/test_bone_model.py."""
     sc = parse_scenario({
         "name": "t", "patient": {"sex": "female", "age": "53 years", "fmp_age": "51 years"},
