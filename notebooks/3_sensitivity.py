@@ -17,7 +17,7 @@
 # After the final menstrual period, estradiol falls to a tenth of its premenopausal level.
 # Without estrogen, osteoclasts live longer (estrogen drives their apoptosis), lining cells
 # activate new remodeling units more often, and each unit's osteoblast team refills less of the
-# cavity it is given: the spine loses 2-3 % of its BMD a year in the first years (TARGETS.md V2).
+# cavity it is given: the spine loses 2-3 % of its BMD a year in the first years (docs/targets.md V2).
 # Every step of that chain is a parameter of the model, known within a range
 # (`model/parameters/cells.toml`, each with its `range` and `source`). Which of them decide
 # how much bone a woman loses in three years?
