@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from bonesim.experiments.bench_cells import floor
-from bonesim.experiments.run import PACKAGE_ROOT
+from bonesim.experiments.files import PACKAGE_ROOT
 from bonesim.model.bone_model import BoneModel
 from bonesim.model.scenario import load_scenario
 from bonesim.model.units import DAYS_PER_YEAR
