@@ -19,10 +19,12 @@ One `step()` = one tissue step of scenario.simulation.dt days:
   1. serum: the step's levels (receptor-exposure equivalents for E2, P4, MPA, T; means for the
      rest) become the vessels' blood levels and the systemic inputs (PTH1R agonism and its
      intermittent pulse, `pth_pulse`; the SERMs' ER occupancy ratios; bisphosphonate; load);
+     the hormone fields E2, P4, MPA and T are the step's serum levels times their steady
+     unit profiles, with the E2 that aromatase makes (SerumProfiles, model/fields.py);
   2. cells: the numba kernel (agents/kernel.py) ages every cell, writes secretion sources,
      resorbs, forms, migrates, and draws transitions, returning events;
-  3. fields: FieldSolver.react (aromatization of T into E2), then FieldSolver.step
-     (diffusion, decay, vessel exchange; the implicit step also carries off the local E2);
+  3. fields: FieldSolver.step over the other fields (diffusion, decay, vessel exchange, the
+     cells' secretion of step 2);
   4. events: births, deaths, changes of type mirrored on the Mesa agents, moved agents placed;
   5. matrix: osteoid maturation and primary/secondary mineralization;
   6. readouts: every output interval a DataCollector row (model/readouts.py), and with
@@ -70,7 +72,8 @@ from bonesim.agents.world import (
 from bonesim.model import mesh, readouts
 from bonesim.model.endocrine import serum_course
 from bonesim.model.fields import (
-    FIELD_INDEX, FIELDS, FieldSolver, FieldSpec, free_rankl, new_conc, property_layers,
+    FIELD_INDEX, FIELDS, N_TRANSPORTED, TRANSPORTED, FieldSolver, FieldSpec, SerumProfiles,
+    free_rankl, new_conc, property_layers,
 )
 from bonesim.model.parameters import value
 from bonesim.model.scenario import Scenario
@@ -176,7 +179,6 @@ class BoneModel(mesa.Model):
         self.n_steps = len(self.course.day)
         if spin > 0:
             pre = serum_course(spinup_scenario(scenario, spin), self.rng, self.dt)
-            self._init_fields(pre, 0)
             self.baseline_mark = None
             matrix0 = self.tissue.matrix.copy()
             for i in range(len(pre.day)):
@@ -188,7 +190,7 @@ class BoneModel(mesa.Model):
                     progress(pre.day[i] + self.dt, spin)
             self._age_old_bone(matrix0, spin)
         else:
-            self._init_fields(self.course, 0)
+            self._hormones(self.course, 0, refresh=True)
         self.recorder = readouts.Recorder(self)
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.reporters(),
                                                 agent_reporters=AGENT_REPORTERS if agent_data else None)
@@ -259,7 +261,8 @@ class BoneModel(mesa.Model):
         and `conc`, which cells and Mesa read, is the mean over each lattice cell's block."""
         self.field_refinement = r
         shape = mesh.mesh_shape(self.tissue.shape, r)
-        self.solver = FieldSolver(shape, self.dx / r, self.dt)
+        self.solver = FieldSolver(shape, self.dx / r, self.dt, TRANSPORTED)
+        self.profiles = SerumProfiles(shape, self.dx / r)
         self.aromatase = np.full(shape, value("tissue.aromatase.relative_activity"))
         self.field_vessel = mesh.vessel_weights(self.tissue.vessel, r)
         if r == 1:
@@ -274,13 +277,18 @@ class BoneModel(mesa.Model):
         r = self.field_refinement
         return mask if r == 1 else mesh.refine(mask[None], r)[0]
 
-    def _init_fields(self, course, i: int) -> None:
-        """Hormone fields start at the blood level (uniform); cytokines at zero."""
-        self.conc[:] = 0.0
-        for f, name in zip(self.serum_index, SERUM_OF_FIELD.values()):
-            self.conc[f] = course.exposure[name][i]
+    def _hormones(self, course, i: int, refresh: bool) -> None:
+        """The PROFILED hormone fields at the serum of step i of `course` (model/fields.py);
+        at a tissue refresh their unit profiles are recomputed first."""
+        inhibition = course.mean["aromatase_inhibition"][i]
+        if refresh:
+            self.profiles.refresh(self._matrix_mask(), self.field_vessel, self.aromatase,
+                                  inhibition)
+        hormones = self.field_conc[N_TRANSPORTED:]
+        self.profiles.compose(hormones, self._serum_vector(course, i)[N_TRANSPORTED:],
+                              inhibition)
         if self.field_refinement > 1:
-            mesh.refine(self.conc, self.field_refinement, self.field_conc)
+            mesh.coarsen(hormones, self.field_refinement, self.conc[N_TRANSPORTED:])
 
     # ------------------------------------------------------------------ one step
     def _serum_vector(self, course, i: int) -> np.ndarray:
@@ -341,22 +349,22 @@ class BoneModel(mesa.Model):
         self.load_days += (self.sysv[S_LOAD] * self.dt, self.dt)
         if refresh:
             self._mechanics()
+        th = self.clock()
+        self._hormones(course, i, refresh)
+        th = self.clock() - th
         self.source[:] = 0.0
         free_rankl(self.conc, course.mean["denosumab_ng_ml"][i], out=self.rankl_free)
         seed = int(self.rng.integers(2**62))
         t1 = self.clock()
         self.cell_phase(seed)
         t2 = self.clock()
-        # local reactions first, so that the estradiol made by aromatase is carried off by the
-        # same implicit transport step (diffusion to vessels) before cells read it
-        if self.field_refinement > 1:
-            mesh.refine(self.source, self.field_refinement, self.field_source)
-        self.solver.react(self.field_conc, self.aromatase, course.mean["aromatase_inhibition"][i],
-                          self.dt)
-        self.solver.step(self.field_conc, self.field_source, None, self.field_vessel,
-                         self._serum_vector(course, i))
-        if self.field_refinement > 1:
-            mesh.coarsen(self.field_conc, self.field_refinement, self.conc)
+        n, r = N_TRANSPORTED, self.field_refinement
+        if r > 1:
+            mesh.refine(self.source[:n], r, self.field_source[:n])
+        self.solver.step(self.field_conc[:n], self.field_source[:n], None, self.field_vessel,
+                         self._serum_vector(course, i)[:n])
+        if r > 1:
+            mesh.coarsen(self.field_conc[:n], r, self.conc[:n])
         t3 = self.clock()
         apply_events(self, CELL_CLASSES)
         sync_moves(self)
@@ -366,8 +374,8 @@ class BoneModel(mesa.Model):
         if refresh:
             self.solver.set_matrix(self._matrix_mask())
         t5 = self.clock()
-        self.timing["cells"] += (t2 - t1) + (t1 - t0)
-        self.timing["fields"] += t3 - t2
+        self.timing["cells"] += (t2 - t1) + (t1 - t0) - th
+        self.timing["fields"] += t3 - t2 + th
         self.timing["events"] += t4 - t3
         self.timing["matrix"] += t5 - t4
         self.steps_total += 1

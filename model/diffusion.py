@@ -339,24 +339,6 @@ def lod_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def aromatize(conc, i_t, i_e2, aromatase, inhibition, rate, dt):
-    """Testosterone -> estradiol in place over dt [day], exact for the linear rate law.
-
-    Local first-order conversion at rate [1/day] x aromatase activity (rows, cols) [0..1] x
-    (1 - inhibition) (rows, cols) [0..1, anastrozole]: T falls by the factor exp(-r dt) and every
-    mole lost appears as estradiol (T in ng/dL, E2 in pmol/L).
-    """
-    rows, cols = aromatase.shape
-    for i in prange(rows):
-        for j in range(cols):
-            r = rate * aromatase[i, j] * (1.0 - inhibition[i, j])
-            t_old = conc[i_t, i, j]
-            t_new = t_old * np.exp(-r * dt)
-            conc[i_t, i, j] = t_new
-            conc[i_e2, i, j] += (t_old - t_new) * T_NG_DL_TO_PMOL_L
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
 def free_ligand(total, decoy1, k1, decoy2, k2, out):
     """Free ligand at binding equilibrium with two 1:1 decoys, out (rows, cols) in place.
 

@@ -36,13 +36,19 @@ numerics and the measured errors. Two modelling choices, and why:
   two D's (exact series conductance, continuous flux). An obstacle is the limit factor -> 0,
   which the same code handles.
 
-Reactions (`FieldSolver.react`): aromatization of testosterone to estradiol where aromatase
-is, inhibited by anastrozole, exact for its linear rate law. RANKL-OPG (and denosumab)
+Hormones (`SerumProfiles`, DESIGN.md decision 1): estradiol, progesterone, MPA and
+testosterone enter from vessels and leave by linear clearance, with no cell source. They
+equilibrate within minutes (vessel exchange ~3.5e4/day; diffusion across the ~100 um between
+vessels at D ~300 um^2/s takes seconds), so each day's field is the steady state at that day's
+serum level: a stored profile per unit serum, recomputed only when the tissue maps are
+(matrix map, aromatase inhibition), times the serum level. Aromatization of testosterone to
+estradiol where aromatase is, inhibited by anastrozole, is a profile of its own (the steady E2
+made from the unit T profile). RANKL-OPG (and denosumab)
 binding is fast (minutes) against the day step, so the fields carry total RANKL and OPG and
 `free_rankl` gives the equilibrium partition: the RANKL free to bind RANK.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numba
@@ -84,6 +90,18 @@ FIELDS: tuple[FieldSpec, ...] = tuple(_spec(name) for name in FIELD_NAMES)
 # than it saves, and on a busy machine waiting for a descheduled worker costs milliseconds
 SERIAL_BELOW = 100_000
 FIELD_INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(FIELDS)}
+# the hormones that blood supplies and the tissue clears linearly, with no cell source: their
+# fields are steady profiles per unit serum level (SerumProfiles); the others are transported
+# step by step (FieldSolver over TRANSPORTED). They close the registry, so that both parts of
+# the field array are contiguous views.
+PROFILED = ("e2", "p4", "mpa", "t")
+N_TRANSPORTED = len(FIELDS) - len(PROFILED)
+if FIELD_NAMES[N_TRANSPORTED:] != PROFILED:
+    raise ImportError("the profiled hormones must close the field registry (agents/world.py)")
+TRANSPORTED = FIELDS[:N_TRANSPORTED]
+# a backward-Euler step this long [day] from any start is the steady state to within
+# 1/(clearance x step) ~ 2e-7, and from the steady state it is exactly that state
+STEADY_STEP_DAY = 1e6
 
 
 def new_conc(shape: tuple[int, int], fields: tuple[FieldSpec, ...] = FIELDS) -> np.ndarray:
@@ -290,20 +308,51 @@ class FieldSolver:
                 raise RuntimeError(f"field solver did not converge in {self.max_iter} "
                                    f"iterations (fields {stuck})")
 
-    def react(self, conc: np.ndarray, aromatase: np.ndarray, inhibition, dt: float) -> None:
-        """Local reactions over dt [day], in place: aromatization of T into E2.
 
-        aromatase (rows, cols) relative aromatase activity [0..1, 1 = the activity that the
-        rate in fields.toml refers to]; inhibition: anastrozole inhibition [0..1], scalar or
-        (rows, cols). RANKL-OPG binding is an equilibrium read through `free_rankl`.
-        """
-        self._check("conc", conc, (self.n_fields, *self.shape))
-        names = [s.name for s in self.fields]
-        if "t" not in names or "e2" not in names:
-            raise ValueError("react needs the fields 't' and 'e2'")
-        activity = np.ascontiguousarray(np.broadcast_to(aromatase, self.shape), dtype=np.float64)
-        blocked = np.ascontiguousarray(np.broadcast_to(inhibition, self.shape), dtype=np.float64)
-        if activity.min() < 0 or blocked.min() < 0 or blocked.max() > 1:
-            raise ValueError("aromatase must be >= 0 and inhibition within 0..1")
-        diffusion.aromatize(conc, names.index("t"), names.index("e2"), activity, blocked,
-                            value("fields.reactions.aromatization_rate"), float(dt))
+class SerumProfiles:
+    """The PROFILED hormone fields on a (rows, cols) grid of spacing_um [um], as steady
+    profiles per unit serum level times the day's serum level.
+
+    `unit` (len(PROFILED) + 1, rows, cols) holds, per PROFILED field, its steady field at
+    serum level 1 [field units per field unit of serum]; its last row the steady estradiol
+    [pmol/L] that aromatization of the unit testosterone profile makes, per ng/dL of serum T
+    and per unit of aromatase left uninhibited. `refresh` recomputes them (at tissue
+    refreshes: matrix map, vessels, aromatase); `compose` writes a day's fields. Testosterone's
+    own loss to aromatase (fields.reactions.aromatization_rate, 0.1/day against its 5/day
+    clearance) is taken at the inhibition of the last refresh. tol: stopping rule of the
+    steady solves (see FieldSolver), solved once per refresh, hence tight by default.
+    """
+
+    def __init__(self, shape: tuple[int, int], spacing_um: float, tol: float = 1e-6):
+        e2 = FIELDS[FIELD_INDEX["e2"]]
+        specs = FIELDS[N_TRANSPORTED:] + (replace(e2, name="e2_aromatized"),)
+        self.solver = FieldSolver(shape, spacing_um, STEADY_STEP_DAY, specs, tol=tol, max_iter=2000)
+        self.unit = new_conc(shape, specs)
+        self._source = np.zeros_like(self.unit)
+        self._uptake = np.zeros_like(self.unit)
+        self._serum = np.array([1.0] * len(PROFILED) + [0.0])
+
+    def refresh(self, matrix_mask: np.ndarray, vessel: np.ndarray, aromatase: np.ndarray,
+                inhibition: float) -> None:
+        """Recompute the unit profiles: matrix_mask, vessel as FieldSolver.set_matrix and
+        FieldSolver.step take them; aromatase (rows, cols) relative activity [0..1];
+        inhibition [0..1] of aromatase by anastrozole now."""
+        self.solver.set_matrix(matrix_mask)
+        rate = value("fields.reactions.aromatization_rate") * np.asarray(aromatase)
+        t = PROFILED.index("t")
+        self._uptake[t] = rate * (1.0 - inhibition)
+        # the T the aromatase converts per day appears as E2 (the moles it loses): solved with
+        # the T profile before the refresh, then again with the new one
+        for _ in range(2):
+            self._source[-1] = rate * self.unit[t] * diffusion.T_NG_DL_TO_PMOL_L
+            self.solver.step(self.unit, self._source, self._uptake, vessel, self._serum)
+
+    def compose(self, conc: np.ndarray, serum: np.ndarray, inhibition: float) -> None:
+        """conc (len(PROFILED), rows, cols) = the hormone fields at the serum levels `serum`
+        (len(PROFILED),) [field units; NaN: none] with aromatase inhibited by `inhibition`
+        [0..1], in place."""
+        serum = np.nan_to_num(np.asarray(serum, dtype=np.float64), nan=0.0)
+        for k in range(len(PROFILED)):
+            np.multiply(self.unit[k], serum[k], out=conc[k])
+        made = serum[PROFILED.index("t")] * (1.0 - inhibition)
+        conc[PROFILED.index("e2")] += made * self.unit[-1]

@@ -193,7 +193,7 @@ def test_solver_tolerance_bounds_the_field_error_in_the_running_model():
     tol = value("fields.solver.tolerance")
     model = BoneModel(scenario(), rng=3)
     solver, solve = model.solver, model.solver.step
-    worst = np.zeros(model.conc.shape[0])
+    worst = np.zeros(solver.n_fields)     # the transported fields (the hormones are profiles)
 
     def compare(conc, *args, **kwargs):
         loose = conc.copy()
@@ -440,7 +440,10 @@ def test_histomorphometry_of_a_hand_built_bmu_history():
 # "same results" (refactors) keep it; a commit that changes the model's results on purpose
 # updates it, saying so. Rounded to 9 significant digits so that a CPU with other vector
 # instructions (last-bit differences in the field solver's sums) still matches.
-PINNED_STATE = "994ba54ca7f1"
+# Re-pinned when the hormone fields became steady unit-serum profiles read at the step's own
+# serum (model/fields.py SerumProfiles): a deliberate change of the numerics, and with it a new
+# noise realization of every run.
+PINNED_STATE = "f2e882042fdd"
 
 
 def state_digest(model) -> str:

@@ -14,7 +14,7 @@ from bonesim.experiments import runner
 from bonesim.experiments.cli import main
 from bonesim.experiments.files import code_digest
 from bonesim.model.bone_model import BoneModel
-from bonesim.model.fields import FIELD_INDEX, FieldSolver, free_rankl
+from bonesim.model.fields import FIELD_INDEX, N_TRANSPORTED, TRANSPORTED, FieldSolver, free_rankl
 from bonesim.model.scenario import parse_scenario
 
 
@@ -177,71 +177,53 @@ def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-class FieldDay:
-    """From one spun-up menopausal state, with the cells' secretion of one step held, the
-    fields after one day taken in 1, 2, 4 and 8 steps (`c[k]`), and the dt -> 0 limit
-    (Richardson, 2 c8 - c4)."""
-
-    def __init__(self):
-        sc = parse_scenario({
-            "name": "t", "patient": {"sex": "female", "age": "53 years", "fmp_age": "51 years"},
-            "tissue": {"size": [64, 64], "spacing": "10 um", "site": "spine", "geometry_seed": 1},
-            "simulation": {"duration": "0.1 years", "dt": "1 d", "output_every": "7 d"}})
-        model = BoneModel(sc, rng=1, spinup_days=120)
-        model.step()
-        serum = model._serum_vector(model.course, 0)
-
-        def one_day(steps: int) -> np.ndarray:
-            solver = FieldSolver(model.tissue.shape, model.dx, 1.0 / steps, tol=1e-9,
-                                 max_iter=2000)
-            solver.set_matrix(model._matrix_mask())
-            conc = model.conc.copy()
-            for _ in range(steps):
-                solver.step(conc, model.source, None, model.field_vessel, serum)
-            return conc
-
-        self.model = model
-        self.c = {k: one_day(k) for k in (1, 2, 4, 8)}
-        self.limit = 2 * self.c[8] - self.c[4]
-        self.marrow = ~model.tissue.matrix_mask()
-        self.scale = np.maximum(self.limit[:, self.marrow].max(axis=1), 1e-300)  # MPA: no dose
-        self.present = self.limit[:, self.marrow].max(axis=1) > 1e-6   # long without a source: ~0
-
-    def change(self, a, b) -> np.ndarray:
-        """Largest difference in the marrow, per field, relative to the field's maximum there."""
-        return np.abs(a - b)[:, self.marrow].max(axis=1) / self.scale
-
-
-@pytest.fixture(scope="module")
-def field_day():
-    return FieldDay()
-
-
-def test_field_day_converges_in_dt_on_one_state(field_day):
-    """Paired, without noise (FieldDay). Backward Euler converges at first order: from 2 steps
-    a day on (the asymptotic range; the max-norm step from 1 to 2 steps is not in it: ratio 2.6
-    for OPG measured), the change from halving dt halves, for the slow fields OPG and TGF-beta
-    that carry the largest error. At dt = 1 d every field present but TGF-beta is within 2% of
-    its maximum in the marrow of the dt -> 0 limit, and the RANKL free to bind RANK at the cells
-    within 0.1% of it (the fast cytokines are quasi-steady within a day). The whole model's dt
-    and dx convergence, with the cells' noise, is measured by `bonesim converge`
+def test_field_day_converges_in_dt_on_one_state():
+    """Paired, without noise: from one spun-up menopausal state, with the cells' secretion of
+    one step held, the transported fields after one day taken in 1, 2, 4 and 8 steps (the
+    hormones are steady profiles, the same at any dt). Backward Euler converges at first
+    order: from 2 steps a day on (the asymptotic range; the max-norm step from 1 to 2 steps is
+    not in it: ratio 2.6 for OPG measured), the change from halving dt halves, for the slow
+    fields OPG and TGF-beta that carry the largest error. At dt = 1 d every field present but
+    TGF-beta is within 2% of its maximum in the marrow of the dt -> 0 limit (Richardson), and
+    the RANKL free to bind RANK at the cells within 0.1% of it (the fast cytokines are
+    quasi-steady within a day). TGF-beta, cleared within a day, is transient: a 1-day step
+    damps it by 1 / (1 + k dt) against exp(-k dt), so its error against its marrow maximum ran
+    from 0.3% while resorption released it to over 100% while it decayed without a source (3
+    seeds x 6 steps measured); only its order is asserted here. The whole model's dt and dx
+    convergence, with the cells' noise, is measured by `bonesim converge`
     (experiments/reports/convergence.md); the field mesh is checked the same paired way in
     tests/test_bone_model.py."""
-    c, change = field_day.c, field_day.change
+    sc = parse_scenario({
+        "name": "t", "patient": {"sex": "female", "age": "53 years", "fmp_age": "51 years"},
+        "tissue": {"size": [64, 64], "spacing": "10 um", "site": "spine", "geometry_seed": 1},
+        "simulation": {"duration": "0.1 years", "dt": "1 d", "output_every": "7 d"}})
+    model = BoneModel(sc, rng=1, spinup_days=120)
+    model.step()
+    n = N_TRANSPORTED
+    serum = model._serum_vector(model.course, 0)[:n]
+
+    def one_day(steps: int) -> np.ndarray:
+        solver = FieldSolver(model.tissue.shape, model.dx, 1.0 / steps, TRANSPORTED, tol=1e-9,
+                             max_iter=2000)
+        solver.set_matrix(model._matrix_mask())
+        conc = model.conc[:n].copy()
+        for _ in range(steps):
+            solver.step(conc, model.source[:n], None, model.field_vessel, serum)
+        return conc
+
+    c1, c2, c4, c8 = (one_day(k) for k in (1, 2, 4, 8))
+    limit = 2 * c8 - c4
+    marrow = ~model.tissue.matrix_mask()
+    scale = np.maximum(limit[:, marrow].max(axis=1), 1e-300)
+
+    def change(a, b):
+        return np.abs(a - b)[:, marrow].max(axis=1) / scale
+
     for name in ("opg", "tgfb"):
         f = FIELD_INDEX[name]
-        assert 1.5 < change(c[2], c[4])[f] / change(c[4], c[8])[f] < 2.5
-    others = field_day.present.copy()
-    others[FIELD_INDEX["tgfb"]] = False
-    assert change(c[1], field_day.limit)[others].max() < 0.02
-    cells = field_day.marrow & (field_day.model.occ >= 0)
-    assert abs(free_rankl(c[1])[cells].mean() / free_rankl(field_day.limit)[cells].mean() - 1) < 1e-3
-
-
-@pytest.mark.xfail(strict=True, reason="TGF-beta, cleared at 1/day, carries the 1-day step's "
-                   "error: 3.7% of its marrow maximum measured on the model whose osteoclasts resorb "
-                   "their whole footprint (d810a6d); 1.4% on the model before it")
-def test_tgfb_day_within_2_percent_at_dt_1_day(field_day):
-    """TGF-beta after a 1-day step is within 2% of its marrow maximum of the dt -> 0 limit."""
-    f = FIELD_INDEX["tgfb"]
-    assert field_day.change(field_day.c[1], field_day.limit)[f] < 0.02
+        assert 1.5 < change(c2, c4)[f] / change(c4, c8)[f] < 2.5
+    checked = limit[:, marrow].max(axis=1) > 1e-6     # a field long without a source is ~0
+    checked[FIELD_INDEX["tgfb"]] = False
+    assert change(c1, limit)[checked].max() < 0.02
+    cells = marrow & (model.occ >= 0)
+    assert abs(free_rankl(c1)[cells].mean() / free_rankl(limit)[cells].mean() - 1) < 1e-3
