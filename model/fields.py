@@ -36,7 +36,7 @@ numerics and the measured errors. Two modelling choices, and why:
   two D's (exact series conductance, continuous flux). An obstacle is the limit factor -> 0,
   which the same code handles.
 
-Hormones (`SerumProfiles`, DESIGN.md decision 1): estradiol, progesterone, MPA and
+Hormones (`SerumProfiles`, docs/design.md, decision 1): estradiol, progesterone, MPA and
 testosterone enter from vessels and leave by linear clearance, with no cell source. They
 equilibrate within minutes (vessel exchange ~3.5e4/day; diffusion across the ~100 um between
 vessels at D ~300 um^2/s takes seconds), so each day's field is the steady state at that day's
