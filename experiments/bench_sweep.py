@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bonesim.model.bone_model import BoneModel
+from bonesim.model.scenario import load_scenario
+
 SCENARIO = """
 name = "bench"
 [patient]
@@ -71,6 +74,10 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "bench.toml").write_text(SCENARIO)
+        # numba compiles the rules into its on-disk cache here, once, so that no configuration
+        # times the compilation and the workers only load it
+        warm = load_scenario(folder / "bench.toml", {"tissue.size": [16, 16]})
+        BoneModel(warm, rng=0, spinup_days=2).step()
         (folder / "sweep.toml").write_text(SWEEP.format(runs=args.runs, size=args.size,
                                                         days=args.days))
         for executor, scheduler in (("local", None), ("dask", "local")):
