@@ -84,3 +84,18 @@ def test_bad_interval_is_refused(scenario_file, tmp_path, capsys, every):
     assert exit_info.value.code == 2
     assert "--snapshots" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_two_workers_write_the_serial_snapshots(scenario_file, run_dir, tmp_path):
+    """`--workers 2` runs the replicates in worker processes: the same snapshot files, array
+    for array, as the serial run."""
+    out = tmp_path / "two_workers"
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "3",
+                 "--snapshots", "2 weeks", "--workers", "2"]) == 0
+    for replicate in (0, 1):
+        serial, parallel = sn.read_snapshots(run_dir, replicate), sn.read_snapshots(out, replicate)
+        assert [s.day for s in parallel] == [0.0, 14.0, 28.0]
+        for a, b in zip(serial, parallel, strict=True):
+            assert a.arrays.keys() == b.arrays.keys()
+            for name in a.arrays:
+                np.testing.assert_array_equal(a.arrays[name], b.arrays[name], err_msg=name)
