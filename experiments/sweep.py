@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from bonesim.experiments.designs import Design
-from bonesim.experiments.files import code_digest, write_json, write_parquet
+from bonesim.experiments.files import write_json, write_parquet
 from bonesim.experiments.runner import Job, Store, replicate_seeds, run_jobs
 from bonesim.experiments.sweep_spec import (Covariate, Sweep, SweepError, base_scenario, load_sweep,
                                              reduced)

@@ -11,20 +11,12 @@ from bonesim.experiments.runner import replicate_seeds
 from bonesim.model.bone_model import BoneModel
 from bonesim.model.fields import FIELDS
 from bonesim.model.scenario import load_scenario
-from test_cli_run import SMALL   # a 32 x 32 woman at menopause, 0.1 years
+from test_cli_run import scenario_file   # noqa: F401  a 32 x 32 woman at menopause, 2 replicates
 
 
 @pytest.fixture(scope="module")
-def scenario_file(tmp_path_factory):
-    """SMALL with 2 replicates, in small.toml of a folder whose run/ is `run_dir`."""
-    path = tmp_path_factory.mktemp("snapshots") / "small.toml"
-    path.write_text(SMALL.format(replicates=2))
-    return path
-
-
-@pytest.fixture(scope="module")
-def run_dir(scenario_file):
-    out = scenario_file.parent / "run"
+def run_dir(scenario_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("snapshots") / "run"
     assert main(["run", str(scenario_file), "--out", str(out), "--seed", "3",
                  "--snapshots", "2 weeks"]) == 0
     return out
