@@ -149,10 +149,14 @@ def wait_for(condition, timeout: float = 900.0) -> None:
 
 
 def workers_of(driver: subprocess.Popen) -> list[psutil.Process]:
-    """The driver's pool worker processes (not multiprocessing's resource tracker)."""
-    return [p for p in psutil.Process(driver.pid).children(recursive=True)
-            if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in
-            " ".join(p.cmdline())]
+    """The driver's pool worker processes (not multiprocessing's resource tracker); none once
+    the driver has ended."""
+    try:
+        children = psutil.Process(driver.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [p for p in children if "spawn_main" in " ".join(p.cmdline()) and
+            "resource_tracker" not in " ".join(p.cmdline())]
 
 
 def test_kill_9_of_a_worker_and_of_the_driver_then_resume(sweep_file, reference, tmp_path):
@@ -170,10 +174,11 @@ def test_kill_9_of_a_worker_and_of_the_driver_then_resume(sweep_file, reference,
     assert finished < RUNS
 
     driver = start(sweep_file, out)
-    try:
-        wait_for(lambda: len(workers_of(driver)) >= 1)
+    try:   # with one run left the driver simulates it in-process, with no worker
+        wait_for(lambda: driver.poll() is not None or len(workers_of(driver)) >= 1)
         time.sleep(3.0)
-        os.killpg(driver.pid, signal.SIGKILL)                       # the driver and its workers
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)                   # the driver and its workers
         driver.wait(timeout=60)
     finally:
         if driver.poll() is None:
