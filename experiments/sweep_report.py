@@ -108,6 +108,14 @@ def sensitivity_figure(sweep: Sweep, indices: pd.DataFrame):
     return fig
 
 
+def _level(value):
+    """A grid level as a label pandas can group by: a list value (a section size [64, 64])
+    reads "64 x 64"; numbers and strings stay as they are."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return " x ".join(str(v) for v in value)
+    return value
+
+
 def response_figure(sweep: Sweep, table: pd.DataFrame):
     """Grid: each output against each varied input (mean over the other inputs and the
     replicates, with its 95% t interval), one line per arm."""
@@ -116,7 +124,8 @@ def response_figure(sweep: Sweep, table: pd.DataFrame):
     fig, axes = _figure(len(panels))
     for ax, (factor, output) in zip(axes, panels):
         for arm, runs in done.groupby("arm", sort=False):
-            stats = runs.groupby(factor.path)[output].apply(
+            level = runs[factor.path].map(_level)
+            stats = runs.groupby(level, sort=False)[output].apply(
                 lambda v: pd.Series(interval(v), index=["mean", "lo", "hi"])).unstack()
             x = np.arange(len(stats)) if stats.index.dtype == object else stats.index
             line, = ax.plot(x, stats["mean"], "o-", label=arm or None)

@@ -153,3 +153,21 @@ def test_cohort_patients_have_own_seeds_shared_by_their_arms():
 def test_every_example_sweep_loads():
     for path in SWEEPS.glob("*.toml"):
         assert plan(load_sweep(path)), path
+
+
+def test_grid_over_section_size_is_reported_one_level_per_size(tmp_path):
+    """A grid over a list-valued scenario key (tissue.size) runs one point per size, and its
+    report groups the runs by size (a list is no pandas group key as it stands)."""
+    sweep = load_sweep(SWEEPS / "precision_area.toml")
+    runs = plan(sweep)
+    sizes = [tuple(r.job.scenario.tissue.size) for r in runs]
+    assert sorted(set(sizes)) == [(64, 64), (128, 128), (256, 256)]
+    assert all(sizes.count(s) == sweep.replicates for s in set(sizes))
+    table = pd.DataFrame({"arm": "", "status": "done",
+                          "tissue.size": [list(s) for s in sizes],
+                          **{o: [float(s[0]) + r.replicate for s, r in zip(sizes, runs)]
+                             for o in sweep.outputs}})
+    sweep_report.write(sweep, table, tmp_path)
+    assert (tmp_path / "response.png").stat().st_size > 0
+    level = table["tissue.size"].map(sweep_report._level)
+    assert level.unique().tolist() == ["64 x 64", "128 x 128", "256 x 256"]
