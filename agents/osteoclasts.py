@@ -10,7 +10,9 @@ is a competitive decoy. Next to an osteoclast the precursor fuses into it (one m
 Osteoclast (multinucleated): resorbs the resorbable bone on its faces (diagonals if none) at
 resorption_rate [um^2/day per nucleus of the 2D section] x (floor + (1 - floor) occ(RANKL)) x
 (1 - bisphosphonate_inhibition x bisphosphonate effect), releasing the matrix's TGF-beta and IGF-1 into its grid cell; moves
-along the surface (persistent heading, preference for concave sites) when no bone is in reach;
+along the surface when no bone is in reach, keeping its sense of travel but turning its
+heading along the surface after each step (`along_surface`: trench mode, it does not tunnel
+into the bone), with a preference for concave sites;
 lifts the lining cells around it (the canopy), so new osteoclasts can join its BMU there.
 A bone cell it resorbs to marrow that cuts a trabecula (neighborhood.cuts_trabecula) is a
 perforation: the BMU's cavity there is never refilled (`perforate`).
@@ -255,9 +257,9 @@ def choose_move(r, c, heading, osteoid, matrix, occ, vessel, prm, osteoid_block,
 
 
 @rule
-def surface_tangent(r, c, osteoid, matrix, h):
-    """A heading [rad] along the bone surface at (r, c): the inward normal turned by +-90 deg
-    (either way with equal odds, from the decision hash h); a random heading off the surface."""
+def bone_direction(r, c, osteoid, matrix):
+    """(rows, cols) sum of the unit steps from (r, c) to its bone neighbours: the inward normal
+    of the bone surface there, (0, 0) off the surface."""
     rows, cols = matrix.shape
     nr, nc = 0.0, 0.0
     for k in range(8):
@@ -265,10 +267,32 @@ def surface_tangent(r, c, osteoid, matrix, h):
         if inside(rr, cc, rows, cols) and is_bone(osteoid, matrix, rr, cc):
             nr += DR[k]
             nc += DC[k]
+    return nr, nc
+
+
+@rule
+def surface_tangent(r, c, osteoid, matrix, h):
+    """A heading [rad] along the bone surface at (r, c): the inward normal turned by +-90 deg
+    (either way with equal odds, from the decision hash h); a random heading off the surface."""
+    nr, nc = bone_direction(r, c, osteoid, matrix)
     turn = np.pi / 2 if uniform(h, 0) < 0.5 else -np.pi / 2
     if nr == 0.0 and nc == 0.0:
         return np.pi * (2.0 * uniform(h, 1) - 1.0)
     return np.arctan2(nr, nc) + turn
+
+
+@rule
+def along_surface(r, c, heading, osteoid, matrix):
+    """The heading [rad] along the bone surface at (r, c) nearest to `heading`: the inward
+    normal turned by +90 or -90 deg, whichever is closer; `heading` itself off the surface.
+    An osteoclast keeps its sense of travel along the surface but does not turn into the bone
+    (trench mode, Soe & Delaisse 2017)."""
+    nr, nc = bone_direction(r, c, osteoid, matrix)
+    if nr == 0.0 and nc == 0.0:
+        return heading
+    normal = np.arctan2(nr, nc)
+    left, right = normal + np.pi / 2, normal - np.pi / 2
+    return left if np.cos(left - heading) >= np.cos(right - heading) else right
 
 
 @rule
@@ -428,5 +452,5 @@ def osteoclast_step(s, w):
             break
         move(s, r, c, r + DR[k], c + DC[k], w.occ, ints, w.moved)
         r, c = r + DR[k], c + DC[k]
-        flts[X_HEADING, s] = np.arctan2(DR[k], DC[k])
+        flts[X_HEADING, s] = along_surface(r, c, np.arctan2(DR[k], DC[k]), w.osteoid, w.matrix)
         moves -= 1

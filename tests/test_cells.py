@@ -19,7 +19,8 @@ from bonesim.agents.osteocytes import disuse_factor
 from bonesim.agents.population import (
     B_ERODED, B_FORMED, B_FOUNDED, B_PERFORATIONS, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
     OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ARRESTED, T_FORMED,
-    T_NEW_ERODED, T_OBP_COMMITTED, T_PERFORATIONS, T_RELEASED, T_RESORBED, X_CLOCK, X_CLOCK_END, Population,
+    T_NEW_ERODED, T_OBP_COMMITTED, T_PERFORATIONS, T_RELEASED, T_RESORBED, X_CLOCK, X_CLOCK_END,
+    X_HEADING, Population,
 )
 from bonesim.agents.receptors import competitive, hill
 from bonesim.model.fields import FIELD_INDEX, free_rankl, new_conc
@@ -274,6 +275,28 @@ def test_an_osteoclast_erodes_a_lacuna_as_broad_as_its_footprint():
     rows, cols = np.nonzero(world.bone < bone0 - 1e-12)
     assert ((rows - 20) ** 2 + (cols - 30) ** 2 <= 4).all()
     assert np.count_nonzero(world.bone[19] < 0.5) >= 3 and world.bone[18, 30] < 0.5
+
+
+def test_an_osteoclast_travels_along_the_surface_and_does_not_tunnel_into_the_bone():
+    """Started on a flat surface (bone rows < 20) heading straight into the bone, a moving
+    osteoclast turns along the surface after its first move (trench mode): over 20 days it
+    erodes a trench along the surface, wider than deep, and no deeper than its footprint
+    reach below the surface it passed over."""
+    from bonesim.agents.osteoclasts import along_surface
+    world = World(rows=40, cols=80, surface=20)
+    assert along_surface(20, 40, -np.pi / 2 + 0.1, world.osteoid, world.matrix) == pytest.approx(0.0)
+    assert np.cos(along_surface(20, 40, -np.pi / 2 - 0.1, world.osteoid, world.matrix)) == pytest.approx(-1.0)
+    world.rankl_free[:] = value("cells.receptors.rank_ec50")
+    oc = world.add(OSTEOCLAST, 20, 40)
+    world.pop.ints[I_NUCLEI, oc] = 8
+    world.pop.ints[I_BMU, oc] = 0
+    world.pop.flts[X_CLOCK_END, oc] = 1e9
+    world.pop.flts[X_HEADING, oc] = -np.pi / 2
+    bone0 = world.bone.copy()
+    world.step(20)
+    rows, cols = np.nonzero(world.bone < bone0 - 1e-12)
+    depth, width = 20 - rows.min(), cols.max() - cols.min() + 1
+    assert depth <= 4 and width > 2 * depth, (depth, width)
 
 
 def test_an_osteoclast_does_not_enter_a_channel_narrower_than_its_body():
