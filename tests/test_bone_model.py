@@ -358,14 +358,16 @@ def test_menopause_lowers_bmu_balance_and_loses_more_bone(pre_and_post):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not yet emergent: at CI's setting erosion depth was 16.9 um "
-                          "postmenopausal vs 20.5 premenopausal; longer-lived osteoclasts "
-                          "lengthen the trench instead of deepening it", strict=True)
+@pytest.mark.xfail(reason="not yet emergent: at CI's setting erosion depth was 18.1 um "
+                          "postmenopausal vs 17.8 premenopausal (+2%; seeds scatter by ~1%); "
+                          "cavities stay 1-2 grid cells deep, as a longer-lived osteoclast "
+                          "lengthens its trench along the surface instead of deepening it",
+                   strict=True)
 def test_menopause_deepens_cavities(pre_and_post):
     """Estrogen deficiency deepens cavities (longer-lived, more active osteoclasts; Eriksen,
-    Parfitt; docs/biology.md section 1)."""
+    Parfitt; docs/biology.md section 1): the mean erosion depth rises by at least 5%."""
     pre, post = pre_and_post["pre"], pre_and_post["post"]
-    assert np.nanmean(post[:, 1]) > np.nanmean(pre[:, 1]), pre_and_post
+    assert np.nanmean(post[:, 1]) > 1.05 * np.nanmean(pre[:, 1]), pre_and_post
 
 
 def test_an_exercise_session_on_any_weekday_moves_the_stimulus():
