@@ -184,10 +184,12 @@ def test_field_day_converges_in_dt_on_one_state():
     order: from 2 steps a day on (the asymptotic range; the max-norm step from 1 to 2 steps is
     not in it: ratio 2.6 for OPG measured), the change from halving dt halves, for the slow
     fields OPG and TGF-beta that carry the largest error. At dt = 1 d every field present but
-    TGF-beta is within 2% of its maximum in the marrow of the dt -> 0 limit (Richardson), and
-    the RANKL free to bind RANK at the cells within 0.1% of it (the fast cytokines are
-    quasi-steady within a day). TGF-beta, cleared within a day, is transient: a 1-day step
-    damps it by 1 / (1 + k dt) against exp(-k dt), so its error against its marrow maximum ran
+    TGF-beta is within 2% of its maximum in the marrow of the dt -> 0 limit (Richardson) on
+    this state (over 6 seeds' states OPG's error ran from 0.08% to 4.8%, RANKL's from 0.01% to
+    0.43%). The RANKL free to bind RANK at the cells is off by no more than OPG is: free RANKL
+    falls with OPG at a relative slope of at most 1, and RANKL, fast, is quasi-steady within a
+    day (over the 6 states its error was 0.08-0.36 of OPG's). TGF-beta, cleared within a day,
+    is transient: a 1-day step damps it by 1 / (1 + k dt) against exp(-k dt), so its error against its marrow maximum ran
     from 0.3% while resorption released it to over 100% while it decayed without a source (3
     seeds x 6 steps measured); only its order is asserted here. The whole model's dt and dx
     convergence, with the cells' noise, is measured by `bonesim converge`
@@ -226,4 +228,5 @@ def test_field_day_converges_in_dt_on_one_state():
     checked[FIELD_INDEX["tgfb"]] = False
     assert change(c1, limit)[checked].max() < 0.02
     cells = marrow & (model.occ >= 0)
-    assert abs(free_rankl(c1)[cells].mean() / free_rankl(limit)[cells].mean() - 1) < 1e-3
+    free_error = abs(free_rankl(c1)[cells].mean() / free_rankl(limit)[cells].mean() - 1)
+    assert free_error <= change(c1, limit)[FIELD_INDEX["opg"]]
