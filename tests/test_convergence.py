@@ -189,9 +189,10 @@ def test_field_day_converges_in_dt_on_one_state():
     0.43%). The RANKL free to bind RANK at the cells is off by no more than OPG is: free RANKL
     falls with OPG at a relative slope of at most 1, and RANKL, fast, is quasi-steady within a
     day (over the 6 states its error was 0.08-0.36 of OPG's). TGF-beta, cleared within a day,
-    is transient: a 1-day step damps it by 1 / (1 + k dt) against exp(-k dt), so its error against its marrow maximum ran
-    from 0.3% while resorption released it to over 100% while it decayed without a source (3
-    seeds x 6 steps measured); only its order is asserted here. The whole model's dt and dx
+    is transient: a 1-day step damps it by 1 / (1 + k dt) against exp(-k dt), so its error
+    against its marrow maximum ran from 0.3% while resorption released it to over 100% while
+    it decayed without a source (3 seeds x 6 steps measured); only its order is asserted
+    here. The whole model's dt and dx
     convergence, with the cells' noise, is measured by `bonesim converge`
     (experiments/reports/convergence.md); the field mesh is checked the same paired way in
     tests/test_bone_model.py."""
