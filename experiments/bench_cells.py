@@ -14,7 +14,7 @@
    in each path and their ratio, and the wall time of the whole cell phase per step (plus
    the shared tissue-level preparation: recruitment, marrow sources, precursor target maps;
    and events).
-2. `--years` simulated years of the default scenario's 256 x 256 section (warm JIT cache),
+2. `--years` simulated years of the default scenario on a 256 x 256 section (warm JIT cache),
    wall time and the per-step split: fields, cells, events, matrix, readouts.
 3. `--floor STEPS`: from the long run's end state, STEPS more steps three ways, to show what
    bounds the wall time: as is; each field solve stopped before its first CG iteration (what
@@ -101,12 +101,13 @@ def compare(n_cells: int, steps: int) -> dict:
 
 
 def long_run(years: float, then: int = 0) -> tuple[dict, BoneModel]:
-    """`years` of the default scenario (256 x 256): the wall time, set-up and the per-step
+    """`years` of the default scenario on a 256 x 256 section: the wall time, set-up and the per-step
     split [ms]; and the model at the end, with `then` steps of its scenario still to run."""
     base = load_scenario(SCENARIO)
     days = years * 365.25 + then * base.simulation.dt
-    sc = base.model_copy(update={"simulation": base.simulation.model_copy(
-        update={"duration": days / 365.25})})
+    sc = base.model_copy(update={
+        "tissue": base.tissue.model_copy(update={"size": (256, 256)}),
+        "simulation": base.simulation.model_copy(update={"duration": days / 365.25})})
     t0 = time.perf_counter()
     model = BoneModel(sc, rng=0)
     t_init = time.perf_counter() - t0

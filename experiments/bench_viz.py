@@ -1,5 +1,5 @@
-"""Speed of the browser view on the default scenario (256 x 256), against what it is held to:
-a frame in <= 0.3 s and a Reset of the default ready in <= 5 s.
+"""Speed of the browser view on the default scenario (its section, as the page opens), against
+what it is held to: a frame in <= 0.3 s and a Reset of the default ready in <= 5 s.
 
     python -m bonesim.experiments.bench_viz [--steps N] [--repeat R]
 

@@ -72,18 +72,26 @@ def _seed(text: str) -> int:
 
 
 def cmd_run(args) -> int:
-    from bonesim.experiments.run import run_scenario
+    from bonesim.experiments.run import final_values, run_scenario
 
+    if args.workers is not None and args.workers < 1:
+        print(f"bonesim: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
     scenario = resolve_scenario(args.scenario, args.seed, args.years)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    series = run_scenario(scenario, out, workers=args.workers, snapshot_every=args.snapshots)
-    last = series[series["day"] == series["day"].max()]
-    print(f"{scenario.name}: {scenario.simulation.duration:g} years, "
-          f"{scenario.simulation.replicates} replicate(s); results in {out}/")
-    for column in ("bmd_pct_spine", "vbmd_pct_trabecular", "bmd_pct_hip", "bv_tv", "ctx_rel",
-                   "p1np_rel"):
-        if column in last:
-            print(f"  final {column}: {last[column].mean():.3f}")
+    workers = min(args.workers or os.cpu_count() or 1, scenario.simulation.replicates)
+    series = run_scenario(scenario, out, workers=workers, snapshot_every=args.snapshots)
+    replicates = scenario.simulation.replicates
+    print(f"{scenario.name}: {scenario.simulation.duration:g} years, {replicates} replicate(s); "
+          f"results in {out}/")
+    for row in final_values(series).itertuples():
+        ci = (f" [95% CI {row.ci95_lo:.3f}, {row.ci95_hi:.3f}]" if replicates > 1 else "")
+        print(f"  final {row.quantity}: {row.mean:.3f}{ci}")
+    if replicates > 1:
+        print(f"  (mean over the {replicates} replicate sections, and the 95% confidence interval "
+              "of that mean)")
+    else:
+        print("  (one replicate: no confidence interval; set simulation.replicates >= 2)")
     return 0
 
 
@@ -221,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run directory (default runs/<scenario name>)")
     run.add_argument("--seed", type=_seed, help="override simulation.seed")
     run.add_argument("--years", type=_positive_years, help="override simulation.duration, years")
-    run.add_argument("--workers", type=int, default=1, help="processes for replicates")
+    run.add_argument("--workers", type=int, default=None,
+                     help="processes for replicates (default: one per CPU, at most one per "
+                          "replicate)")
     run.add_argument("--snapshots", type=_every, metavar="EVERY",
                      help="also save field and cell snapshots every EVERY ('90 d' or days) in "
                           "DIR/snapshots/ (experiments/snapshots.py)")

@@ -24,7 +24,11 @@ import pandas as pd
 
 from bonesim.experiments.files import atomic_path, code_digest, git_revision, write_json, write_parquet
 from bonesim.experiments.runner import Job, replicate_seeds, run_jobs
+from bonesim.experiments.validate import interval
 from bonesim.model.scenario import Scenario
+
+FINAL_COLUMNS = ("bmd_pct_spine", "vbmd_pct_trabecular", "bmd_pct_hip", "bv_tv", "ctx_rel",
+                 "p1np_rel")
 
 
 def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
@@ -69,3 +73,13 @@ def run_scenario(scenario: Scenario, out: Path, seed: int | None = None,
         f.unlink()
     partial.rmdir()
     return series
+
+
+def final_values(series: pd.DataFrame) -> pd.DataFrame:
+    """The FINAL_COLUMNS of a run's `series` at its last output day: per quantity the mean over
+    replicates and the 95% t-interval of that mean (`validate.interval`; NaN with one
+    replicate). Columns quantity, mean, ci95_lo, ci95_hi, replicates."""
+    last = series[series["day"] == series["day"].max()]
+    rows = [(column, *interval(last[column]), len(last))
+            for column in FINAL_COLUMNS if column in last]
+    return pd.DataFrame(rows, columns=["quantity", "mean", "ci95_lo", "ci95_hi", "replicates"])

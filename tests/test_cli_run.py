@@ -2,10 +2,13 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from bonesim.experiments.cli import main
+from bonesim.experiments.run import final_values
+from bonesim.experiments.validate import interval
 
 SMALL = """
 name = "small"
@@ -33,7 +36,7 @@ def scenario_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(scenario_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "a"
-    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5"]) == 0
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "1"]) == 0
     return out
 
 
@@ -55,9 +58,16 @@ def test_run_writes_the_three_files(first_run):
 
 
 def test_same_seed_gives_identical_data_and_another_seed_does_not(scenario_file, first_run,
-                                                                 tmp_path):
+                                                                 tmp_path, capsys):
+    """The same seed on the default workers (one per CPU) gives the serial run's data, and
+    prints each final value with the 95% interval of its mean over the replicates."""
     assert main(["run", str(scenario_file), "--out", str(tmp_path / "b"), "--seed", "5"]) == 0
     a = pd.read_parquet(first_run / "timeseries.parquet")
+    last = a[a["day"] == a["day"].max()]["bmd_pct_spine"]
+    printed = [line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("  final bmd_pct_spine: ")]
+    assert printed == [f"  final bmd_pct_spine: {last.mean():.3f} [95% CI "
+                       f"{interval(last)[1]:.3f}, {interval(last)[2]:.3f}]"]
     pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "b" / "timeseries.parquet"))
     # replicates 0 and 1 ran from different spawned seeds
     rep0, rep1 = (a[a["replicate"] == r].drop(columns="replicate").reset_index(drop=True)
@@ -89,7 +99,7 @@ def interrupt_after_one(scenario_file, out, monkeypatch) -> list:
 
     monkeypatch.setattr(runner, "simulate", killed_after_one)
     with pytest.raises(KeyboardInterrupt):
-        main(["run", str(scenario_file), "--out", str(out), "--seed", "5"])
+        main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "1"])
     assert not (out / "timeseries.parquet").exists()
     assert len(list((out / ".partial").glob("rep_000-*.parquet"))) == 1
     monkeypatch.setattr(runner, "simulate",
@@ -102,7 +112,7 @@ def test_interrupted_run_resumes_from_finished_replicates(scenario_file, first_r
                                                           monkeypatch):
     out = tmp_path / "resumed"
     calls = interrupt_after_one(scenario_file, out, monkeypatch)
-    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5"]) == 0
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "1"]) == 0
     assert len(calls) == 2  # one before the interruption, only replicate 1 after it
     pd.testing.assert_frame_equal(pd.read_parquet(first_run / "timeseries.parquet"),
                                   pd.read_parquet(out / "timeseries.parquet"))
@@ -119,7 +129,19 @@ def test_resume_discards_replicates_of_other_model_code(scenario_file, first_run
     calls = interrupt_after_one(scenario_file, out, monkeypatch)
     for module in (run_module, runner):
         monkeypatch.setattr(module, "code_digest", lambda: "an edited model")
-    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5"]) == 0
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "1"]) == 0
     assert len(calls) == 3  # both replicates again after the interruption
     assert json.loads((out / "run.json").read_text())["model_code"] == "an edited model"
     assert json.loads((first_run / "run.json").read_text())["model_code"] == digest
+
+
+def test_final_values_are_the_mean_and_t_interval_over_replicates():
+    """Three replicates ending at 1, 2, 3: mean 2, half-width t(0.975, 2) x 1 / sqrt(3) =
+    4.303 x 0.577 = 2.484; earlier days do not count; one replicate has no interval."""
+    series = pd.DataFrame({"replicate": [0, 0, 1, 1, 2, 2], "day": [0.0, 7.0] * 3,
+                           "bmd_pct_spine": [9.0, 1.0, 9.0, 2.0, 9.0, 3.0]})
+    row = final_values(series).set_index("quantity").loc["bmd_pct_spine"]
+    assert row["mean"] == pytest.approx(2.0) and row["replicates"] == 3
+    assert (row["ci95_lo"], row["ci95_hi"]) == pytest.approx((2.0 - 2.4841, 2.0 + 2.4841), abs=1e-4)
+    one = final_values(series[series["replicate"] == 0]).iloc[0]
+    assert one["mean"] == 1.0 and np.isnan(one["ci95_lo"]) and np.isnan(one["ci95_hi"])
