@@ -101,8 +101,9 @@ def compare(n_cells: int, steps: int) -> dict:
 
 
 def long_run(years: float, then: int = 0) -> tuple[dict, BoneModel]:
-    """`years` of the default scenario on a 256 x 256 section: the wall time, set-up and the per-step
-    split [ms]; and the model at the end, with `then` steps of its scenario still to run."""
+    """`years` of the default scenario on a 256 x 256 section: the wall time, set-up and the
+    per-step split [ms]; and the model at the end, with `then` steps of its scenario still to
+    run."""
     base = load_scenario(SCENARIO)
     days = years * 365.25 + then * base.simulation.dt
     sc = base.model_copy(update={

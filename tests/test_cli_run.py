@@ -36,7 +36,8 @@ def scenario_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(scenario_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "a"
-    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "1"]) == 0
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5",
+                 "--workers", "1"]) == 0
     return out
 
 
@@ -112,7 +113,8 @@ def test_interrupted_run_resumes_from_finished_replicates(scenario_file, first_r
                                                           monkeypatch):
     out = tmp_path / "resumed"
     calls = interrupt_after_one(scenario_file, out, monkeypatch)
-    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "1"]) == 0
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5",
+                 "--workers", "1"]) == 0
     assert len(calls) == 2  # one before the interruption, only replicate 1 after it
     pd.testing.assert_frame_equal(pd.read_parquet(first_run / "timeseries.parquet"),
                                   pd.read_parquet(out / "timeseries.parquet"))
@@ -129,7 +131,8 @@ def test_resume_discards_replicates_of_other_model_code(scenario_file, first_run
     calls = interrupt_after_one(scenario_file, out, monkeypatch)
     for module in (run_module, runner):
         monkeypatch.setattr(module, "code_digest", lambda: "an edited model")
-    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5", "--workers", "1"]) == 0
+    assert main(["run", str(scenario_file), "--out", str(out), "--seed", "5",
+                 "--workers", "1"]) == 0
     assert len(calls) == 3  # both replicates again after the interruption
     assert json.loads((out / "run.json").read_text())["model_code"] == "an edited model"
     assert json.loads((first_run / "run.json").read_text())["model_code"] == digest
