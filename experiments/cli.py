@@ -79,9 +79,9 @@ def cmd_run(args) -> int:
         return 2
     scenario = resolve_scenario(args.scenario, args.seed, args.years)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    workers = min(args.workers or os.cpu_count() or 1, scenario.simulation.replicates)
-    series = run_scenario(scenario, out, workers=workers, snapshot_every=args.snapshots)
     replicates = scenario.simulation.replicates
+    workers = min(args.workers or os.cpu_count() or 1, replicates)
+    series = run_scenario(scenario, out, workers=workers, snapshot_every=args.snapshots)
     print(f"{scenario.name}: {scenario.simulation.duration:g} years, {replicates} replicate(s); "
           f"results in {out}/")
     for row in final_values(series).itertuples():

@@ -284,14 +284,16 @@ def test_an_osteoclast_travels_along_the_surface_and_does_not_tunnel_into_the_bo
     reach below the surface it passed over."""
     from bonesim.agents.osteoclasts import along_surface
     world = World(rows=40, cols=80, surface=20)
-    assert along_surface(20, 40, -np.pi / 2 + 0.1, world.osteoid, world.matrix) == pytest.approx(0.0)
-    assert np.cos(along_surface(20, 40, -np.pi / 2 - 0.1, world.osteoid, world.matrix)) == pytest.approx(-1.0)
+    into_bone = -np.pi / 2
+    assert along_surface(20, 40, into_bone + 0.1, world.osteoid, world.matrix) == pytest.approx(0.0)
+    assert np.cos(along_surface(20, 40, into_bone - 0.1, world.osteoid, world.matrix)) == \
+        pytest.approx(-1.0)
     world.rankl_free[:] = value("cells.receptors.rank_ec50")
     oc = world.add(OSTEOCLAST, 20, 40)
     world.pop.ints[I_NUCLEI, oc] = 8
     world.pop.ints[I_BMU, oc] = 0
     world.pop.flts[X_CLOCK_END, oc] = 1e9
-    world.pop.flts[X_HEADING, oc] = -np.pi / 2
+    world.pop.flts[X_HEADING, oc] = into_bone
     bone0 = world.bone.copy()
     world.step(20)
     rows, cols = np.nonzero(world.bone < bone0 - 1e-12)

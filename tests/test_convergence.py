@@ -192,10 +192,9 @@ def test_field_day_converges_in_dt_on_one_state():
     is transient: a 1-day step damps it by 1 / (1 + k dt) against exp(-k dt), so its error
     against its marrow maximum ran from 0.3% while resorption released it to over 100% while
     it decayed without a source (3 seeds x 6 steps measured); only its order is asserted
-    here. The whole model's dt and dx
-    convergence, with the cells' noise, is measured by `bonesim converge`
-    (experiments/reports/convergence.md); the field mesh is checked the same paired way in
-    tests/test_bone_model.py."""
+    here. The whole model's dt and dx convergence, with the cells' noise, is measured by
+    `bonesim converge` (experiments/reports/convergence.md); the field mesh is checked the same
+    paired way in tests/test_bone_model.py."""
     sc = parse_scenario({
         "name": "t", "patient": {"sex": "female", "age": "53 years", "fmp_age": "51 years"},
         "tissue": {"size": [64, 64], "spacing": "10 um", "site": "spine", "geometry_seed": 1},
