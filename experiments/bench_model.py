@@ -26,6 +26,7 @@ import numpy as np
 from bonesim.experiments.bench_cells import floor
 from bonesim.experiments.files import PACKAGE_ROOT
 from bonesim.model.bone_model import BoneModel
+from bonesim.model.parameters import value
 from bonesim.model.scenario import load_scenario
 from bonesim.model.units import DAYS_PER_YEAR
 
@@ -62,8 +63,8 @@ def whole_run(size: int, years: float, spinup_days: float, seed: int, then: int 
 def report(size: int, args) -> dict:
     """One size's run, printed, with its floor variants if asked for (CPU ms per step)."""
     row, model = whole_run(size, args.years, args.spinup_days, args.seed, then=3 * args.floor)
-    print(f"{size}x{size}, {row['spinup_days'] if args.spinup_days is not None else 'default'}"
-          f" spin-up days + {args.years:g} years ({row['steps']} steps): {row['wall_s']:.1f} s, "
+    print(f"{size}x{size}, {row['spinup_days']:g} spin-up days + {args.years:g} years "
+          f"({row['steps']} steps): {row['wall_s']:.1f} s, "
           f"{row['site_days_per_s'] / 1e6:.2f} M site-days/s; CPU {row['cpu_s']:.1f} s, "
           f"{row['site_days_per_cpu_s'] / 1e6:.2f} M site-days per CPU second; "
           f"{row['cells_at_end']} cells")
@@ -84,12 +85,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 768])
     parser.add_argument("--years", type=float, default=0.25, help="simulated years after the spin-up")
     parser.add_argument("--spinup-days", type=float, default=None,
-                        help="spin-up days (default: tissue.spinup.days)")
+                        help="spin-up days (default: tissue.spinup.days, without the years since "
+                             "the patient's menopausal transition that a run would add)")
     parser.add_argument("--floor", type=int, default=0, metavar="STEPS",
                         help="after the run, STEPS steps each as is, with no CG iteration and "
                              "with no field solve (lower bounds; 0: none)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.spinup_days is None:
+        args.spinup_days = value("tissue.spinup.days")
     BoneModel(load_scenario(SCENARIO, {"tissue.size": [32, 32]}), rng=0, spinup_days=2).step()
     BoneModel.clock = staticmethod(time.process_time)
     try:

@@ -20,10 +20,11 @@ protocol (the [[protocol]] tables of experiments/scenarios/), seed (the run is r
 examples, the page starts from the one module-level `model`: browser tabs opened on one server
 share it until a Reset gives each its own.
 
-Spin-up. A model spends its construction on the spin-up before day 0 (tissue.spinup.days, about
-a minute at 256 x 256). `BoneView` keeps the last spun-up states (`CACHE_SIZE`) in memory:
-Reset to a configuration built before in this process copies its state instead (a few seconds);
-a new one spins up, its progress shown on the page and on the terminal.
+Spin-up. A model spends its construction on the spin-up before day 0 (bone_model.spinup_length:
+about a minute per 400 days at 256 x 256). `BoneView` keeps the last spun-up states
+(`CACHE_SIZE`) in memory: Reset to a configuration built before in this process copies its
+state instead (a few seconds); a new one spins up, its progress shown on the page and on the
+terminal.
 
 Assets. The page's JavaScript and CSS come from the solara-assets package (installed under
 <venv>/share/solara/cdn, which solara's server serves), never from a CDN; pyproject.toml pins

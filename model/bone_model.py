@@ -8,12 +8,14 @@ mechanical stimulus (`stimulus`, 1 = habitual load) that the cells read, and the
 (model/endocrine.py) and the cells (agents/): a
 lining cell on every quiescent surface face and osteocytes in the matrix at their density.
 Osteoclasts, osteoblasts and their precursors are not placed by hand: before day 0 the model
-runs a spin-up (tissue.spinup.days) under the patient's own preceding, untreated serum course,
+runs a spin-up (`spinup_length`) under the patient's own preceding, untreated serum course,
 so BMUs, the remodeling space and the mineralization profile of a living tissue are there
 when the record starts, and the bone it left untouched is given the tissue ages of the
-patient's own turnover (`_age_old_bone`): a woman years past menopause starts in her own
-steady state, not in the transient out of a premenopausal one. BMD and the marker baselines
-are taken at its end.
+patient's own turnover (`_age_old_bone`). For a woman past the start of her menopausal
+transition the spin-up lives through it and the years since (up to tissue.spinup.history_max):
+she starts with the bone it cost her and the mechanostat set point it left, not as a
+premenopausal tissue meeting postmenopausal hormones. BMD and the marker baselines are taken
+at its end.
 
 One `step()` = one tissue step of scenario.simulation.dt days:
   1. serum: the step's levels (receptor-exposure equivalents for E2, P4, MPA, T; means for the
@@ -70,7 +72,7 @@ from bonesim.agents.world import (
     S_OSTEOID_BLOCK, S_PATCH, S_PTH, S_PTH_PULSE, S_SERM_AGONISM, S_SERM_LOAD, World,
 )
 from bonesim.model import mesh, readouts
-from bonesim.model.endocrine import serum_course
+from bonesim.model.endocrine import serum_course, transition_history_days
 from bonesim.model.fields import (
     FIELD_INDEX, FIELDS, N_TRANSPORTED, TRANSPORTED, FieldSolver, FieldSpec, SerumProfiles,
     free_rankl, new_conc, property_layers,
@@ -111,6 +113,16 @@ def pth_pulse(peak_pg_ml: float, mean_pg_ml: float, hours_above: float) -> float
         return 0.0
     ec50 = value("cells.receptors.pth1r_ec50")
     return max(0.0, hill(peak_pg_ml, ec50, 1.0) - hill(mean_pg_ml, ec50, 1.0))
+
+
+def spinup_length(scenario: Scenario) -> float:
+    """Days of spin-up [day]: tissue.spinup.days to a steady state, plus, for a woman whose
+    menopausal transition has begun, the days since it began (at most
+    tissue.spinup.history_max), so that her tissue has lived through her own transition and the
+    years since (the bone lost, the mechanostat set point, the turnover) instead of meeting her
+    postmenopausal hormones with the tissue of her reproductive years."""
+    history = min(transition_history_days(scenario.patient), value("tissue.spinup.history_max"))
+    return value("tissue.spinup.days") + history
 
 
 def spinup_scenario(scenario: Scenario, days: float) -> Scenario:
@@ -174,7 +186,7 @@ class BoneModel(mesa.Model):
         kernel.open_vessel_streams(int(self.rng.integers(2**62)), self.vessel_streams,
                                    self.vessel_clocks)
 
-        spin = value("tissue.spinup.days") if spinup_days is None else float(spinup_days)
+        spin = spinup_length(scenario) if spinup_days is None else float(spinup_days)
         self.course = serum_course(scenario, self.rng, self.dt)
         self.n_steps = len(self.course.day)
         if spin > 0:

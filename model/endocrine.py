@@ -95,6 +95,16 @@ def fmp_day(patient: Patient) -> float:
     return (patient.final_period_age - patient.age) * DAYS_PER_YEAR
 
 
+def transition_history_days(patient: Patient) -> float:
+    """Days since a woman's menopausal transition began (one transition duration before her
+    FMP), 0 for a woman before it and for a man: the history her tissue has lived through
+    since her ovaries' output began to fall."""
+    if patient.sex != "female":
+        return 0.0
+    start = fmp_day(patient) - p("menopause.transition_duration") * DAYS_PER_YEAR
+    return max(0.0, -start)
+
+
 def ovarian_fraction(t: np.ndarray, fmp: float) -> np.ndarray:
     """The ovary's output relative to the reproductive years (1 -> 0) at days t: starting one
     transition duration D before the FMP it falls as 1 - x^2/((D/2)^2 + x^2), x = time since the

@@ -49,8 +49,9 @@ print(scenario.patient)
 # %% [markdown]
 # ## Run, with snapshots
 #
-# `run_scenario` is `bonesim run`: it spins the tissue up for 400 days under her own hormones
-# (so that BMUs and a remodeling space are there on day 0), runs it, and writes a run directory:
+# `run_scenario` is `bonesim run`: it spins the tissue up under her own hormones (400 days, so
+# that BMUs and a remodeling space are there on day 0, and the months since her menopausal
+# transition began), runs it, and writes a run directory:
 # `run.json`, `timeseries.parquet`, `summary.png`, and with `snapshot_every` the field and cell
 # snapshots (`bonesim run default --snapshots "365 d"` on the command line).
 

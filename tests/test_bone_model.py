@@ -16,7 +16,7 @@ from bonesim.agents.osteocytes import Osteocyte
 from bonesim.agents.population import (
     I_COL, I_ROW, LINING, OSTEOBLAST, OSTEOCYTE, T_FORMED, T_RESORBED, X_CLOCK, X_CLOCK_END,
 )
-from bonesim.model.bone_model import BoneModel
+from bonesim.model.bone_model import BoneModel, spinup_length, spinup_scenario
 from bonesim.model.fields import FIELD_INDEX
 from bonesim.model.parameters import all_parameters, value
 from bonesim.model.readouts import remodeling_summary
@@ -254,6 +254,35 @@ def test_markers_without_a_baseline_are_undefined_not_infinite(overrides):
     assert ts.n_osteoclasts.max() == 0
     assert ts.ctx_rel.iloc[1:].isna().all()
     assert np.isfinite(ts.p1np_rel.dropna()).all()
+
+
+def test_spinup_covers_a_womans_own_menopausal_transition():
+    """The spin-up reaches a steady state (tissue.spinup.days), then lives through the years
+    since a woman's menopausal transition began (one transition duration before her FMP), at
+    most tissue.spinup.history_max of them; a man, or a woman before her transition, has the
+    steady-state spin-up only."""
+    base = value("tissue.spinup.days")
+    transition = value("endocrine.menopause.transition_duration") * DAYS_PER_YEAR
+    man = parse_scenario({"name": "m", "patient": {"sex": "male", "age": "70 years"}})
+    assert spinup_length(man) == base
+    assert spinup_length(scenario(age=35)) == base
+    assert spinup_length(scenario(age=48, fmp_age="50 years")) == base
+    five_years_after = scenario(age=55, fmp_age="50 years")
+    days = spinup_length(five_years_after)
+    assert days == pytest.approx(base + 5 * DAYS_PER_YEAR + transition)
+    before = spinup_scenario(five_years_after, days).patient
+    assert before.final_period_age - before.age == pytest.approx(
+        transition / DAYS_PER_YEAR + base / DAYS_PER_YEAR)
+    assert spinup_length(scenario(age=80, fmp_age="50 years")) == \
+        base + value("tissue.spinup.history_max")
+
+
+def test_a_postmenopausal_tissue_starts_with_the_bone_its_transition_lost():
+    """Same section and seed: a woman 6 years past her FMP starts day 0 with less bone than a
+    premenopausal one, because her spin-up lived through her transition."""
+    pre = BoneModel(scenario(age=40), rng=3)
+    post = BoneModel(scenario(age=56, fmp_age="50 years"), rng=3)
+    assert post.tissue.bone.sum() < 0.9 * pre.tissue.bone.sum()
 
 
 def test_estrogen_loss_raises_rankl_over_opg():
