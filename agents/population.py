@@ -264,7 +264,7 @@ def apply_events(model, classes: tuple) -> int:
 
 def place_agents(model) -> None:
     """Put every agent on the grid cell of its slot: on a rebuilt `model.grid`, the agents
-    coming from a copy of the model made without its grid (they are on no grid cell)."""
+    coming from a spun-up state stored without its grid (they are on no grid cell)."""
     for agent in model.agents:
         _set_cell(agent, model.grid[agent.position])
 

@@ -3,8 +3,8 @@ what it is held to: a frame in <= 0.3 s and a Reset of the default ready in <= 5
 
     python -m bonesim.experiments.bench_viz [--steps N] [--repeat R]
 
-Times, in this process: the first model (its spin-up), a Reset to the same controls (a copy
-of the spun-up state), then after N steps each view drawn and encoded as the page's PNG
+Times, in this process: the first model (its spin-up), a Reset to the same controls (taking
+over the spun-up state), then after N steps each view drawn and encoded as the page's PNG
 (best of R), with the number of cells drawn.
 """
 

@@ -9,6 +9,11 @@ missing, so a killed run resumes, and a changed scenario, seed, parameter or mod
 mistaken for a finished run. With `keep_going`, a job that raises is recorded beside them as
 `<name>-<digest>.error.json` and the others go on; the next run tries it again.
 
+Jobs that share a spin-up (the arms of one trial: one patient, tissue, seed and parameter
+set under different protocols) spin up once: the first leaves its spun-up tissue in the store
+(`SpinupFiles`) and the others take it (`BoneModel`'s `spinups`); results are the same either
+way.
+
 Executors: the calling process (`workers` = 1), local processes (`workers` > 1), or a Dask
 cluster (`scheduler`: "tcp://HOST:PORT", "local" for a `LocalCluster` of `workers` processes,
 or a `distributed.Client`). A job's numbers come from its own seed alone and every worker runs
@@ -22,6 +27,7 @@ import json
 import sys
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -32,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bonesim.experiments.files import code_digest, write_json, write_parquet
+from bonesim.experiments.files import atomic_path, code_digest, write_json, write_parquet
 from bonesim.model.parameters import all_parameters
 from bonesim.model.scenario import Scenario
 
@@ -48,13 +54,15 @@ class Job:
     ({"cells.osteoblast.lifespan": 91.0, ...}, each in its documented units). `name` is the
     start of its result file's name (letters, digits, '_', '-', '.'). `snapshots`: (folder,
     interval [day]) to also write field and cell snapshots there (experiments/snapshots.py);
-    they do not change the result, so they are not part of its digest."""
+    `spinups`: where its spun-up tissue is shared with the jobs that have the same spin-up
+    (set by `run_jobs`). Neither changes the result, so neither is part of its digest."""
 
     name: str
     scenario: Scenario
     seed: np.random.SeedSequence
     parameters: dict[str, float] = field(default_factory=dict)
     snapshots: tuple[Path, float] | None = None
+    spinups: "SpinupFiles | None" = None
 
     def digest(self, code: str) -> str:
         """16 hex digits identifying what this job computes with model code digest `code`."""
@@ -84,13 +92,14 @@ def parameters_set(values: dict[str, float]):
 def simulate(scenario: Scenario, seed: np.random.SeedSequence | int,
              parameters: dict[str, float] | None = None,
              progress: Callable[[float], None] | None = None,
-             snapshots: tuple[Path, float] | None = None) -> pd.DataFrame:
+             snapshots: tuple[Path, float] | None = None,
+             spinups: "SpinupFiles | None" = None) -> pd.DataFrame:
     """Run one replicate of `scenario` from `seed`, with model `parameters` set; return its time
     series (`BoneModel.timeseries()`, one row per output interval) with the
     `readouts.remodeling_summary` of the final model (BMU periods, cell lifespans) in
     attrs["remodeling"]. `progress(day)` is called after each step. `snapshots` (folder,
     interval [day]): field and cell snapshots on day 0 and at that interval
-    (snapshots.SnapshotWriter)."""
+    (snapshots.SnapshotWriter). `spinups`: spun-up tissues shared with other jobs (BoneModel)."""
     from bonesim.model.bone_model import BoneModel
     from bonesim.model.readouts import remodeling_summary
 
@@ -99,7 +108,7 @@ def simulate(scenario: Scenario, seed: np.random.SeedSequence | int,
         from bonesim.experiments.snapshots import SnapshotWriter
         snapshot = SnapshotWriter(*snapshots)
     with parameters_set(parameters or {}):
-        model = BoneModel(scenario, rng=seed)
+        model = BoneModel(scenario, rng=seed, spinups=spinups)
         if snapshot is not None:
             snapshot(model)
         for _ in range(model.n_steps):    # the last step ends at or just past the scenario's end
@@ -118,7 +127,8 @@ def simulate_job(job: Job) -> pd.DataFrame:
     import numba
 
     numba.set_num_threads(1)
-    return simulate(job.scenario, job.seed, job.parameters, snapshots=job.snapshots)
+    return simulate(job.scenario, job.seed, job.parameters, snapshots=job.snapshots,
+                    spinups=job.spinups)
 
 
 class Progress:
@@ -165,6 +175,7 @@ class Store:
     def __init__(self, path: Path, code: str | None = None):
         self.path = Path(path)
         self.code = code_digest() if code is None else code
+        self.spinups = SpinupFiles(self.path, self.code)
 
     def result(self, job: Job) -> Path:
         return self.path / f"{job.name}-{job.digest(self.code)}.parquet"
@@ -187,6 +198,47 @@ class Store:
         return json.loads(path.read_text())["error"] if path.exists() else None
 
 
+@dataclass(frozen=True)
+class SpinupFiles:
+    """Spun-up tissues shared by jobs (BoneModel's `spinups`, by `spinup_key`) as files in a
+    store directory: `spinup-<digest>.zlib`, the digest covering the key and the model's code,
+    each written atomically (~25 MB at 256 x 256). `run_jobs` deletes one when every job that
+    shares it has finished; a killed run leaves them for its resumption."""
+
+    path: Path
+    code: str
+
+    def file(self, key: str) -> Path:
+        digest = hashlib.sha256((key + self.code).encode()).hexdigest()[:16]
+        return self.path / f"spinup-{digest}.zlib"
+
+    def __contains__(self, key: str) -> bool:
+        return self.file(key).exists()
+
+    def __getitem__(self, key: str) -> bytes:
+        return self.file(key).read_bytes()
+
+    def __setitem__(self, key: str, state: bytes) -> None:
+        with atomic_path(self.file(key)) as tmp:
+            tmp.write_bytes(state)
+
+    def discard(self, key: str) -> None:
+        self.file(key).unlink(missing_ok=True)
+
+
+def shared_spinups(jobs: Iterable[Job]) -> dict[str, str]:
+    """The spin-up key (BoneModel's `spinup_key`) of each job, by name, whose spin-up another of
+    `jobs` shares: the arms of one trial, same patient, tissue and seed."""
+    from bonesim.model.bone_model import spinup_key, spinup_length
+
+    keys = {}
+    for job in jobs:
+        with parameters_set(job.parameters):
+            keys[job.name] = spinup_key(job.scenario, job.seed, spinup_length(job.scenario))
+    count = Counter(keys.values())
+    return {name: key for name, key in keys.items() if count[key] > 1}
+
+
 class WorkerDied(RuntimeError):
     """A worker process ended without returning its run (killed, out of memory)."""
 
@@ -198,8 +250,10 @@ class NoScheduler(RuntimeError):
 def run_jobs(jobs: Iterable[Job], store: Path, workers: int = 1, scheduler=None,
              keep_going: bool = False, show_progress: bool | None = None,
              label: str = "run") -> dict[str, pd.DataFrame]:
-    """Simulate every job not yet finished in `store`, in the given order; return the time
-    series of every finished job by name (read back from `store` for those done before).
+    """Simulate every job not yet finished in `store`, in the given order but for jobs that
+    share a spin-up (`shared_spinups`: the first of them goes ahead and leaves its spun-up
+    tissue in `store` for the others, on local executors); return the time series of every
+    finished job by name (read back from `store` for those done before).
 
     A job that raises stops the run (its error propagates) unless `keep_going`: then it is
     recorded in `store` and left out of the result. WorkerDied if a local worker process dies;
@@ -210,9 +264,21 @@ def run_jobs(jobs: Iterable[Job], store: Path, workers: int = 1, scheduler=None,
     frames = {job.name: pd.read_parquet(store.result(job)) for job in jobs
               if store.result(job).exists()}
     todo = [job for job in jobs if job.name not in frames]
+    shared = shared_spinups(jobs) if scheduler in (None, "local") else {}
+    first = {}
+    for job in todo:
+        first.setdefault(shared.get(job.name), job.name)
+    todo = sorted((dataclasses.replace(job, spinups=store.spinups) if job.name in shared else job
+                   for job in todo),
+                  key=lambda job: job.name in shared and first[shared[job.name]] != job.name)
+    pending = Counter(shared[job.name] for job in todo if job.name in shared)
     done = {"days": 0.0, "runs": 0}
 
     def finished(job: Job, frame: pd.DataFrame | None, err: BaseException | None) -> None:
+        if job.name in shared:
+            pending[shared[job.name]] -= 1
+            if pending[shared[job.name]] == 0:
+                store.spinups.discard(shared[job.name])
         if err is not None:
             if not keep_going:
                 raise err
@@ -234,7 +300,7 @@ def run_jobs(jobs: Iterable[Job], store: Path, workers: int = 1, scheduler=None,
                 try:
                     frame = simulate(job.scenario, job.seed, job.parameters,
                                      lambda day: bar.advance_to(start + day, done["runs"]),
-                                     job.snapshots)
+                                     job.snapshots, job.spinups)
                 except Exception as err:  # recorded (keep_going) or raised again
                     finished(job, None, err)
                 else:

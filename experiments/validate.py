@@ -2,8 +2,9 @@
 
 Every arm (a scenario file of experiments/scenarios/ named in `targets.ARMS`) is simulated
 with the same replicate seeds (`run.replicate_seeds(simulation.seed, n)`; arms of one trial
-share `simulation.seed`, so their differences are paired: common random numbers), in parallel
-over local processes. Each target's statistic is computed per seed; the report gives its mean
+share `simulation.seed`, so their differences are paired: common random numbers; arms with one
+patient, such as a trial's placebo and therapy arms, also share the spun-up tissue of each seed,
+spun up once, `runner.run_jobs`), in parallel over local processes. Each target's statistic is computed per seed; the report gives its mean
 over seeds with the t-based 95% confidence interval of that mean, and a target passes when the
 mean lies inside its band.
 

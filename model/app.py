@@ -22,9 +22,9 @@ share it until a Reset gives each its own.
 
 Spin-up. A model spends its construction on the spin-up before day 0 (bone_model.spinup_length:
 about a minute per 400 days at 256 x 256). `BoneView` keeps the last spun-up states
-(`CACHE_SIZE`) in memory: Reset to a configuration built before in this process copies its
-state instead (a few seconds); a new one spins up, its progress shown on the page and on the
-terminal.
+(`CACHE_SIZE`) in memory: Reset to a patient, size and seed spun up before in this process,
+under any protocol, takes that state instead (a few seconds); a new one spins up, its progress
+shown on the page and on the terminal.
 
 Assets. The page's JavaScript and CSS come from the solara-assets package (installed under
 <venv>/share/solara/cdn, which solara's server serves), never from a CDN; pyproject.toml pins
@@ -32,7 +32,6 @@ the solara, solara-assets, ipyvue and ipyvuetify versions that work together off
 `bonesim viz` serves on 127.0.0.1 with Solara's telemetry off.
 """
 
-import copy
 import os
 import sys
 import tomllib
@@ -53,7 +52,7 @@ from mesa.visualization.utils import update_counter
 
 from bonesim.agents.population import (
     I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, KIND_NAMES, LINING, OB_PRECURSOR, OC_PRECURSOR,
-    OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, place_agents,
+    OSTEOBLAST, OSTEOCLAST, OSTEOCYTE,
 )
 from bonesim.model.bone_model import RANKL_FREE_LAYER, STIMULUS_LAYER, BoneModel
 from bonesim.model.fields import FIELDS
@@ -79,7 +78,7 @@ PATIENTS = {
 NO_PROTOCOL = "none"
 SIZES = (64, 128, 256, 512)     # grid cells per side offered by the size control
 SEEDS = range(20)               # seeds offered by the seed control
-CACHE_SIZE = 3                  # spun-up states kept in memory (~70 MB each at 256 x 256)
+CACHE_SIZE = 3                  # spun-up states kept in memory (~25 MB each at 256 x 256)
 
 
 @dataclass(frozen=True)
@@ -193,7 +192,6 @@ def view_scenario(patient: str, protocol: str, seed: int, size: str) -> Scenario
 
 
 spinup_status = solara.reactive("")
-_spun_up: OrderedDict = OrderedDict()   # scenario JSON -> spun-up BoneView without its grid
 
 
 class SpinupProgress:
@@ -214,13 +212,20 @@ class SpinupProgress:
         self.percent = percent
 
 
-def _without_grid(model: BoneModel) -> dict:
-    """A deepcopy memo that leaves the Mesa grid out of a copy of `model` (the copy's grid,
-    and its agents' cells, are None): copying the 65,536 cells of a 256 x 256 grid takes
-    longer (6 s) than building a new grid (1 s)."""
-    memo = {id(cell): None for cell in model.grid.all_cells}
-    memo[id(model.grid)] = None
-    return memo
+class RecentSpinups(OrderedDict):
+    """The last CACHE_SIZE spun-up states (BoneModel's `spinups`), the most recently used last."""
+
+    def __getitem__(self, key: str) -> bytes:
+        self.move_to_end(key)
+        return super().__getitem__(key)
+
+    def __setitem__(self, key: str, state: bytes) -> None:
+        super().__setitem__(key, state)
+        while len(self) > CACHE_SIZE:
+            self.popitem(last=False)
+
+
+_spun_up = RecentSpinups()
 
 
 class BoneView(BoneModel):
@@ -229,31 +234,19 @@ class BoneView(BoneModel):
     SolaraViz's Reset rebuilds the model as `type(model)(**model_params)` and passes a Mesa
     `scenario` to a model whose __init__ takes one, so BoneView takes the controls' values
     and no `scenario`. The run is replicate 0 of `bonesim run` of the same scenario and seed
-    (experiments/run.py replicate_seeds). A state spun up before in this process is copied
-    instead of spun up again; either way the same arguments give the same model.
+    (experiments/run.py replicate_seeds). A spin-up done before in this process (the same
+    patient, size and seed, whatever the protocol) is taken from `_spun_up` instead of spun up
+    again; either way the same arguments give the same model.
     """
 
     def __init__(self, patient: str = "perimenopausal", protocol: str = NO_PROTOCOL,
                  seed: int = 0, size: str = "256 x 256"):
         scenario = view_scenario(patient, protocol, seed, size)
-        key = scenario.model_dump_json()
-        if key in _spun_up:
-            _spun_up.move_to_end(key)
-            self._copy_state(_spun_up[key])
-        else:
-            rng = np.random.SeedSequence(scenario.simulation.seed).spawn(1)[0]
-            super().__init__(scenario, rng=rng, agent_data=True, progress=SpinupProgress())
-            spinup_status.value = ""
-            _spun_up[key] = copy.deepcopy(self, _without_grid(self))
-            while len(_spun_up) > CACHE_SIZE:
-                _spun_up.popitem(last=False)
+        rng = np.random.SeedSequence(scenario.simulation.seed).spawn(1)[0]
+        super().__init__(scenario, rng=rng, agent_data=True, progress=SpinupProgress(),
+                         spinups=_spun_up)
+        spinup_status.value = ""
         self.running = self.steps_done < self.n_steps
-
-    def _copy_state(self, spun_up: "BoneView") -> None:
-        """Take a copy of a spun-up model's state (every reference to it becomes self)."""
-        self.__dict__.update(copy.deepcopy(spun_up.__dict__, {id(spun_up): self}))
-        self.build_grid()
-        place_agents(self)
 
     def step(self) -> None:
         super().step()

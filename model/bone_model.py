@@ -15,7 +15,9 @@ patient's own turnover (`_age_old_bone`). For a woman past the start of her meno
 transition the spin-up lives through it and the years since (up to tissue.spinup.history_max):
 she starts with the bone it cost her and the mechanostat set point it left, not as a
 premenopausal tissue meeting postmenopausal hormones. BMD and the marker baselines are taken
-at its end.
+at its end. The spin-up draws its random numbers before the scenario's own serum course, so
+the arms of a trial (one patient, tissue and seed, other protocols) can share one spun-up
+tissue (`spinups`, keyed by `spinup_key`).
 
 One `step()` = one tissue step of scenario.simulation.dt days:
   1. serum: the step's levels (receptor-exposure equivalents for E2, P4, MPA, T; means for the
@@ -47,13 +49,17 @@ turnover factor by `experiments/calibrate.py --only V1.turnover` (the re-runnabl
 for the V1 knobs); the parameter sources say which runs set each value.
 """
 
+import io
+import json
+import pickle
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, MutableMapping
 
 import mesa
 import numpy as np
 import pandas as pd
-from mesa.discrete_space import OrthogonalMooreGrid
+from mesa.discrete_space import Cell, DiscreteSpace, OrthogonalMooreGrid
 
 from bonesim.agents import kernel
 from bonesim.agents.lining import LiningCell
@@ -63,7 +69,7 @@ from bonesim.agents.osteoclasts import Osteoclast, OsteoclastPrecursor
 from bonesim.agents.osteocytes import Osteocyte
 from bonesim.agents.population import (
     C_NBMU, KIND_NAMES, LINING, N_BMU_COLS, N_TALLY, OSTEOCYTE, T_RESORBED, Population,
-    apply_events, sync_moves,
+    apply_events, place_agents, sync_moves,
 )
 from bonesim.agents.rates import KEYS
 from bonesim.agents.receptors import hill
@@ -77,7 +83,7 @@ from bonesim.model.fields import (
     FIELD_INDEX, FIELDS, N_TRANSPORTED, TRANSPORTED, FieldSolver, FieldSpec, SerumProfiles,
     free_rankl, new_conc, property_layers,
 )
-from bonesim.model.parameters import value
+from bonesim.model.parameters import all_parameters, value
 from bonesim.model.scenario import Scenario
 from bonesim.model.tissue import POOLS, build_tissue, mineral_supply
 from bonesim.model.units import DAYS_PER_YEAR
@@ -133,6 +139,49 @@ def spinup_scenario(scenario: Scenario, days: float) -> Scenario:
     return scenario.model_copy(update={"patient": patient, "protocol": [], "simulation": simulation})
 
 
+def spinup_key(scenario: Scenario, seed, spin: float) -> str:
+    """What a spin-up of `spin` days from `seed` (an int or a numpy SeedSequence) depends on,
+    as text: the patient as the spin-up sees her, the tissue, the time step and field mesh,
+    the seed and every model parameter's value; not the protocol, the duration or the output
+    interval, so the arms of one trial share it."""
+    if isinstance(seed, np.random.SeedSequence):
+        seed = {"entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
+    elif not isinstance(seed, int):
+        raise TypeError(f"a shared spin-up needs a seed (int or SeedSequence), not {seed!r}")
+    simulation = scenario.simulation
+    return json.dumps({"patient": spinup_scenario(scenario, spin).patient.model_dump(mode="json"),
+                       "tissue": scenario.tissue.model_dump(mode="json"), "dt": simulation.dt,
+                       "field_refinement": simulation.field_refinement, "spinup_days": spin,
+                       "seed": seed,
+                       "parameters": {k: p.value for k, p in all_parameters().items()}},
+                      sort_keys=True)
+
+
+class _StatePickler(pickle.Pickler):
+    """Pickles a model's attributes with the model itself as a reference and without the Mesa
+    grid and its cells."""
+
+    def __init__(self, file, model):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.model = model
+
+    def persistent_id(self, obj):
+        if obj is self.model:
+            return "model"
+        return "grid" if isinstance(obj, (Cell, DiscreteSpace)) else None
+
+
+class _StateUnpickler(pickle.Unpickler):
+    """Reads what `_StatePickler` wrote into `model` (the grid and cells as None)."""
+
+    def __init__(self, file, model):
+        super().__init__(file)
+        self.model = model
+
+    def persistent_load(self, pid):
+        return self.model if pid == "model" else None
+
+
 class BoneModel(mesa.Model):
     """Agent-based bone remodeling of one tissue section under one patient's serum course."""
 
@@ -141,15 +190,32 @@ class BoneModel(mesa.Model):
     clock = staticmethod(time.perf_counter)
 
     def __init__(self, scenario: Scenario, rng=None, spinup_days: float | None = None,
-                 agent_data: bool = False, progress: Callable[[float, float], None] | None = None):
+                 agent_data: bool = False, progress: Callable[[float, float], None] | None = None,
+                 spinups: MutableMapping[str, bytes] | None = None):
         """agent_data: the DataCollector also records every cell at each output interval
-        (AGENT_REPORTERS); progress(days_done, days_total) is called after each spin-up step."""
+        (AGENT_REPORTERS); progress(days_done, days_total) is called after each spin-up step.
+        spinups: spun-up tissues by `spinup_key` (rng must then be a seed): this model's is
+        taken from there when it is in, else put there after its spin-up, so that the arms of a
+        trial (one patient, tissue and seed under different protocols) spin up once. Either way
+        the model is the same: the spin-up draws its random numbers before the arm's."""
         super().__init__(rng=rng)
-        self.spec = scenario
+        spin = spinup_length(scenario) if spinup_days is None else float(spinup_days)
+        key = None if spinups is None else spinup_key(scenario, rng, spin)
+        if key is not None and key in spinups:
+            self._restore(spinups[key])
+        else:
+            self._build(scenario)
+            self._spin_up(scenario, spin, progress)
+            if key is not None:
+                spinups[key] = self._spun_up_state()
+        self._begin(scenario, spin, agent_data)
+
+    # ------------------------------------------------------------------ set-up
+    def _build(self, scenario: Scenario) -> None:
+        """The section, its fields, grid and resident cells (lining cells, osteocytes)."""
         tissue_spec = scenario.tissue
         self.dt = float(scenario.simulation.dt)
         self.dx = float(tissue_spec.spacing)
-        self.output_every = float(scenario.simulation.output_every)
         self.day = 0.0
         self.steps_done = 0      # steps of the record (after the spin-up)
         self.steps_total = 0     # all steps, spin-up included
@@ -186,22 +252,32 @@ class BoneModel(mesa.Model):
         kernel.open_vessel_streams(int(self.rng.integers(2**62)), self.vessel_streams,
                                    self.vessel_clocks)
 
-        spin = spinup_length(scenario) if spinup_days is None else float(spinup_days)
+    def _spin_up(self, scenario: Scenario, spin: float,
+                 progress: Callable[[float, float], None] | None) -> None:
+        """`spin` days before day 0 under the patient's own preceding, untreated serum course
+        (`spinup_scenario`); then the untouched bone is given her turnover's ages."""
+        if spin <= 0:
+            return
+        pre = serum_course(spinup_scenario(scenario, spin), self.rng, self.dt)
+        self.baseline_mark = None
+        matrix0 = self.tissue.matrix.copy()
+        for i in range(len(pre.day)):
+            spin_day = pre.day[i] - spin
+            if self.baseline_mark is None and spin_day >= -readouts.BASELINE_DAYS:
+                self.baseline_mark = (spin_day, self.tally.copy())
+            self._advance(pre, i, spin_day=spin_day)
+            if progress is not None:
+                progress(pre.day[i] + self.dt, spin)
+        self._age_old_bone(matrix0, spin)
+
+    def _begin(self, scenario: Scenario, spin: float, agent_data: bool) -> None:
+        """Day 0 of `scenario` on the spun-up tissue: its serum course (drawn after the
+        spin-up's random numbers), the record and its baselines."""
+        self.spec = scenario
+        self.output_every = float(scenario.simulation.output_every)
         self.course = serum_course(scenario, self.rng, self.dt)
         self.n_steps = len(self.course.day)
-        if spin > 0:
-            pre = serum_course(spinup_scenario(scenario, spin), self.rng, self.dt)
-            self.baseline_mark = None
-            matrix0 = self.tissue.matrix.copy()
-            for i in range(len(pre.day)):
-                spin_day = pre.day[i] - spin
-                if self.baseline_mark is None and spin_day >= -readouts.BASELINE_DAYS:
-                    self.baseline_mark = (spin_day, self.tally.copy())
-                self._advance(pre, i, spin_day=spin_day)
-                if progress is not None:
-                    progress(pre.day[i] + self.dt, spin)
-            self._age_old_bone(matrix0, spin)
-        else:
+        if spin <= 0:
             self._hormones(self.course, 0, refresh=True)
         self.recorder = readouts.Recorder(self)
         self.datacollector = mesa.DataCollector(model_reporters=self.recorder.reporters(),
@@ -209,7 +285,21 @@ class BoneModel(mesa.Model):
         self.recorder.start(self)
         self.datacollector.collect(self)
 
-    # ------------------------------------------------------------------ set-up
+    def _spun_up_state(self) -> bytes:
+        """This model's state after its spin-up, compressed: every attribute but the Mesa grid
+        (rebuilt from the arrays by `_restore`, faster than stored)."""
+        state = {name: item for name, item in self.__dict__.items()
+                 if getattr(item, "__self__", None) is not self}   # Mesa's step wrapper
+        buffer = io.BytesIO()
+        _StatePickler(buffer, self).dump(state)
+        return zlib.compress(buffer.getvalue(), 1)
+
+    def _restore(self, state: bytes) -> None:
+        """Take on a spun-up state of `_spun_up_state` (its agents become this model's)."""
+        self.__dict__.update(_StateUnpickler(io.BytesIO(zlib.decompress(state)), self).load())
+        self.build_grid()
+        place_agents(self)
+
     def _age_old_bone(self, matrix0: np.ndarray, spin_days: float) -> None:
         """The tissue-age distribution of the patient's own steady state: the bone the spin-up
         left untouched (neither resorbed nor formed) is given the mineral of bone older than the

@@ -9,6 +9,7 @@ import importlib
 import io
 import os
 import queue
+import re
 import subprocess
 import sys
 import time
@@ -170,8 +171,13 @@ def test_reset_builds_the_view_from_the_controls_without_a_scenario(app):
     assert kwargs == app.START
     start = time.perf_counter()
     fresh = type(app.model)(**kwargs)
-    assert time.perf_counter() - start < 5.0           # a copy of the spun-up state
+    assert time.perf_counter() - start < 5.0           # the spun-up state, taken over
     assert fresh.spec == app.model.spec and fresh.day == 0
+    start = time.perf_counter()
+    treated = type(app.model)(**{**kwargs, "protocol": "v3b_pepi_cee"})
+    assert time.perf_counter() - start < 5.0           # the same patient's spin-up
+    assert treated.spec.protocol and treated.day == 0
+    np.testing.assert_array_equal(treated.tissue.pools, fresh.tissue.pools)
 
 
 def test_a_copied_spun_up_state_runs_as_bonesim_run_and_shares_nothing(app, view):
@@ -332,7 +338,8 @@ def _image(page, item: int) -> str:
 
 def _choose(page, label: str, option: str) -> None:
     page.locator(".v-select", has_text=label).first.click()
-    page.locator(".v-menu__content .v-list-item", has_text=option).first.click()
+    exact = re.compile(rf"^\s*{re.escape(option)}\s*$")
+    page.locator(".menuable__content__active .v-list-item", has_text=exact).first.click()
     page.wait_for_function(
         "([label, option]) => [...document.querySelectorAll('.v-select')].some("
         "e => e.innerText.includes(label) && e.innerText.includes(option))", arg=[label, option])
@@ -375,8 +382,10 @@ def test_the_page_in_a_browser_offline(small_toml, tmp_path):
         page.wait_for_function("(before) => document.querySelectorAll('.vue-grid-item')[1]"
                                ".querySelector('img').src != before", arg=layer_image)
 
-        # another protocol, Reset: a new run from day 0 whose serum E2 carries the estrogen
+        # another protocol and seed, Reset: a new spin-up, its progress shown, then a run from
+        # day 0 whose serum E2 carries the estrogen
         _choose(page, "protocol", "v3b_pepi_cee")
+        _choose(page, "seed", "1")
         page.get_by_role("button", name="Reset").click()
         page.wait_for_function("() => document.querySelector('.bonesim-spinup').innerText != ''",
                                timeout=60_000)

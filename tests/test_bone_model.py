@@ -16,7 +16,7 @@ from bonesim.agents.osteocytes import Osteocyte
 from bonesim.agents.population import (
     I_COL, I_ROW, LINING, OSTEOBLAST, OSTEOCYTE, T_FORMED, T_RESORBED, X_CLOCK, X_CLOCK_END,
 )
-from bonesim.model.bone_model import BoneModel, spinup_length, spinup_scenario
+from bonesim.model.bone_model import BoneModel, spinup_key, spinup_length, spinup_scenario
 from bonesim.model.fields import FIELD_INDEX
 from bonesim.model.parameters import all_parameters, value
 from bonesim.model.readouts import remodeling_summary
@@ -183,6 +183,42 @@ def test_same_seed_same_run_other_seed_other_run():
     c = run(BoneModel(scenario(), rng=8, spinup_days=60), 30).timeseries()
     assert a.equals(b)
     assert not a.equals(c)
+
+
+def test_the_arms_of_a_trial_share_one_spinup(overrides):
+    """A model that takes its spun-up tissue from `spinups`, where an arm under another protocol
+    put it, steps exactly like one spun up alone, with its own arrays, grid and agents; the key
+    tells apart what a spin-up depends on (seed, length, patient, parameters), not the
+    protocol."""
+    def arm(name):
+        s = load_scenario(SCENARIOS / f"{name}.toml")
+        return s.model_copy(update={"tissue": s.tissue.model_copy(update={"size": (48, 48)}),
+                                    "simulation": s.simulation.model_copy(update={"duration": 0.1})})
+
+    placebo, treated = arm("v3a_pepi_placebo"), arm("v3b_pepi_cee")
+    spinups = {}
+    first = BoneModel(placebo, rng=3, spinup_days=60, spinups=spinups)
+    shared = BoneModel(treated, rng=3, spinup_days=60, spinups=spinups)
+    alone = BoneModel(treated, rng=3, spinup_days=60)
+    assert len(spinups) == 1
+    for model in (shared, alone):
+        run(model, 30)
+    assert shared.timeseries().equals(alone.timeseries())
+    assert state_digest(shared) == state_digest(alone)
+    assert shared.spec == treated and not np.shares_memory(shared.conc, first.conc)
+    assert np.shares_memory(shared.grid.rankl.data, shared.conc)
+    for agent in list(shared.agents)[:300]:
+        assert agent.model is shared and agent.cell is shared.grid[agent.position]
+        assert agent in agent.cell.agents
+    key = spinup_key(placebo, 3, 60.0)
+    older = placebo.patient.model_copy(update={"age": placebo.patient.age + 1})
+    assert key == spinup_key(treated, 3, 60.0)
+    assert key not in (spinup_key(placebo, 4, 60.0), spinup_key(placebo, 3, 61.0),
+                       spinup_key(placebo.model_copy(update={"patient": older}), 3, 60.0))
+    overrides(cells__osteoblast__lifespan=80.0)
+    assert spinup_key(placebo, 3, 60.0) != key
+    with pytest.raises(TypeError, match="needs a seed"):
+        BoneModel(placebo, rng=np.random.default_rng(3), spinups=spinups)
 
 
 def test_solver_tolerance_bounds_the_field_error_in_the_running_model():

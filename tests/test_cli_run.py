@@ -92,11 +92,12 @@ def interrupt_after_one(scenario_file, out, monkeypatch) -> list:
     real = runner.simulate
     calls = []
 
-    def killed_after_one(scenario, rng, parameters=None, progress=None, snapshots=None):
+    def killed_after_one(scenario, rng, parameters=None, progress=None, snapshots=None,
+                         spinups=None):
         if calls:
             raise KeyboardInterrupt
         calls.append(rng)
-        return real(scenario, rng, parameters, progress, snapshots)
+        return real(scenario, rng, parameters, progress, snapshots, spinups)
 
     monkeypatch.setattr(runner, "simulate", killed_after_one)
     with pytest.raises(KeyboardInterrupt):
@@ -104,8 +105,9 @@ def interrupt_after_one(scenario_file, out, monkeypatch) -> list:
     assert not (out / "timeseries.parquet").exists()
     assert len(list((out / ".partial").glob("rep_000-*.parquet"))) == 1
     monkeypatch.setattr(runner, "simulate",
-                        lambda s, rng, parameters=None, progress=None, snapshots=None:
-                        calls.append(rng) or real(s, rng, parameters, progress, snapshots))
+                        lambda s, rng, parameters=None, progress=None, snapshots=None,
+                        spinups=None:
+                        calls.append(rng) or real(s, rng, parameters, progress, snapshots, spinups))
     return calls
 
 

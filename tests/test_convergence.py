@@ -162,9 +162,9 @@ def test_study_writes_its_files_and_resumes(tmp_path, monkeypatch):
     calls = []
     real = runner.simulate
 
-    def counting(scenario, seed, parameters=None, progress=None, snapshots=None):
+    def counting(scenario, seed, parameters=None, progress=None, snapshots=None, spinups=None):
         calls.append(seed.spawn_key)
-        return real(scenario, seed, parameters, progress, snapshots)
+        return real(scenario, seed, parameters, progress, snapshots, spinups)
 
     monkeypatch.setattr(runner, "simulate", counting)
     assert main(args + ["--seeds", "2"]) == 0

@@ -6,9 +6,12 @@ import pandas as pd
 import pytest
 
 from bonesim.experiments.files import atomic_path, write_json
-from bonesim.experiments.runner import Job, Store, parameters_set, replicate_seeds
+from bonesim.experiments.runner import (
+    Job, SpinupFiles, Store, parameters_set, replicate_seeds, run_jobs, simulate,
+)
+from bonesim.experiments.validate import SCENARIO_DIR
 from bonesim.model.parameters import value
-from bonesim.model.scenario import parse_scenario
+from bonesim.model.scenario import load_scenario, parse_scenario
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -64,3 +67,29 @@ def test_replicate_seeds_are_independent_and_reproducible():
     assert draws == [s.generate_state(2).tolist() for s in b]
     assert len({tuple(d) for d in draws}) == 3
     assert replicate_seeds(7, 5)[:3][2].generate_state(2).tolist() == draws[2]
+
+
+def test_the_arms_of_a_trial_spin_up_once(tmp_path, monkeypatch):
+    """run_jobs: of a placebo and a treated arm with one patient, tissue and seed, the first
+    leaves its spun-up tissue in the store and the second takes it; each result is that of its
+    run alone, and no spin-up file is left behind."""
+    names = ("v3b_pepi_cee", "v3a_pepi_placebo")
+    short = {"tissue.size": [32, 32], "simulation.duration": "18 d"}
+    seed = replicate_seeds(0, 1)[0]
+    jobs = [Job(name, load_scenario(SCENARIO_DIR / f"{name}.toml", short), seed) for name in names]
+    calls = []
+    for method in ("__getitem__", "__setitem__"):
+        original = getattr(SpinupFiles, method)
+
+        def spy(files, *args, _method=method, _original=original):
+            calls.append(_method)
+            return _original(files, *args)
+        monkeypatch.setattr(SpinupFiles, method, spy)
+    with parameters_set({"tissue.spinup.days": 30.0, "tissue.spinup.history_max": 0.0}):
+        frames = run_jobs(jobs, tmp_path)
+        alone = {job.name: simulate(job.scenario, job.seed) for job in jobs}
+    assert calls == ["__setitem__", "__getitem__"]
+    for name in names:
+        pd.testing.assert_frame_equal(frames[name], alone[name])
+    assert not frames[names[0]].equals(frames[names[1]])
+    assert not list(tmp_path.glob("spinup-*"))

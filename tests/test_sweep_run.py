@@ -100,11 +100,11 @@ def test_failure_is_recorded_the_sweep_goes_on_and_a_rerun_retries_it(
     copy_finished(reference, out, leave_out=2)
     real, calls = runner.simulate, []
 
-    def failing(scenario, seed, parameters=None, progress=None, snapshots=None):
+    def failing(scenario, seed, parameters=None, progress=None, snapshots=None, spinups=None):
         calls.append(seed.spawn_key)
         if parameters["cells.osteoblast.lifespan"] == 60.0 and seed.spawn_key == (0,):
             raise RuntimeError("injected failure")
-        return real(scenario, seed, parameters, progress, snapshots)
+        return real(scenario, seed, parameters, progress, snapshots, spinups)
 
     monkeypatch.setattr(runner, "simulate", failing)
     assert main(["sweep", str(sweep_file), "--out", str(out), "--workers", "1"]) == 1
