@@ -265,9 +265,7 @@ def run_jobs(jobs: Iterable[Job], store: Path, workers: int = 1, scheduler=None,
               if store.result(job).exists()}
     todo = [job for job in jobs if job.name not in frames]
     shared = shared_spinups(jobs) if scheduler in (None, "local") else {}
-    first = {}
-    for job in todo:
-        first.setdefault(shared.get(job.name), job.name)
+    first = {shared[job.name]: job.name for job in reversed(todo) if job.name in shared}
     todo = sorted((dataclasses.replace(job, spinups=store.spinups) if job.name in shared else job
                    for job in todo),
                   key=lambda job: job.name in shared and first[shared[job.name]] != job.name)

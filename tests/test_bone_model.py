@@ -190,12 +190,9 @@ def test_the_arms_of_a_trial_share_one_spinup(overrides):
     put it, steps exactly like one spun up alone, with its own arrays, grid and agents; the key
     tells apart what a spin-up depends on (seed, length, patient, parameters), not the
     protocol."""
-    def arm(name):
-        s = load_scenario(SCENARIOS / f"{name}.toml")
-        return s.model_copy(update={"tissue": s.tissue.model_copy(update={"size": (48, 48)}),
-                                    "simulation": s.simulation.model_copy(update={"duration": 0.1})})
-
-    placebo, treated = arm("v3a_pepi_placebo"), arm("v3b_pepi_cee")
+    small_arm = {"tissue.size": [48, 48], "simulation.duration": "0.1 years"}
+    placebo, treated = (load_scenario(SCENARIOS / f"{name}.toml", small_arm)
+                        for name in ("v3a_pepi_placebo", "v3b_pepi_cee"))
     spinups = {}
     first = BoneModel(placebo, rng=3, spinup_days=60, spinups=spinups)
     shared = BoneModel(treated, rng=3, spinup_days=60, spinups=spinups)
