@@ -226,6 +226,13 @@ TARGETS: tuple[Target, ...] = (
     Target("V1.formation", "formation phase of a BMU", "3-5 months", (91.0, 152.0), "days", (V1,),
            "median first-to-last formation day of the BMUs completed in the run",
            lambda a: a[V1].summary("formation_days"), note="3-5 months taken as 91-152 days"),
+    Target("V1.erosion_depth", "erosion depth of a trabecular BMU", "40-60 um (Eriksen 1986)",
+           (40.0, 60.0), "um", (V1,),
+           "erosion depth of the BMUs completed in the run: their resorbed volume / the surface "
+           "they eroded (readouts.remodeling_summary)",
+           lambda a: a[V1].summary("erosion_depth_um"),
+           note="my reading: the mean depth of a cavity over its eroded surface, against the "
+                "published range of final erosion depths"),
     Target("V1.oc_lifespan", "osteoclast lifespan", "~2 weeks", (7.0, 21.0), "days", (V1,),
            "mean age at death of the osteoclasts that died in the run",
            lambda a: a[V1].summary("osteoclast_lifespan_days"),

@@ -195,6 +195,7 @@ def test_every_statistic_on_synthetic_arms():
                 scenario, rate[arm] + seed, turnover_pct_per_yr=lambda y: 20.0 + 0 * y,
                 activation_frequency_per_yr=lambda y: 0.2 + 0.2 * (y > 3.5))
             results[arm, seed].attrs["remodeling"] = {"osteoclast_lifespan_days": 14.0 + seed,
+                                                      "erosion_depth_um": 30.0 + seed,
                                                       "resorption_days": np.nan}
     table = v.evaluate(tg.TARGETS, settings, results)
     values = table[table["level"] == "target"].set_index(["id", "seed"])["value"]
@@ -208,6 +209,7 @@ def test_every_statistic_on_synthetic_arms():
         assert values["V1.oc_lifespan", s] == pytest.approx(14.0 + s)
         assert np.isnan(values["V1.resorption", s])  # undefined: not measurable
         assert np.isnan(values["V1.formation", s])  # not in the summary: not measurable
+        assert values["V1.erosion_depth", s] == pytest.approx(30.0 + s)
         assert values["V2.activation", s] == pytest.approx(2.0)
         assert values["V3b", s] == pytest.approx(change[p[1], s])
         assert values["V3c.above_V3b", s] == pytest.approx(change[p[2], s] - change[p[1], s])
@@ -247,6 +249,7 @@ def test_each_statistic_reads_the_measure_of_its_trial():
             frame = synthetic(scenario, rate[arm], turnover_pct_per_yr=lambda y: 20.0 + 0 * y,
                               activation_frequency_per_yr=lambda y: 0.2 + 0.2 * (y > 3.5))
             frame.attrs["remodeling"] = {"resorption_days": 20.0, "formation_days": 120.0,
+                                         "erosion_depth_um": 45.0,
                                          "osteoclast_lifespan_days": 14.0,
                                          "osteoblast_lifespan_days": 90.0}
             if moved:
