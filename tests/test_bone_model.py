@@ -372,8 +372,9 @@ V1_OPEN = {"V1.formation": "finite teams refill the model's shallow cavities (E.
            "V1.resorption": "a footprint osteoclast (~14 d lifespan) clears its BMU's surface in "
                             "~11 d (validation 128x128, 4 seeds: 11.3 [10.5, 12.1]); a BMU needs "
                             "more osteoclast generations (reversal-resorption) to last 2-4 weeks",
-           "V1.erosion_depth": "an osteoclast spreads its lifetime's resorption (~2000 um^2 of "
-                               "section) over the ~120 um of surface it travels: E.De 16-19 um"}
+           "V1.erosion_depth": "an osteoclast idles half its life, walled in by its BMU's "
+                               "osteoblasts, and spreads what it resorbs along the surface it "
+                               "travels: E.De 16-19 um (experiments/reports/bmu_depth.md)"}
 
 
 @pytest.mark.slow
