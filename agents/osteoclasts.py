@@ -35,8 +35,8 @@ from bonesim.agents.population import (
     B_ERODED, B_FIRST_RES, B_FORMED, B_FOUNDED, B_LAST_RES, B_OSTEOCLASTS, B_PERFORATIONS,
     B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NBMU, DEATH_APOPTOSIS, DEATH_FUSED, DEATH_RESORBED, DEATH_RETRACTED, I_BMU,
     I_COL, I_KIND, I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, LINING, OC_PRECURSOR, OSTEOCLAST, OSTEOCYTE,
-    T_FOUNDED, T_FUSED, T_NEW_ERODED, T_OC_DEATHS, T_OC_LIFE_SUM, T_PERFORATIONS, T_RELEASED,
-    T_RESORBED, T_RESORBED_MINERAL,
+    T_FOUNDED, T_FUSED, T_NEW_ERODED, T_OC_CAPACITY, T_OC_DEATHS, T_OC_LIFE_SUM, T_PERFORATIONS,
+    T_RELEASED, T_RESORBED, T_RESORBED_MINERAL,
     X_AGE, X_HEADING, X_TRANS, X_TRANS_THR, BoneCell,
 )
 from bonesim.agents.receptors import hill
@@ -427,8 +427,9 @@ def precursor_step(s, w):
 @inline_rule
 def osteoclast_step(s, w):
     """One step of an osteoclast: it ages at `clock_rate` and dies at the end of its life; it
-    lifts the lining around it (`lift_canopy`), resorbs its `resorption_capacity` and moves
-    along the surface (`choose_move`) as far as its speed allows while capacity is left."""
+    lifts the lining around it (`lift_canopy`), resorbs its `resorption_capacity` (tallied, so
+    that the share it used can be read) and moves along the surface (`choose_move`) as far as
+    its speed allows while capacity is left."""
     ints, flts, prm = w.ints, w.flts, w.prm
     dt, dx = w.sysv[S_DT], w.sysv[S_DX]
     bp = w.sysv[S_BP]
@@ -441,6 +442,7 @@ def osteoclast_step(s, w):
         return
     lift_canopy(r, c, w)
     capacity = resorption_capacity(ints[I_NUCLEI, s], fr, bp, prm, dt, dx)
+    w.tally[T_OC_CAPACITY] += capacity
     moves = hops(prm[R.OC_SPEED], flts[X_AGE, s], dt, dx)
     for _ in range(64):
         capacity = resorb(r, c, capacity, ints[I_BMU, s], w)

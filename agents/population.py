@@ -63,15 +63,16 @@ C_NFREE, C_NHI, C_NEV, C_NBMU, C_STEP = range(len(COUNTERS))
 # running tallies (model.tally), in grid-cell volumes unless noted (T_NEW_ERODED: quiescent
 # bone-surface faces turned into eroded surface, a count; T_PERFORATIONS: a count; T_RELEASED:
 # eroded volume of perforating cavities, never refilled; T_ARRESTED: eroded volume left
-# unfilled when its BMU's team was gone)
+# unfilled when its BMU's team was gone; T_OC_CAPACITY: the volume the osteoclasts could have
+# resorbed, their resorption capacity summed over their steps)
 TALLIES = ("resorbed", "resorbed_mineral", "formed", "new_eroded", "founded", "fused",
            "activated", "oc_deaths", "oc_life_sum", "ob_ends", "ob_life_sum", "ob_to_osteocyte",
            "ob_to_lining", "ob_apoptosis", "ocy_deaths", "obp_committed", "perforations",
-           "released", "arrested")
+           "released", "arrested", "oc_capacity")
 (T_RESORBED, T_RESORBED_MINERAL, T_FORMED, T_NEW_ERODED, T_FOUNDED, T_FUSED, T_ACTIVATED,
  T_OC_DEATHS, T_OC_LIFE_SUM, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_OSTEOCYTE, T_OB_TO_LINING,
  T_OB_APOPTOSIS, T_OCY_DEATHS, T_OBP_COMMITTED, T_PERFORATIONS, T_RELEASED,
- T_ARRESTED) = range(len(TALLIES))
+ T_ARRESTED, T_OC_CAPACITY) = range(len(TALLIES))
 N_TALLY = len(TALLIES)
 
 # BMU record columns (model.bmu_stats): days, areas in grid-cell volumes, B_ERODED in faces,

@@ -43,7 +43,8 @@ body's core by the same formula: bmd_pct_spine is the spine reading of the same 
 response there, not a hip measure (that is bmd_pct_hip).
 
 `remodeling_summary(model)` gives the histomorphometry of the BMUs completed since day 0
-(resorption, reversal, formation periods, balance, erosion) and the cells' lifespans.
+(resorption, reversal, formation periods, balance, erosion), the cells' lifespans and the share
+of their resorption capacity the osteoclasts used.
 """
 
 import numpy as np
@@ -56,7 +57,8 @@ from bonesim.agents.population import (
     B_OSTEOCLASTS, B_PERFORATIONS, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NBMU, I_NUCLEI, KIND_NAMES,
     LINING, OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ARRESTED, T_FORMED,
     T_NEW_ERODED, T_OB_APOPTOSIS, T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_LINING, T_OB_TO_OSTEOCYTE,
-    T_OC_DEATHS, T_OC_LIFE_SUM, T_PERFORATIONS, T_RELEASED, T_RESORBED, T_RESORBED_MINERAL,
+    T_OC_CAPACITY, T_OC_DEATHS, T_OC_LIFE_SUM, T_PERFORATIONS, T_RELEASED, T_RESORBED,
+    T_RESORBED_MINERAL,
 )
 from bonesim.model.fields import FIELD_INDEX
 from bonesim.model.parameters import value
@@ -249,7 +251,8 @@ def remodeling_summary(model, settle_days: float = SETTLE_DAYS) -> dict:
     refilled included: balance = formed / resorbed volume, wall thickness and erosion depth
     [um] (`bmu_histomorphometry`), resorbed area per BMU [um^2] (median), osteoclasts and
     osteoblasts (team size) per BMU (means), the share that perforated a trabecula. Lifespans
-    are mean ages at the end of the type [day].
+    are mean ages at the end of the type [day]; osteoclast_capacity_used is the bone the
+    osteoclasts resorbed / what their resorption capacity allowed (1 = never idle).
     """
     n = int(model.population.counters[C_NBMU])
     b = model.bmu_stats[:n]
@@ -276,6 +279,8 @@ def remodeling_summary(model, settle_days: float = SETTLE_DAYS) -> dict:
         "osteoblasts_per_bmu": mean(d[:, B_TEAM_SIZE]),
         "bmus_perforating": mean(d[:, B_PERFORATIONS] > 0),
         "osteoclast_lifespan_days": float(delta[T_OC_LIFE_SUM] / max(delta[T_OC_DEATHS], 1.0)),
+        "osteoclast_capacity_used": float(delta[T_RESORBED] / delta[T_OC_CAPACITY])
+        if delta[T_OC_CAPACITY] > 0 else np.nan,
         "osteoblast_lifespan_days": float(delta[T_OB_LIFE_SUM] / ob_ends),
         "osteoblast_fate_osteocyte": float(delta[T_OB_TO_OSTEOCYTE] / ob_ends),
         "osteoblast_fate_lining": float(delta[T_OB_TO_LINING] / ob_ends),

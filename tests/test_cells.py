@@ -19,8 +19,8 @@ from bonesim.agents.osteocytes import disuse_factor
 from bonesim.agents.population import (
     B_ERODED, B_FORMED, B_FOUNDED, B_PERFORATIONS, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
     OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ARRESTED, T_FORMED,
-    T_NEW_ERODED, T_OBP_COMMITTED, T_PERFORATIONS, T_RELEASED, T_RESORBED, X_CLOCK, X_CLOCK_END,
-    X_HEADING, Population,
+    T_NEW_ERODED, T_OBP_COMMITTED, T_OC_CAPACITY, T_PERFORATIONS, T_RELEASED, T_RESORBED, X_CLOCK,
+    X_CLOCK_END, X_HEADING, Population,
 )
 from bonesim.agents.receptors import competitive, hill
 from bonesim.model.fields import FIELD_INDEX, free_rankl, new_conc
@@ -328,6 +328,23 @@ def test_osteoclasts_do_not_resorb_osteoid():
     world.pop.ints[I_NUCLEI, oc] = 5
     world.step(3)
     assert world.tally[T_RESORBED] == 0.0
+
+
+def test_the_capacity_tally_is_what_an_osteoclast_could_resorb():
+    """On bare bone an osteoclast uses all of its resorption capacity (tallied each step); walled
+    in by osteoid (new bone on the cells in its reach and beside them) it uses none, and the
+    tally shows the same capacity unused."""
+    capacity = value("cells.osteoclast.resorption_rate") * 5 * (0.5 + 0.5 * 0.5) / 100.0
+    for osteoid_cols, used in ((slice(0, 0), 1.0), (slice(4, 13), 0.0)):
+        world = World()
+        world.osteoid[:8, osteoid_cols] = world.matrix[:8, osteoid_cols]
+        world.matrix[:8, osteoid_cols] = 0.0
+        world.rankl_free[:] = value("cells.receptors.rank_ec50")
+        oc = world.add(OSTEOCLAST, 8, 8)
+        world.pop.ints[I_NUCLEI, oc] = 5
+        world.step()
+        assert world.tally[T_OC_CAPACITY] == pytest.approx(capacity, rel=1e-9)
+        assert world.tally[T_RESORBED] == pytest.approx(used * capacity, rel=1e-9, abs=1e-12)
 
 
 def test_estrogen_shortens_osteoclast_life():
