@@ -222,6 +222,12 @@ def test_precursors_off_bone_do_not_differentiate():
     assert world.count(OSTEOCLAST) == 0
 
 
+def capacity_of_five_nuclei_at_ec50():
+    """Grid-cell volumes a 5-nucleus osteoclast resorbs in one day at free RANKL = its EC50
+    (activity floor 0.5 + 0.5 x occupancy 0.5), dx = 10 um, by hand."""
+    return value("cells.osteoclast.resorption_rate") * 5 * (0.5 + 0.5 * 0.5) / 100.0
+
+
 def test_osteoclast_resorbs_mineralized_bone_and_releases_tgfb():
     world = World()
     world.rankl_free[:] = value("cells.receptors.rank_ec50")
@@ -232,8 +238,7 @@ def test_osteoclast_resorbs_mineralized_bone_and_releases_tgfb():
     world.step()
     resorbed = bone0 - world.bone.sum()
     assert resorbed == pytest.approx(world.tally[T_RESORBED])
-    expected = (value("cells.osteoclast.resorption_rate") * 5 * (0.5 + 0.5 * 0.5) / 100.0)
-    assert resorbed == pytest.approx(expected, rel=1e-9)
+    assert resorbed == pytest.approx(capacity_of_five_nuclei_at_ec50(), rel=1e-9)
     release = value("cells.matrix.tgfb_content") * value("cells.matrix.tgfb_activation")
     assert world.source[F["tgfb"]].sum() == pytest.approx(resorbed * release, rel=1e-9)
     assert (world.site_bmu[:8] >= 0).any()             # the eroded surface is marked
@@ -334,7 +339,7 @@ def test_the_capacity_tally_is_what_an_osteoclast_could_resorb():
     """On bare bone an osteoclast uses all of its resorption capacity (tallied each step); walled
     in by osteoid (new bone on the cells in its reach and beside them) it uses none, and the
     tally shows the same capacity unused."""
-    capacity = value("cells.osteoclast.resorption_rate") * 5 * (0.5 + 0.5 * 0.5) / 100.0
+    capacity = capacity_of_five_nuclei_at_ec50()
     for osteoid_cols, used in ((slice(0, 0), 1.0), (slice(4, 13), 0.0)):
         world = World()
         world.osteoid[:8, osteoid_cols] = world.matrix[:8, osteoid_cols]
