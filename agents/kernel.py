@@ -54,12 +54,13 @@ def targets(w):
     """Marrow cells where precursors can work (empty, or held by a precursor of that
     lineage), written to w.seeds[i] (n, 2): i = 0 cells next to an osteoclast that can take a
     nucleus (fusion), 1 bare surface activated by lining retraction (osteoclast precursors),
-    2 eroded, not yet refilled surface within the reversal window of its erosion (osteoblast
-    precursors). Returns the three counts."""
+    2 eroded, not yet refilled surface at rest for the reversal delay (`at_rest`) and within
+    the reversal window that follows it (osteoblast precursors). Returns the three counts."""
     osteoid, matrix, vessel, occ, ints = w.osteoid, w.matrix, w.vessel, w.occ, w.ints
     site_bmu, seeds = w.site_bmu, w.seeds
     osteoid_block, max_nuclei = w.sysv[S_OSTEOID_BLOCK], w.prm[R.OC_MAX_NUC]
-    opened_since = w.sysv[S_DAY] - w.prm[R.OBP_WINDOW]
+    rested_since = w.sysv[S_DAY] - w.prm[R.OBP_DELAY]
+    opened_since = rested_since - w.prm[R.OBP_WINDOW]
     rows, cols = matrix.shape
     n = np.zeros(3, dtype=np.int64)
     for r in range(rows):
@@ -82,7 +83,8 @@ def targets(w):
                     seeds[1, n[1], 1] = c
                     n[1] += 1
             if (who == OB_PRECURSOR or who == -1) and site_bmu[r, c] >= 0 and \
-                    w.eroded_day[r, c] >= opened_since and touches_bone(osteoid, matrix, r, c):
+                    w.eroded_day[r, c] >= opened_since and touches_bone(osteoid, matrix, r, c) and \
+                    at_rest(r, c, rested_since, w):
                 seeds[2, n[2], 0] = r
                 seeds[2, n[2], 1] = c
                 n[2] += 1
@@ -90,20 +92,37 @@ def targets(w):
 
 
 @rule
+def at_rest(r, c, since, w):
+    """Eroded marrow cell (r, c) and the eroded bone on its faces were last resorbed on or
+    before day `since`: the resorption there is over, and after the reversal delay
+    (ob_precursor.reversal_delay) osteoblast precursors may commit on it."""
+    if w.eroded_day[r, c] > since:
+        return False
+    rows, cols = w.matrix.shape
+    for k in range(4):
+        rr, cc = r + DR[k], c + DC[k]
+        if inside(rr, cc, rows, cols) and w.site_bmu[rr, cc] >= 0 and \
+                w.eroded_day[rr, cc] > since:
+            return False
+    return True
+
+
+@rule
 def expire_memory(w):
     """Close the surface memory: activated surface no osteoclast took within the activation
-    window becomes quiescent; eroded surface past the reversal window of its erosion whose
-    BMU has no osteoblast at work any more is an arrested cavity, left unfilled (its unfilled
-    volume is tallied), as is eroded surface not refilled within eroded_memory."""
+    window becomes quiescent; eroded surface past the reversal delay and window after its
+    erosion whose BMU has no osteoblast at work any more is an arrested cavity, left unfilled
+    (its unfilled volume is tallied), as is eroded surface not refilled within eroded_memory."""
     site_bmu, eroded_day, prm = w.site_bmu, w.eroded_day, w.prm
     day = w.sysv[S_DAY]
+    closes_after = prm[R.OBP_DELAY] + prm[R.OBP_WINDOW]
     rows, cols = site_bmu.shape
     for r in range(rows):
         for c in range(cols):
             b = site_bmu[r, c]
             if b == ACTIVATED and day - eroded_day[r, c] > prm[R.LIN_WINDOW]:
                 site_bmu[r, c] = QUIESCENT
-            elif b >= 0 and day - eroded_day[r, c] > prm[R.OBP_WINDOW] and \
+            elif b >= 0 and day - eroded_day[r, c] > closes_after and \
                     (w.bmu_stats[b, B_TEAM] <= 0.0
                      or day - eroded_day[r, c] > prm[R.MAT_ERODED_MEMORY]):
                 site_bmu[r, c] = QUIESCENT

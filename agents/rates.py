@@ -29,8 +29,7 @@ RATES = (
     "osteoclast.footprint_radius",
     # osteoblast precursors
     "ob_precursor.recruitment", "ob_precursor.recruitment_basal", "ob_precursor.reversal_window",
-    "ob_precursor.lifespan",
-    "ob_precursor.speed", "ob_precursor.search_radius", "ob_precursor.division_rate",
+    "ob_precursor.reversal_delay", "ob_precursor.lifespan", "ob_precursor.speed", "ob_precursor.search_radius", "ob_precursor.division_rate",
     "ob_precursor.max_divisions", "ob_precursor.commitment_rate", "ob_precursor.basal_drive",
     "ob_precursor.tgfb_drive", "ob_precursor.pr_drive", "ob_precursor.ar_drive",
     "ob_precursor.igf1_drive", "ob_precursor.inflammation_inhibition",
@@ -115,6 +114,7 @@ OC_FOOTPRINT = INDEX["osteoclast.footprint_radius"]
 OBP_RECRUIT = INDEX["ob_precursor.recruitment"]
 OBP_RECRUIT_BASAL = INDEX["ob_precursor.recruitment_basal"]
 OBP_WINDOW = INDEX["ob_precursor.reversal_window"]
+OBP_DELAY = INDEX["ob_precursor.reversal_delay"]
 OBP_LIFE = INDEX["ob_precursor.lifespan"]
 OBP_SPEED = INDEX["ob_precursor.speed"]
 OBP_RADIUS = INDEX["ob_precursor.search_radius"]

@@ -168,7 +168,8 @@ def test_precursor_in_range_walks_down_to_its_target_within_the_step(kind):
     if kind == OC_PRECURSOR:
         world.site_bmu[8, :] = ACTIVATED
     else:
-        world.site_bmu[8, :] = 0            # eroded by BMU 0, not yet refilled
+        world.site_bmu[8, :] = 0            # eroded by BMU 0, not yet refilled, at rest
+        world.eroded_day[8, :] = -value("cells.ob_precursor.reversal_delay")
     s = world.add(kind, 20, 20)
     world.step()
     r, c = world.pop.ints[I_ROW, s], world.pop.ints[I_COL, s]
@@ -472,6 +473,34 @@ def test_precursors_commit_on_eroded_surface_only():
         assert (world.count(OSTEOBLAST) == 1) == eroded
 
 
+def day_of_commitment(world, days=60):
+    """First day [day] on which the world has an osteoblast, stepping day by day; None if none."""
+    for _ in range(days):
+        world.step()
+        if world.count(OSTEOBLAST):
+            return world.sysv[W.S_DAY]
+    return None
+
+
+@pytest.mark.parametrize("bone_resorbed_on", [None, 10.0])
+def test_precursors_commit_only_behind_a_finished_resorption(bone_resorbed_on):
+    """A held precursor on an eroded pit, ready to commit at once, waits until the pit and the
+    eroded bone on its faces have rested for the reversal delay: it does not take over the
+    surface around a working osteoclast."""
+    delay = value("cells.ob_precursor.reversal_delay")
+    world = World(**{"ob_precursor.speed": 0.0, "ob_precursor.lifespan": 1e6,
+                     "ob_precursor.max_divisions": 0.0, "ob_precursor.commitment_rate": 1e3})
+    eroded_pit(world, eroded_day=0.0)
+    last_resorbed = 0.0
+    if bone_resorbed_on is not None:           # the bone over the precursor still being eroded
+        world.site_bmu[5, 7] = 0
+        world.eroded_day[5, 7] = last_resorbed = bone_resorbed_on
+    world.add(OB_PRECURSOR, 6, 7)
+    world.set(tgfb=10.0)
+    assert delay > 0
+    assert day_of_commitment(world) == last_resorbed + delay + 1.0
+
+
 def test_estrogen_igf1_and_pth_pulses_support_osteoblast_survival_cytokines_shorten_it():
     prm = World().prm
     base = ob_clock_rate(0.0, 0.0, 0.0, 0.0, 0.0, prm)
@@ -515,7 +544,8 @@ def coupled_precursors(world, n=6, hold=True):
 def test_a_cavity_whose_team_has_died_is_not_refilled_by_later_recruits():
     """Past the reversal window, with no osteoblast of its BMU at work, an eroded cavity is
     arrested: precursors arriving later do not commit there and nothing refills it."""
-    window = value("cells.ob_precursor.reversal_window")
+    window = (value("cells.ob_precursor.reversal_delay")
+              + value("cells.ob_precursor.reversal_window"))
     outcome = {}
     for label, age in (("in_window", 0.0), ("team_gone", window + 1.0)):
         world = World()
