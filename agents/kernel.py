@@ -83,8 +83,8 @@ def targets(w):
                     seeds[1, n[1], 1] = c
                     n[1] += 1
             if (who == OB_PRECURSOR or who == -1) and site_bmu[r, c] >= 0 and \
-                    w.eroded_day[r, c] >= opened_since and touches_bone(osteoid, matrix, r, c) and \
-                    at_rest(r, c, rested_since, w):
+                    w.eroded_day[r, c] >= opened_since and \
+                    touches_bone(osteoid, matrix, r, c) and at_rest(r, c, rested_since, w):
                 seeds[2, n[2], 0] = r
                 seeds[2, n[2], 1] = c
                 n[2] += 1

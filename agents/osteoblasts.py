@@ -4,9 +4,9 @@ OsteoblastPrecursor (committed mesenchymal osteoprogenitor): recruited from the 
 niche at a rate raised by TGF-beta released from resorbed matrix (Tang 2009: TGF-beta1 couples
 resorption to formation by recruiting progenitors), migrates toward free eroded (reversal)
 surface within the communication range, proliferates a few times next to it (the reversal
-canopy), and commits on it to an osteoblast of that surface's BMU, within the reversal
-window of the surface's erosion, once resorption there has rested for the reversal delay
-(`kernel.at_rest`). Proliferation runs at a drive of basal + TGF-beta + PR
+canopy), and commits on it to an osteoblast of that surface's BMU once resorption there
+has rested for the reversal delay (`kernel.at_rest`), within the reversal window that
+follows. Proliferation runs at a drive of basal + TGF-beta + PR
 (progesterone, MPA) + AR + IGF-1 occupancies, commitment at a basal rate, both times the
 brake (1 - inhibition by IL-1/IL-6/TNF) x (1 - inhibition by sclerostin, a Wnt antagonist):
 the mitogens set how many divisions a recruit makes before it commits, so the BMU's team is

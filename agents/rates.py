@@ -29,7 +29,8 @@ RATES = (
     "osteoclast.footprint_radius",
     # osteoblast precursors
     "ob_precursor.recruitment", "ob_precursor.recruitment_basal", "ob_precursor.reversal_window",
-    "ob_precursor.reversal_delay", "ob_precursor.lifespan", "ob_precursor.speed", "ob_precursor.search_radius", "ob_precursor.division_rate",
+    "ob_precursor.reversal_delay", "ob_precursor.lifespan", "ob_precursor.speed",
+    "ob_precursor.search_radius", "ob_precursor.division_rate",
     "ob_precursor.max_divisions", "ob_precursor.commitment_rate", "ob_precursor.basal_drive",
     "ob_precursor.tgfb_drive", "ob_precursor.pr_drive", "ob_precursor.ar_drive",
     "ob_precursor.igf1_drive", "ob_precursor.inflammation_inhibition",
