@@ -542,14 +542,14 @@ def coupled_precursors(world, n=6, hold=True):
 
 
 def test_a_cavity_whose_team_has_died_is_not_refilled_by_later_recruits():
-    """Past the reversal window, with no osteoblast of its BMU at work, an eroded cavity is
-    arrested: precursors arriving later do not commit there and nothing refills it."""
-    window = (value("cells.ob_precursor.reversal_delay")
-              + value("cells.ob_precursor.reversal_window"))
+    """Past the reversal delay and window, with no osteoblast of its BMU at work, an eroded
+    cavity is arrested: precursors arriving later do not commit there and nothing refills it."""
+    closes_after = (value("cells.ob_precursor.reversal_delay")
+                    + value("cells.ob_precursor.reversal_window"))
     outcome = {}
-    for label, age in (("in_window", 0.0), ("team_gone", window + 1.0)):
+    for label, age in (("in_window", 0.0), ("team_gone", closes_after + 1.0)):
         world = World()
-        world.sysv[W.S_DAY] = window + 1.0
+        world.sysv[W.S_DAY] = closes_after + 1.0
         eroded_pit(world, eroded_day=world.sysv[W.S_DAY] - age)
         coupled_precursors(world)
         world.step(60)
@@ -564,7 +564,8 @@ def test_a_cavity_whose_team_has_died_is_not_refilled_by_later_recruits():
 
 def test_a_team_refills_only_as_far_as_its_members_live():
     """One committed osteoblast, short-lived, in a deep cavity: when it is gone the rest of
-    the cavity stays open no longer than the window, then is arrested, unfilled."""
+    the cavity stays open no longer than the reversal delay and window, then is arrested,
+    unfilled."""
     world = World(rows=24, cols=16, surface=12)
     world.matrix[4:12, 6:10] = 0.0                    # a cavity 8 cells deep, 4 wide
     world.mineral_p[4:12, 6:10] = world.mineral_s[4:12, 6:10] = 0.0
