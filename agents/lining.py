@@ -3,11 +3,14 @@
 A lining cell covers one grid face of quiescent bone. It is *activated* (retracts, exposing the
 mineralized surface to osteoclast precursors) with hazard activation_rate x (patch width
 fraction) x (activation_basal (1 - e2_basal_suppression occ(ER)) + occ(free RANKL)) x
-(1 + disuse_gain max(0, 1 - s)) x (1 + pth_gain occ(PTH1R)): a nontargeted (stochastic) rate
-that estrogen restrains, the osteocyte-derived targeted RANKL signal, disuse (s the local
-mechanical stimulus) and PTH, x (1 - bisphosphonate_suppression x the bisphosphonate effect)
-(Parfitt 1982, 2002; Nakashima 2011; Everts 2002: lining cells retract and clear the surface
-before resorption; bisphosphonates act mostly by fewer BMUs being activated). The exposed site is marked ACTIVATED: for
+`mechanostat`(s) x (1 + pth_gain occ(PTH1R)): a nontargeted (stochastic) rate that estrogen
+restrains, the osteocyte-derived targeted RANKL signal, the local mechanical stimulus s and
+PTH, x (1 - bisphosphonate_suppression x the bisphosphonate effect) (Parfitt 1982, 2002;
+Nakashima 2011; Everts 2002: lining cells retract and clear the surface before resorption;
+bisphosphonates act mostly by fewer BMUs being activated). The mechanostat raises activation
+in disuse and lowers it under overload, as where bone has been lost since the set point was
+last adapted (Frost 1987: remodeling is depressed above the set point; Riggs 1998: so the
+rapid postmenopausal loss subsides). The exposed site is marked ACTIVATED: for
 activation_window days it is where osteoclast precursors may form a new osteoclast (a BMU
 starts only there, or next to an osteoclast at a cutting front); then it is quiescent again.
 Bare quiescent surface (e.g. where an osteoblast died) is re-covered by neighbouring lining
@@ -37,13 +40,22 @@ class LiningCell(BoneCell):
 
 
 @rule
+def mechanostat(stimulus, prm):
+    """Activation relative to that at habitual load [-]: (1 + disuse_gain) / (1 + disuse_gain
+    s^mechano_hill), 1 at s = 1, 1 + disuse_gain in full disuse (s = 0), toward 0 under
+    overload (s the local mechanical stimulus, agents/osteocytes.py)."""
+    g = prm[R.LIN_DISUSE]
+    return (1.0 + g) / (1.0 + g * max(stimulus, 0.0) ** prm[R.OCY_MECH_HILL])
+
+
+@rule
 def activation_hazard(free_rankl, er_occ, stimulus, pth_occ, bisphosphonate, patch_scale, prm):
     """Hazard [1/day] that a lining cell retracts and exposes the bone (er_occ: ER occupancy;
     bisphosphonate: its skeletal effect 0..1)."""
     return (prm[R.LIN_ACT] * patch_scale
             * (prm[R.LIN_ACT_BASAL] * (1.0 - prm[R.LIN_E2_BASAL] * er_occ)
                + hill(free_rankl, prm[R.RANK_EC50], 1.0))
-            * (1.0 + prm[R.LIN_DISUSE] * max(0.0, 1.0 - stimulus))
+            * mechanostat(stimulus, prm)
             * (1.0 + prm[R.LIN_PTH] * pth_occ)
             * (1.0 - prm[R.LIN_BP] * bisphosphonate))
 

@@ -11,7 +11,7 @@ import pytest
 from bonesim.agents import kernel as K
 from bonesim.agents import rates as R
 from bonesim.agents import world as W
-from bonesim.agents.lining import activation_hazard
+from bonesim.agents.lining import activation_hazard, mechanostat
 from bonesim.agents.neighborhood import ACTIVATED
 from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
 from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
@@ -726,13 +726,20 @@ def test_estrogen_raises_opg_and_lowers_rankl_expression():
     assert out["e2"][0] < out["none"][0] and out["e2"][1] > out["none"][1]
 
 
-def test_lining_activation_rises_with_rankl_disuse_and_pth_and_falls_with_estrogen():
+def test_lining_activation_rises_with_rankl_disuse_and_pth_and_falls_with_estrogen_and_load():
     prm = World().prm
     base = activation_hazard(0.0, 0.5, 1.0, 0.0, 0.0, 1.0, prm)
     assert base > 0                                              # basal (stochastic) remodeling
     assert activation_hazard(100.0, 0.5, 1.0, 0.0, 0.0, 1.0, prm) > base
     assert activation_hazard(0.0, 0.5, 0.2, 0.0, 0.0, 1.0, prm) > base
     assert activation_hazard(0.0, 0.5, 1.0, 1.0, 0.0, 1.0, prm) > base
+    # the mechanostat: 1 at habitual load, 1 + disuse_gain in full disuse, and under overload
+    # (bone lost since the set point adapted: s = (0.8)^-2 at 80% of the set-point density)
+    # a lower rate
+    assert mechanostat(1.0, prm) == pytest.approx(1.0)
+    assert mechanostat(0.0, prm) == pytest.approx(1.0 + prm[R.LIN_DISUSE])
+    overload = activation_hazard(0.0, 0.5, 0.8**-2, 0.0, 0.0, 1.0, prm)
+    assert overload == pytest.approx(base * mechanostat(0.8**-2, prm)) and overload < 0.7 * base
     # estrogen restrains the nontargeted part only: full ER occupancy leaves
     # basal x (1 - e2_basal_suppression) of it
     no_er = activation_hazard(0.0, 0.0, 1.0, 0.0, 0.0, 1.0, prm)

@@ -181,9 +181,12 @@ def test_field_day_converges_in_dt_on_one_state():
     """Paired, without noise: from one spun-up menopausal state, with the cells' secretion of
     one step held, the transported fields after one day taken in 1, 2, 4 and 8 steps (the
     hormones are steady profiles, the same at any dt). Backward Euler converges at first
-    order: from 2 steps a day on (the asymptotic range; the max-norm step from 1 to 2 steps is
-    not in it: ratio 2.6 for OPG measured), the change from halving dt halves, for the slow
-    fields OPG and TGF-beta that carry the largest error. At dt = 1 d every field present but
+    order: from 2 steps a day on, the change from halving dt falls by 2^p with p within
+    0.6-1.6 (ratio 1.5-3; second order would give 4), for the slow fields OPG and TGF-beta that
+    carry the largest error. Not exactly 2: a stiff component's one-day error
+    (1 + k dt)^(-1/dt) - exp(-k) falls faster than dt while k dt is not small; on one state
+    OPG's max-norm ratio was 2.59, 2.67 and 2.43 from 1, 2 and 4 steps a day on, TGF-beta's
+    1.90, 1.98 and 1.96. At dt = 1 d every field present but
     TGF-beta is within 2% of its maximum in the marrow of the dt -> 0 limit (Richardson) on
     this state (over 6 seeds' states OPG's error ran from 0.08% to 4.8%, RANKL's from 0.01% to
     0.43%). The RANKL free to bind RANK at the cells is off by no more than OPG is: free RANKL
@@ -223,7 +226,7 @@ def test_field_day_converges_in_dt_on_one_state():
 
     for name in ("opg", "tgfb"):
         f = FIELD_INDEX[name]
-        assert 1.5 < change(c2, c4)[f] / change(c4, c8)[f] < 2.5
+        assert 1.5 < change(c2, c4)[f] / change(c4, c8)[f] < 3.0
     checked = limit[:, marrow].max(axis=1) > 1e-6     # a field long without a source is ~0
     checked[FIELD_INDEX["tgfb"]] = False
     assert change(c1, limit)[checked].max() < 0.02
