@@ -24,6 +24,7 @@ from bonesim.agents.lifecycle import kill, renew
 from bonesim.agents.neighborhood import (
     ACTIVATED, DC, DR, EMPTY, QUIESCENT, inside, is_bone, touches_bone, touches_resorbable,
 )
+from bonesim.agents.osteocytes import load_response
 from bonesim.agents.population import (
     DEATH_DETACHED, DEATH_RETRACTED, I_COL, I_NLIFE, I_ROW, LINING, T_ACTIVATED, X_AUX,
     X_AUX_THR, X_TRANS, X_TRANS_THR, BoneCell,
@@ -44,8 +45,7 @@ def mechanostat(stimulus, prm):
     """Activation relative to that at habitual load [-]: (1 + disuse_gain) / (1 + disuse_gain
     s^mechano_hill), 1 at s = 1, 1 + disuse_gain in full disuse (s = 0), toward 0 under
     overload (s the local mechanical stimulus, agents/osteocytes.py)."""
-    g = prm[R.LIN_DISUSE]
-    return (1.0 + g) / (1.0 + g * max(stimulus, 0.0) ** prm[R.OCY_MECH_HILL])
+    return load_response(stimulus, prm[R.LIN_DISUSE], prm)
 
 
 @rule

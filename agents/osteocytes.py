@@ -29,9 +29,16 @@ class Osteocyte(BoneCell):
 
 
 @rule
+def load_response(stimulus, gain, prm):
+    """(1 + gain) / (1 + gain s^n), n = mechano_hill: 1 at habitual load (s = 1), -> 1 + gain
+    in disuse, -> 0 under overload; the form of every mechanostat response in the model."""
+    return (1.0 + gain) / (1.0 + gain * max(stimulus, 0.0) ** prm[R.OCY_MECH_HILL])
+
+
+@rule
 def disuse_factor(stimulus, prm):
     """u = 2 / (1 + s^n): 1 at habitual load, -> 2 in disuse, -> 0 under overload."""
-    return 2.0 / (1.0 + max(stimulus, 0.0) ** prm[R.OCY_MECH_HILL])
+    return load_response(stimulus, 1.0, prm)
 
 
 @rule
