@@ -126,7 +126,7 @@ def test_timeseries_has_the_contract_columns(small):
 def test_architecture_of_known_shapes():
     """Strut analysis and Euler number on hand-drawn bone: a ring is one piece around one
     hole (Euler 0), a plus sign one node and four free ends, parallel plates of width w have
-    Tb.Th = w (plate model)."""
+    Tb.Th = w (plate model), and a disk of radius r, drawn in grid cells, 2 BV / BS = r."""
     from bonesim.model.readouts import architecture
     dx = 10.0
     area = 64 * 64 * (dx / 1000) ** 2
@@ -145,6 +145,9 @@ def test_architecture_of_known_shapes():
     assert a["tb_th_um"] == pytest.approx(60.0, rel=0.05)
     assert a["tb_n_per_mm"] == pytest.approx(plates.mean() / 60.0 * 1000, rel=0.05)
     assert a["free_ends_per_mm2"] * area == 4 and a["nodes_per_mm2"] == 0
+    rows, cols = np.mgrid[:200, :200]
+    disk = (rows - 100) ** 2 + (cols - 100) ** 2 < 60 ** 2    # radius 600 um: 2 BV / BS = r
+    assert architecture(disk, dx)["tb_th_um"] == pytest.approx(600.0, rel=0.02)
 
 
 def dxa_scale() -> float:
