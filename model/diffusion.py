@@ -420,13 +420,19 @@ def explicit_reference(conc, source, uptake, vessel, vessel_rate, serum, decay, 
 # the fine faces a coarse face covers (the 2h rediscretization; the plain Galerkin sum is twice
 # too stiff and would need an over-corrected update instead, measured 1.2-1.5x more
 # iterations), damped-Jacobi smoothing (vectorizes; Gauss-Seidel on the coarsest level). The
-# V-cycle is symmetric positive definite, as conjugate gradients need. The previous field is
-# the initial guess: fields change little from one day to the next.
+# V-cycle is symmetric positive definite, as conjugate gradients need; it runs in single
+# precision (PRECONDITIONER). The previous field is the initial guess: fields change little
+# from one day to the next.
 # ---------------------------------------------------------------------------------------------
 
 COARSEST = 8       # stop coarsening when a side is at most this many cells
 COARSE_SWEEPS = 20 # symmetric Gauss-Seidel sweeps that solve the coarsest level
-JACOBI = 0.8       # damping of the Jacobi smoother (the optimum 4/5 for the 5-point stencil)
+# the V-cycle runs in single precision: it only preconditions the double-precision conjugate
+# gradients, whose residual and stopping rule stay exact to float64; float32 halves the memory
+# the smoothers stream and doubles their SIMD width
+PRECONDITIONER = np.float32
+# damping of the Jacobi smoother (the optimum 4/5 for the 5-point stencil), in its precision
+JACOBI = PRECONDITIONER(0.8)
 
 
 def mg_levels(shape: tuple[int, int]) -> np.ndarray:
@@ -805,12 +811,15 @@ def _dot_max(r, z):
 def implicit_work(shape: tuple[int, int], levels: np.ndarray) -> tuple[np.ndarray, ...]:
     """Work buffers of `implicit_step`, one set per worker thread (reused from step to step:
     allocating them afresh costs ~20% of a step in page faults): the multigrid levels' mass,
-    inverse diagonal, unknowns and right-hand sides; five grids of conjugate gradients; six
-    rows for the smoothers' rings."""
+    inverse diagonal, unknowns and right-hand sides (float32, PRECONDITIONER); five float64
+    grids of conjugate gradients (right-hand side, residual, direction, its image, the mass);
+    the float32 residual and preconditioned residual; six float32 rows for the smoothers'
+    rings."""
     threads = numba.config.NUMBA_NUM_THREADS
-    return (np.empty((threads, 4, int(levels[-1, 2]))),
+    return (np.empty((threads, 4, int(levels[-1, 2])), dtype=PRECONDITIONER),
             np.empty((threads, 5, shape[0], shape[1])),
-            np.empty((threads, 6 * shape[1])))
+            np.empty((threads, 2, shape[0], shape[1]), dtype=PRECONDITIONER),
+            np.empty((threads, 6 * shape[1]), dtype=PRECONDITIONER))
 
 
 def balanced_schedule(costs: np.ndarray, n_threads: int) -> np.ndarray:
@@ -835,21 +844,22 @@ def balanced_schedule(costs: np.ndarray, n_threads: int) -> np.ndarray:
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
-                  gx_all, gy_all, levels, tol, max_iter, iterations, work_levels, work_grid,
-                  work_rows, schedule):
+                  gx_all, gy_all, gx32_all, gy32_all, levels, tol, max_iter, iterations,
+                  work_levels, work_grid, work_grid32, work_rows, schedule):
     """One unsplit backward-Euler step of dt [day] for every field, in place.
 
     Arguments as in `lod_step`, except that vessel may also be a float64 weight per cell (the
     cell's vessel wall relative to a vessel filling the cell; bool True = 1), plus gx_all,
-    gy_all and levels from `mg_conductances` and `mg_levels`; conjugate gradients stop when
+    gy_all and levels from `mg_conductances` and `mg_levels`, gx32_all and gy32_all the same
+    conductances in PRECONDITIONER precision (the V-cycle's); conjugate gradients stop when
     ||b - B c||_2 <= tol ||b||_2 (this bounds the mass error) and max |z| <= tol max |c|, z the
     multigrid-preconditioned residual (this bounds the pointwise error: z approximates
     B^-1 (b - B c), the error of c, in smooth modes too, which the residual divided by the
     diagonal underestimates by ~1/(D dt / h^2) and vessel exchange hides in ||b||: a
     pointwise r / diag rule left steroid fields 1% off at tol 1e-3); max_iter their limit;
     iterations (n_fields,) int64 receives the count per field; work_levels, work_grid,
-    work_rows the buffers from `implicit_work`; schedule (n_threads, k) int64 the fields each
-    parallel worker solves in turn, -1 for none (`balanced_schedule`).
+    work_grid32, work_rows the buffers from `implicit_work`; schedule (n_threads, k) int64 the
+    fields each parallel worker solves in turn, -1 for none (`balanced_schedule`).
     Values below zero left by the finite tolerance (of order tol x max) are set to zero.
     Each field is solved in units of its own largest value, so the result scales exactly
     with the data (a field of 1e-200 is solved like one of 1).
@@ -860,14 +870,15 @@ def implicit_step(conc, source, uptake, vessel, vessel_dt, serum, decay_dt, dt,
             f = schedule[w, k]
             if f >= 0:
                 _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
-                                dt, gx_all[f], gy_all[f], levels, tol, max_iter, iterations,
-                                work_levels[tid], work_grid[tid], work_rows[tid])
+                                dt, gx_all[f], gy_all[f], gx32_all[f], gy32_all[f], levels,
+                                tol, max_iter, iterations, work_levels[tid], work_grid[tid],
+                                work_grid32[tid], work_rows[tid])
 
 
 @njit(cache=True, error_model="numpy")
 def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt, dt, gx_f,
-                    gy_f, levels, tol, max_iter, iterations, work_levels, work_grid,
-                    work_rows):
+                    gy_f, gx32_f, gy32_f, levels, tol, max_iter, iterations, work_levels,
+                    work_grid, work_grid32, work_rows):
     # one field of `implicit_step`, with the work buffers of the thread that solves it
     _, rows, cols = conc.shape
     n_lev = levels.shape[0] - 1
@@ -876,7 +887,7 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
     xs = work_levels[2]
     bs = work_levels[3]
     c = conc[f]
-    m0 = _level(mass, levels, 0)
+    m0 = work_grid[4]
     b = work_grid[0]
     scale = 0.0
     cmax = 0.0
@@ -896,10 +907,11 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
         for j in range(cols):
             b[i, j] /= scale
             c[i, j] /= scale
+    _level(mass, levels, 0)[:] = m0
     for lv in range(n_lev):
         if lv > 0:
             _restrict(_level(mass, levels, lv - 1), _level(mass, levels, lv))
-        gx, gy = _faces(gx_f, gy_f, levels, lv)
+        gx, gy = _faces(gx32_f, gy32_f, levels, lv)
         m = _level(mass, levels, lv)
         d = _level(inv_diag, levels, lv)
         for i in range(m.shape[0]):
@@ -907,14 +919,16 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
                 d[i, j] = 1.0 / (m[i, j] + gx[i, j] + gx[i, j + 1] + gy[i, j] + gy[i + 1, j])
     gx, gy = _faces(gx_f, gy_f, levels, 0)
     r = work_grid[1]
-    z = work_grid[2]
-    q = work_grid[3]
-    p = work_grid[4]
+    q = work_grid[2]
+    p = work_grid[3]
+    r32 = work_grid32[0]
+    z = work_grid32[1]
     _residual(c, b, m0, gx, gy, r)
     bnorm = np.sqrt(_dot(b, b))
     rr = _dot(r, r)
     cmax /= scale    # max |c| of the scaled field (division is monotone: exact)
-    _vcycle(r, z, mass, inv_diag, xs, bs, work_rows, gx_f, gy_f, levels)
+    r32[:] = r
+    _vcycle(r32, z, mass, inv_diag, xs, bs, work_rows, gx32_f, gy32_f, levels)
     rz, zmax = _dot_max(r, z)
     it = 0
     if not (np.sqrt(rr) <= tol * bnorm and zmax <= tol * cmax):
@@ -928,7 +942,8 @@ def _implicit_field(conc, f, source, uptake, vessel, vessel_dt, serum, decay_dt,
                 cm, rs_ = _cg_update_row(c[i], r[i], p[i], q[i], alpha)
                 cmax = max(cmax, cm)
                 rr += rs_
-            _vcycle(r, z, mass, inv_diag, xs, bs, work_rows, gx_f, gy_f, levels)
+            r32[:] = r
+            _vcycle(r32, z, mass, inv_diag, xs, bs, work_rows, gx32_f, gy32_f, levels)
             rz_new, zmax = _dot_max(r, z)
             if np.sqrt(rr) <= tol * bnorm and zmax <= tol * cmax:
                 break
