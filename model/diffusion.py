@@ -344,8 +344,11 @@ def free_ligand(total, decoy1, k1, decoy2, k2, out):
 
     total, decoy1, decoy2 (rows, cols) total concentrations [pM]; k1, k2 association constants
     [1/pM]. Solves L = L_tot / (1 + k1 O/(1 + k1 L) + k2 P/(1 + k2 L)) (mass action, each decoy
-    free = total / (1 + k L)) by Newton's method from the lower bound L_tot/(1 + k1 O + k2 P);
-    the function is concave and increasing, so the iterates rise monotonically to the root.
+    free = total / (1 + k L)). With one decoy (P = 0) that is the quadratic
+    k1 L^2 + (1 + k1 (O - L_tot)) L - L_tot = 0, solved in closed form (its positive root, in
+    the form without cancellation); with two, by Newton's method from the lower bound
+    L_tot/(1 + k1 O + k2 P): the function is concave and increasing, so the iterates rise
+    monotonically to the root.
     """
     rows, cols = total.shape
     for i in prange(rows):
@@ -353,16 +356,21 @@ def free_ligand(total, decoy1, k1, decoy2, k2, out):
             lt = total[i, j]
             o = decoy1[i, j]
             p = decoy2[i, j]
-            x = lt / (1.0 + k1 * o + k2 * p)
-            for _ in range(60):
-                a = 1.0 + k1 * x
-                b = 1.0 + k2 * x
-                g = x * (1.0 + k1 * o / a + k2 * p / b) - lt
-                dg = 1.0 + k1 * o / (a * a) + k2 * p / (b * b)
-                step = g / dg
-                x -= step
-                if -step <= 1e-15 * x:
-                    break
+            if p == 0.0:
+                lin = 1.0 + k1 * (o - lt)    # the quadratic's linear coefficient
+                root = np.sqrt(lin * lin + 4.0 * k1 * lt)
+                x = 2.0 * lt / (lin + root) if lin >= 0.0 else (root - lin) / (2.0 * k1)
+            else:
+                x = lt / (1.0 + k1 * o + k2 * p)
+                for _ in range(60):
+                    a = 1.0 + k1 * x
+                    b = 1.0 + k2 * x
+                    g = x * (1.0 + k1 * o / a + k2 * p / b) - lt
+                    dg = 1.0 + k1 * o / (a * a) + k2 * p / (b * b)
+                    step = g / dg
+                    x -= step
+                    if -step <= 1e-15 * x:
+                        break
             out[i, j] = min(max(x, 0.0), lt)
 
 

@@ -501,5 +501,7 @@ def test_free_rankl_matches_mass_action():
     a = k * (total + opg) + 1
     complex_ = (a - np.sqrt(a * a - 4 * k * k * total * opg)) / (2 * k)
     assert np.allclose(free_rankl(conc), total - complex_, rtol=1e-10)
+    # one decoy is solved in closed form, two by Newton's method: they meet as denosumab -> 0
+    assert np.allclose(free_rankl(conc, denosumab_ng_ml=1e-9), total - complex_, rtol=1e-10)
     with_dmab = free_rankl(conc, denosumab_ng_ml=1000.0)
     assert np.all(with_dmab < free_rankl(conc)) and np.all(with_dmab >= 0)
