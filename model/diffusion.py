@@ -436,8 +436,9 @@ def explicit_reference(conc, source, uptake, vessel, vessel_rate, serum, decay, 
 COARSEST = 8       # stop coarsening when a side is at most this many cells
 COARSE_SWEEPS = 20 # symmetric Gauss-Seidel sweeps that solve the coarsest level
 # the V-cycle runs in single precision: it only preconditions the double-precision conjugate
-# gradients, whose residual and stopping rule stay exact to float64; float32 halves the memory
-# the smoothers stream and doubles their SIMD width
+# gradients, whose residual, iterates and stopping rule stay float64; float32 halves the memory
+# the smoothers stream (field solves 1.29x faster at 256^2, where the levels outgrow the cache,
+# with the same iteration counts: docs/design.md, decision 1)
 PRECONDITIONER = np.float32
 # damping of the Jacobi smoother (the optimum 4/5 for the 5-point stencil), in its precision
 JACOBI = PRECONDITIONER(0.8)
