@@ -364,7 +364,7 @@ class BoneModel(mesa.Model):
         self.field_refinement = r
         shape = mesh.mesh_shape(self.tissue.shape, r)
         self.solver = FieldSolver(shape, self.dx / r, self.dt, TRANSPORTED)
-        self.profiles = SerumProfiles(shape, self.dx / r, tol=value("fields.solver.tolerance"))
+        self.profiles = SerumProfiles(shape, self.dx / r)
         self.aromatase = np.full(shape, value("tissue.aromatase.relative_activity"))
         self.field_vessel = mesh.vessel_weights(self.tissue.vessel, r)
         if r == 1:

@@ -323,13 +323,12 @@ class SerumProfiles:
     refreshes: matrix map, vessels, aromatase); `compose` writes a day's fields. Testosterone's
     own loss to aromatase (fields.reactions.aromatization_rate, 0.1/day against its 5/day
     clearance) is taken at the inhibition of the last refresh. tol: stopping rule of the
-    steady solves (see FieldSolver), tight by default (tests); the model passes the transported
-    fields' own tolerance, fields.solver.tolerance, as each refresh starts from the last
-    profiles (measured at 128^2: 1-3 CG iterations per refresh instead of 5-11, half the
-    refresh time).
+    steady solves (see FieldSolver; default the transported fields' own, fields.solver.tolerance:
+    each refresh starts from the last profiles, so at 128^2 it takes 1-3 CG iterations instead
+    of the 5-11 of a 1e-6 tolerance, half the refresh time).
     """
 
-    def __init__(self, shape: tuple[int, int], spacing_um: float, tol: float = 1e-6):
+    def __init__(self, shape: tuple[int, int], spacing_um: float, tol: float | None = None):
         e2 = FIELDS[FIELD_INDEX["e2"]]
         specs = FIELDS[N_TRANSPORTED:] + (replace(e2, name="e2_aromatized"),)
         self.solver = FieldSolver(shape, spacing_um, STEADY_STEP_DAY, specs, tol=tol, max_iter=2000)

@@ -445,7 +445,7 @@ def test_serum_profiles_are_the_steady_state_of_the_transport_step():
     matrix, vessel, aromatase = _hormone_problem(shape)
     serum = np.array([300.0, 2.0, 0.5, 250.0])        # e2 pmol/L, p4, mpa ng/mL, t ng/dL
     inhibition = 0.6
-    profiles = SerumProfiles(shape, 10.0)
+    profiles = SerumProfiles(shape, 10.0, tol=1e-6)
     profiles.refresh(matrix, vessel, aromatase, inhibition)
     composed = np.zeros((len(PROFILED), *shape))
     profiles.compose(composed, serum, inhibition)
@@ -477,7 +477,7 @@ def test_serum_profiles_scale_with_serum_and_keep_the_tissue_near_it():
     walls fast against their clearance, so the marrow stays within ~10% of serum."""
     shape = (40, 48)
     matrix, vessel, aromatase = _hormone_problem(shape)
-    profiles = SerumProfiles(shape, 10.0)
+    profiles = SerumProfiles(shape, 10.0, tol=1e-6)
     profiles.refresh(matrix, vessel, np.zeros(shape), 0.0)
     one, two = np.zeros((2, len(PROFILED), *shape))
     profiles.compose(one, np.array([100.0, 1.0, 0.0, 50.0]), 0.0)
