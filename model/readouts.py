@@ -35,6 +35,8 @@
   nodes_per_mm2, free_ends_per_mm2   strut analysis of the skeletonized bone (Garrahan 1986;
                                Compston 1987): skeleton pixels with >= 3 and with 1 skeleton
                                neighbours, per mm^2; perforation turns nodes into free ends
+  The structure measures (tb_th_um to free_ends_per_mm2) are taken without specks: enclosed
+  marrow and pieces of bone smaller than tissue.architecture.speck_area (`despeckle`).
 
 DXA projects the whole vertebra. A share f of its mineral (tissue.dxa.spine_trabecular_fraction)
 is the trabecular core simulated here; the rest, cortical shell and posterior elements, is not
@@ -100,9 +102,30 @@ def bmu_histomorphometry(b: np.ndarray, dx: float) -> dict:
             "erosion_depth_um": resorbed / eroded * dx if eroded > 0 else np.nan}
 
 
+def _small_regions(mask: np.ndarray, max_area_um2: float, dx: float,
+                   structure: np.ndarray | None) -> np.ndarray:
+    """Cells of the connected regions of `mask` with area below max_area_um2 [um^2] at spacing
+    dx [um] that do not touch the section's edge (beyond which a region runs on)."""
+    labels, n = ndimage.label(mask, structure)
+    small = np.bincount(labels.ravel(), minlength=n + 1) * dx * dx < max_area_um2
+    small[0] = False
+    small[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
+    return small[labels]
+
+
+def despeckle(bone: np.ndarray, max_area_um2: float, dx: float) -> np.ndarray:
+    """The bone mask `bone` (rows, cols) at spacing dx [um] with its specks removed: enclosed
+    marrow (4-connected) and pieces of bone (8-connected) of area below max_area_um2 [um^2],
+    away from the section's edge, take the phase around them."""
+    bone = bone | _small_regions(~bone, max_area_um2, dx, None)
+    return bone & ~_small_regions(bone, max_area_um2, dx, np.ones((3, 3), bool))
+
+
 def architecture(bone: np.ndarray, dx: float) -> dict:
     """2D trabecular architecture of the bone mask `bone` (rows, cols) at spacing dx [um]:
-    thickness, number, Euler number and strut analysis (see the module doc)."""
+    thickness, number, Euler number and strut analysis of the mask without its specks
+    (`despeckle`; see the module doc)."""
+    bone = despeckle(bone, value("tissue.architecture.speck_area"), dx)
     area_mm2 = bone.size * (dx / 1000.0) ** 2
     bv = float(bone.sum())
     bs_um = perimeter_crofton(bone, directions=4) * dx

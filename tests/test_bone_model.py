@@ -148,6 +148,24 @@ def test_architecture_of_known_shapes():
     rows, cols = np.mgrid[:200, :200]
     disk = (rows - 100) ** 2 + (cols - 100) ** 2 < 60 ** 2    # radius 600 um: 2 BV / BS = r
     assert architecture(disk, dx)["tb_th_um"] == pytest.approx(600.0, rel=0.02)
+    ring[30, 12] = False                              # a speck of marrow in the bone
+    assert architecture(ring, dx)["euler_per_mm2"] == 0.0
+
+
+def test_despeckle_removes_only_small_enclosed_specks():
+    """Enclosed marrow and pieces of bone below the area take the phase around them; larger
+    ones, and specks at the section's edge (they run on beyond it), stay."""
+    from bonesim.model.readouts import despeckle
+    bone = np.ones((20, 20), bool)
+    bone[5, 5] = False                                # 1 cell: 100 um^2 at 10 um
+    bone[10:12, 10:12] = False                        # 4 cells: 400 um^2
+    bone[0, 15] = False                               # one cell, open to the edge
+    clean = despeckle(bone, 400.0, 10.0)
+    assert clean[5, 5] and not clean[10:12, 10:12].any() and not clean[0, 15]
+    assert despeckle(bone, 401.0, 10.0)[10:12, 10:12].all()
+    marrow = ~bone
+    clean = despeckle(marrow, 400.0, 10.0)            # the same shapes as bone in marrow
+    assert not clean[5, 5] and clean[10:12, 10:12].all() and clean[0, 15]
 
 
 def dxa_scale() -> float:
