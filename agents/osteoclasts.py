@@ -15,7 +15,8 @@ heading along the surface after each step (`along_surface`: trench mode, it does
 into the bone), with a preference for concave sites;
 lifts the lining cells around it (the canopy), so new osteoclasts can join its BMU there.
 A bone cell it resorbs to marrow that cuts a trabecula (neighborhood.cuts_trabecula) is a
-perforation: the BMU's cavity there is never refilled (`perforate`).
+perforation: that cell is never refilled (`perforate`), while the rest of the cavity, on the
+stumps' surfaces, is left to the BMU's team.
 Apoptosis: its biological clock runs at (1 + e2_apoptosis occ(ER) + tgfb_apoptosis occ(TGF-beta)
 + bisphosphonate_apoptosis x BP) / (1 + rankl_survival occ(RANK)), so estrogen shortens its life.
 """
@@ -133,8 +134,7 @@ def resorb_cell(r, c, rr, cc, volume, bmu, w):
     (the reversal-surface memory; the remains of a cell already marrow and out of any cavity
     stay out), and the quiescent surface they bore is tallied as newly eroded
     (`quiescent_faces`). A bone cell turned to marrow that `cuts_trabecula` perforates
-    (`perforate`); what a BMU erodes after it perforated is released at once, as its cavity
-    was."""
+    (`perforate`)."""
     osteoid, matrix, mineral_p, mineral_s = w.osteoid, w.matrix, w.mineral_p, w.mineral_s
     site_bmu, tally, bmu_stats, prm = w.site_bmu, w.tally, w.bmu_stats, w.prm
     day, dt = w.sysv[S_DAY], w.sysv[S_DT]
@@ -163,11 +163,7 @@ def resorb_cell(r, c, rr, cc, volume, bmu, w):
             tally[T_NEW_ERODED] += faces
             if bmu >= 0:
                 bmu_stats[bmu, B_ERODED] += faces
-        if bmu >= 0 and bmu_stats[bmu, B_PERFORATIONS] > 0:
-            site_bmu[rr, cc] = QUIESCENT          # a perforating BMU's cavity stays open
-            tally[T_RELEASED] += take
-        else:
-            site_bmu[rr, cc] = bmu
+        site_bmu[rr, cc] = bmu
         w.eroded_day[rr, cc] = day
     if bridge and b >= 0.5 and not is_bone(osteoid, matrix, rr, cc) and \
             cuts_trabecula(osteoid, matrix, rr, cc, int(prm[R.OC_CUT_REACH] / w.sysv[S_DX]),
@@ -187,32 +183,19 @@ def resorb_cell(r, c, rr, cc, volume, bmu, w):
 
 @rule
 def perforate(r, c, bmu, w):
-    """Resorption has cut through a trabecula at (r, c): the cavity that did it is never
-    refilled (Liu 2008: every cavity is refilled unless it perforates a plate, breaks a rod or
-    isolates a fragment; Parfitt 1983: formation needs a surface to build on). The eroded cells
-    of `bmu` connected to (r, c) leave the cavity memory (quiescent marrow: no target for
-    osteoblast precursors, no work for its team), and their unfilled volume is tallied as
-    released."""
-    site_bmu, queue = w.site_bmu, w.queue
-    rows, cols = site_bmu.shape
+    """Resorption has cut through a trabecula at (r, c): the cell of the cut is never refilled
+    (Liu 2008: a cavity is refilled unless it perforates a plate, breaks a rod or isolates a
+    fragment; Parfitt 1983: formation needs a surface to build on, so osteoblasts refill the
+    stumps' surfaces but do not bridge the gap, `osteoblasts.bridges`). The cell leaves the
+    cavity memory (quiescent marrow: no target for osteoblast precursors) and its unfilled
+    volume is tallied as released (not the remains, under half a cell, that the osteoclast
+    may take after the cut)."""
     w.tally[T_PERFORATIONS] += 1.0
     if bmu >= 0:
         w.bmu_stats[bmu, B_PERFORATIONS] += 1.0
-    head, tail = 0, 1
-    queue[0] = r * cols + c
-    site_bmu[r, c] = QUIESCENT
-    while head < tail:
-        v = queue[head]
-        head += 1
-        rr, cc = v // cols, v % cols
-        w.tally[T_RELEASED] += max(0.0, 1.0 - w.osteoid[rr, cc] - w.matrix[rr, cc])
-        w.eroded_day[rr, cc] = w.sysv[S_DAY]
-        for k in range(8):
-            r2, c2 = rr + DR[k], cc + DC[k]
-            if bmu >= 0 and inside(r2, c2, rows, cols) and site_bmu[r2, c2] == bmu:
-                site_bmu[r2, c2] = QUIESCENT
-                queue[tail] = r2 * cols + c2
-                tail += 1
+    w.site_bmu[r, c] = QUIESCENT
+    w.tally[T_RELEASED] += max(0.0, 1.0 - w.osteoid[r, c] - w.matrix[r, c])
+    w.eroded_day[r, c] = w.sysv[S_DAY]
 
 
 @rule

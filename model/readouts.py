@@ -19,8 +19,9 @@
                                lowering turnover could give back is the remodeling space only
   bone_lost_pct                1 - (BV + RS) / (BV + RS at day 0), % : bone lost for good
   lost_perforation_pct, lost_arrested_pct   cavity volume since day 0 never to be refilled,
-                               % of day-0 bone volume: cavities that cut through a trabecula,
-                               and cavities whose osteoblast team was gone before refilling them
+                               % of day-0 bone volume: the cells whose resorption cut through
+                               a trabecula, and cavities whose osteoblast team was gone before
+                               refilling them
   perforations_per_mm2         trabeculae cut through since day 0, per mm^2 of section
   bmus_completed, bmu_balance, wall_thickness_um, erosion_depth_um   the BMUs completed in the
                                interval (`completed_bmus`): their count, formed / resorbed
@@ -85,7 +86,7 @@ def surface_faces(bone: np.ndarray) -> int:
 def completed_bmus(bmu_stats: np.ndarray, day: float, settle_days: float = SETTLE_DAYS) -> np.ndarray:
     """Mask of the BMU records (rows of bmu_stats) completed by `day`: they resorbed, have no
     osteoblast at work, and neither resorbed nor formed in the last `settle_days`. A BMU whose
-    cavity was never refilled (no team came, or it perforated) completes with what it formed."""
+    cavity was never refilled (no team came) completes with what it formed."""
     b = bmu_stats
     last = np.maximum(b[:, B_LAST_RES], b[:, B_LAST_FORM])
     return ((b[:, B_FOUNDED] >= 0) & (b[:, B_RESORBED] > 0) & (b[:, B_TEAM] <= 0)
