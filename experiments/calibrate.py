@@ -16,7 +16,8 @@ other parameter is taken from the literature or assumed, as its `source` says):
 Only V1, the untreated premenopausal steady state, is used here. Set by hand, outside this
 procedure (their sources give the probes): lining.activation_basal with
 lining.e2_basal_suppression, toward the doubling of activation after menopause (V2.activation,
-so the V2 rows are "calibrated on"); ob_precursor.recruitment was last set by hand to the V1
+so the V2 rows are "calibrated on"); ob_precursor.reversal_window, to V2's late loss through
+the size of the osteoblast teams; ob_precursor.recruitment was last set by hand to the V1
 BMU balance (1.0) rather than by this procedure's drift equation. The other rows (V3-V7) are
 never seen by a calibration, and no per-drug or endocrine parameter is touched (drugs.toml and
 endocrine.toml are not in the table above).

@@ -37,16 +37,17 @@ One `step()` = one tissue step of scenario.simulation.dt days:
 [s] on `BoneModel.clock` (wall time). BMUs are not scripted: resorption, reversal and
 formation follow from the cells.
 
-Calibration (cells.toml entries marked "calibrated"), against V1 and one V2 quantity
+Calibration (cells.toml entries marked "calibrated"), against V1 and two V2 quantities
 (docs/targets.md): the osteoclast and osteoblast reference lifespans to the measured lifespans
 (~2 weeks, ~3 months); lining.activation_rate with oc_precursor.recruitment (one factor) to
 trabecular turnover ~25 %/yr; ob_precursor.recruitment with osteoblast.retire_rate to zero
 BMD drift (the size and working life of each BMU's finite osteoblast team against its cavity);
-lining.e2_basal_suppression to the doubling of activation after menopause (V2, Recker 2004).
-The lifespans, the balance and the estrogen restraint were set by hand on probe runs of V1 and
-of the postmenopausal PEPI placebo scenario (its ER occupancy, not its BMD); the
-turnover factor by `experiments/calibrate.py --only V1.turnover` (the re-runnable procedure
-for the V1 knobs); the parameter sources say which runs set each value.
+lining.e2_basal_suppression to the doubling of activation after menopause (V2, Recker 2004);
+ob_precursor.reversal_window to V2's late loss (the teams that refill the cavities). The
+lifespans, the balance, the estrogen restraint and the reversal window were set by hand on
+probe runs of V1, of V2 and of the postmenopausal PEPI placebo scenario (its ER occupancy,
+not its BMD); the turnover factor by `experiments/calibrate.py --only V1.turnover` (the
+re-runnable procedure for the V1 knobs); the parameter sources say which runs set each value.
 """
 
 import io
