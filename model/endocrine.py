@@ -6,7 +6,7 @@ tissue step only):
 
 - e2_pmol_l: women, the ovary's menstrual cycles (`draw_cycles`: cycle length, ovulatory /
   short-luteal / anovulatory cycles and hormone peaks drawn from `rng`), fading over the
-  menopausal transition (`ovarian_fraction`, OpenBoneMin's Hill-shaped decline) and stopping
+  menopausal transition (`ovarian_fraction`, a logistic fall centred on the FMP) and stopping
   at the final menstrual period (FMP), driven by the gonadotropins (model/axes.py: GnRH-agonist
   flare and castration, suppression of the follicular wave and of ovulation by progestins and
   exogenous estrogen), plus extragonadal E2 from androgens that decline with age; men,
@@ -106,12 +106,25 @@ def transition_history_days(patient: Patient) -> float:
 
 
 def ovarian_fraction(t: np.ndarray, fmp: float) -> np.ndarray:
-    """The ovary's output relative to the reproductive years (1 -> 0) at days t: starting one
-    transition duration D before the FMP it falls as 1 - x^2/((D/2)^2 + x^2), x = time since the
-    start (OpenBoneMin's menopause shape): 80% of the fall is done at the FMP, ~95% 2 years after."""
+    """The ovary's output relative to the reproductive years (1 -> 0) at days t: a logistic
+    fall centred on the FMP, 1 / (1 + exp((t - fmp) / s)), whose 10-90% span is the transition
+    duration D (s = D / (2 ln 9)). As SWAN measured E2 (Randolph 2011): unchanged until ~2 years
+    before the FMP (1.2% of the fall done one duration before it), falling fastest at the FMP,
+    stable ~2 years after it. Exactly 1 until two durations before the FMP (where the logistic
+    has lost 0.015%), so that the courses of younger women do not depend on it."""
     duration = p("menopause.transition_duration") * DAYS_PER_YEAR
-    x = np.maximum(np.asarray(t, dtype=float) - (fmp - duration), 0.0)
-    return 1.0 - x**2 / ((duration / 2) ** 2 + x**2)
+    scale = duration / (2.0 * np.log(9.0))
+    t = np.asarray(t, dtype=float)
+    fall = 0.5 * (1.0 - np.tanh((t - fmp) / (2.0 * scale)))
+    return np.where(t < fmp - 2.0 * duration, 1.0, fall)
+
+
+def late_transition(t: np.ndarray, fmp: float) -> np.ndarray:
+    """Progress 0..1 through the late menopausal transition at days t: linear from its start,
+    `menopause.late_transition` before the FMP, to the FMP. Anovulation rises here while mean E2
+    is still near the reproductive years' (SWAN: O'Connor 2009; Randolph 2011)."""
+    length = p("menopause.late_transition") * DAYS_PER_YEAR
+    return np.clip(1.0 - (fmp - np.asarray(t, dtype=float)) / length, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -136,8 +149,8 @@ class Cycles:
 def draw_cycles(patient: Patient, rng: np.random.Generator, end: float) -> Cycles:
     """The patient's cycles covering the simulation, drawn backwards from the FMP (the last
     menses) so that it falls exactly at `final_period_age`. Each cycle draws, in order: its length
-    (normal, patient.cycle), kind (anovulatory fraction, raised during the transition by
-    `cycle.perimenopause_anovulation` x the ovarian output already lost; short-luteal fraction),
+    (normal, patient.cycle), kind (anovulatory fraction, raised in the late transition by
+    `cycle.perimenopause_anovulation` x its progress, `late_transition`; short-luteal fraction),
     luteal length, and log-normal E2 and P4 peak multipliers (truncated at 2 SD)."""
     c = patient.cycle
     fmp = fmp_day(patient)
@@ -150,9 +163,8 @@ def draw_cycles(patient: Patient, rng: np.random.Generator, end: float) -> Cycle
     ascending = np.array(starts[::-1])
     start, length = ascending[:-1], np.diff(ascending)
     n = start.size
-    lost = 1.0 - ovarian_fraction(start + length / 2, fmp)
     p_anov = c.anovulatory_fraction + (1 - c.anovulatory_fraction - c.short_luteal_fraction) * \
-        p("cycle.perimenopause_anovulation") * lost
+        p("cycle.perimenopause_anovulation") * late_transition(start + length / 2, fmp)
     u = rng.random(n)
     kind = np.where(u < p_anov, ANOVULATORY,
                     np.where(u < p_anov + c.short_luteal_fraction, SHORT_LUTEAL, OVULATORY))
