@@ -97,8 +97,8 @@ def fmp_day(patient: Patient) -> float:
 
 def transition_history_days(patient: Patient) -> float:
     """Days since a woman's menopausal transition began (one transition duration before her
-    FMP), 0 for a woman before it and for a man: the history her tissue has lived through
-    since her ovaries' output began to fall."""
+    FMP, when 1.2% of her ovaries' fall in output is done, `ovarian_fraction`), 0 for a woman
+    before it and for a man: the history her tissue has lived through since then."""
     if patient.sex != "female":
         return 0.0
     start = fmp_day(patient) - p("menopause.transition_duration") * DAYS_PER_YEAR
