@@ -450,15 +450,6 @@ def test_menopause_lowers_bmu_balance_and_loses_more_bone(pre_and_post):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CI, reason="CI's setting cannot decide a 5% rise: with ~25 premenopausal "
-                               "BMUs per seed the mean erosion depth scatters by 30% between "
-                               "its 2 seeds (12.1 and 17.4 um)")
-@pytest.mark.xfail(reason="not yet emergent: in V2 at 256^2 x 4 seeds the yearly erosion "
-                          "depth is 18-20 um before and after the FMP "
-                          "(experiments/reports/README.md, validation_256_v2_mechanostat), "
-                          "while patients' rises ~11% (Eriksen 1999); a BMU is one osteoclast "
-                          "generation, so cavities stay 1-2 grid cells deep",
-                   strict=True)
 def test_menopause_deepens_cavities(pre_and_post):
     """Estrogen deficiency deepens cavities (longer-lived, more active osteoclasts; Eriksen,
     Parfitt; docs/biology.md section 1): the mean erosion depth rises by at least 5%."""
