@@ -8,9 +8,9 @@ restrains, the osteocyte-derived targeted RANKL signal, the local mechanical sti
 PTH, x (1 - bisphosphonate_suppression x the bisphosphonate effect) (Parfitt 1982, 2002;
 Nakashima 2011; Everts 2002: lining cells retract and clear the surface before resorption;
 bisphosphonates act mostly by fewer BMUs being activated). The mechanostat raises activation
-in disuse and lowers it under overload, as where bone has been lost since the set point was
-last adapted (Frost 1987: remodeling is depressed above the set point; Riggs 1998: so the
-rapid postmenopausal loss subsides). The exposed site is marked ACTIVATED: for
+in disuse and lowers it under overload, as where bone has been lost below the set point
+(Frost 1987: remodeling is depressed above the set point; Riggs 1998: so the rapid
+postmenopausal loss subsides). The exposed site is marked ACTIVATED: for
 activation_window days it is where osteoclast precursors may form a new osteoclast (a BMU
 starts only there, or next to an osteoclast at a cutting front); then it is quiescent again.
 Bare quiescent surface (e.g. where an osteoblast died) is re-covered by neighbouring lining

@@ -3,9 +3,10 @@
 Mechanical stimulus s [-] at an osteocyte = load_rel (mean since the last refresh) x (set point
 density / local density now)^strain_exponent (strain ~ load / modulus, modulus ~ density^2,
 Carter & Hayes 1977): s = 1 for the habitual load on the tissue the osteocyte has adapted to
-(Frost's mechanostat set point, which follows the density over years; model/bone_model.py). Disuse factor u = 2 / (1 + s^mechano_hill): 1 at habitual load, up to 2
-in disuse, toward 0 under overload. Sclerostin secretion x u x (1 - e2_sclerostin_suppression
-occ(ER)) (Robling 2008: loading suppresses Sost; Modder 2011: estrogen lowers sclerostin);
+(Frost's mechanostat set point: the density of the section as built, model/bone_model.py).
+Disuse factor u = 2 / (1 + s^mechano_hill): 1 at habitual load, up to 2 in disuse, toward 0
+under overload. Sclerostin secretion x u x (1 - e2_sclerostin_suppression occ(ER)) (Robling
+2008: loading suppresses Sost; Modder 2011: estrogen lowers sclerostin);
 RANKL secretion x u x expression regulation (Nakashima 2011: osteocytes are the main RANKL
 source for remodeling); OPG secretion x expression regulation. Apoptosis: the clock runs at
 (1 + disuse_apoptosis max(0, 1 - s)) (1 + e2_survival (1 - occ(ER))) (Tomkinson 1997:

@@ -13,8 +13,8 @@ so BMUs, the remodeling space and the mineralization profile of a living tissue 
 when the record starts, and the bone it left untouched is given the tissue ages of the
 patient's own turnover (`_age_old_bone`). For a woman past the start of her menopausal
 transition the spin-up lives through it and the years since (up to tissue.spinup.history_max):
-she starts with the bone it cost her and the mechanostat set point it left, not as a
-premenopausal tissue meeting postmenopausal hormones. BMD and the marker baselines are taken
+she starts with the bone it cost her, sensed against the mechanostat set point of her
+premenopausal skeleton, not as a premenopausal tissue meeting postmenopausal hormones. BMD and the marker baselines are taken
 at its end. The spin-up draws its random numbers before the scenario's own serum course, so
 the arms of a trial (one patient, tissue and seed, other protocols) can share one spun-up
 tissue (`spinups`, keyed by `spinup_key`).
@@ -126,7 +126,7 @@ def spinup_length(scenario: Scenario) -> float:
     """Days of spin-up [day]: tissue.spinup.days to a steady state, plus, for a woman whose
     menopausal transition has begun, the days since it began (at most
     tissue.spinup.history_max), so that her tissue has lived through her own transition and the
-    years since (the bone lost, the mechanostat set point, the turnover) instead of meeting her
+    years since (the bone lost, the overload the mechanostat senses, the turnover) instead of meeting her
     postmenopausal hormones with the tissue of her reproductive years."""
     history = min(transition_history_days(scenario.patient), value("tissue.spinup.history_max"))
     return value("tissue.spinup.days") + history
@@ -426,13 +426,10 @@ class BoneModel(mesa.Model):
 
     def _mechanics(self) -> None:
         """Local mechanical stimulus s = load x (set point density / density now)^n, with the
-        mean load since the last refresh (so that a session on any day counts); the set point,
-        the local density at the start, follows the density with the adaptation time of the
-        mechanostat (tissue.mechanics.setpoint_adaptation)."""
+        mean load since the last refresh (so that a session on any day counts); the set point
+        is the local density of the section as built (Tissue.density0)."""
         load = self.load_days[0] / self.load_days[1]
         density = np.maximum(self.tissue.local_density(), 1e-3)
-        follow = -np.expm1(-self.load_days[1] / value("tissue.mechanics.setpoint_adaptation"))
-        self.tissue.density0 += (density - self.tissue.density0) * follow
         self.stimulus[:] = load * (self.tissue.density0 / density) ** value("tissue.mechanics.strain_exponent")
         self.load_days[:] = 0.0
 

@@ -196,7 +196,7 @@ class Tissue:
     the cortical compartment (hip); site_bmu: id of the BMU that eroded the cell (-1: not on
     an eroded, unrefilled site); eroded_day [day]: when it was eroded; density0: the local bone
     density the tissue is adapted to (the habitual-load set point of the mechanostat): the
-    density at the start, then following it over years (BoneModel._mechanics); age_quantile:
+    density as built, fixed (BoneModel._mechanics); age_quantile:
     the quantile of each cell's tissue age (`age_quantiles`, `set_age`).
     """
 

@@ -739,7 +739,7 @@ def test_lining_activation_rises_with_rankl_disuse_and_pth_and_falls_with_estrog
     assert activation_hazard(0.0, 0.5, 0.2, 0.0, 0.0, 1.0, prm) > base
     assert activation_hazard(0.0, 0.5, 1.0, 1.0, 0.0, 1.0, prm) > base
     # the mechanostat: 1 at habitual load, 1 + disuse_gain in full disuse, and under overload
-    # (bone lost since the set point adapted: s = (0.8)^-2 at 80% of the set-point density)
+    # (bone lost below the set point: s = (0.8)^-2 at 80% of the set-point density)
     # a lower rate
     assert mechanostat(1.0, prm) == pytest.approx(1.0)
     assert mechanostat(0.0, prm) == pytest.approx(1.0 + prm[R.LIN_DISUSE])
