@@ -14,10 +14,10 @@ when the record starts, and the bone it left untouched is given the tissue ages 
 patient's own turnover (`_age_old_bone`). For a woman past the start of her menopausal
 transition the spin-up lives through it and the years since (up to tissue.spinup.history_max):
 she starts with the bone it cost her, sensed against the mechanostat set point of her
-premenopausal skeleton, not as a premenopausal tissue meeting postmenopausal hormones. BMD and the marker baselines are taken
-at its end. The spin-up draws its random numbers before the scenario's own serum course, so
-the arms of a trial (one patient, tissue and seed, other protocols) can share one spun-up
-tissue (`spinups`, keyed by `spinup_key`).
+premenopausal skeleton, not as a premenopausal tissue meeting postmenopausal hormones. BMD and
+the marker baselines are taken at its end. The spin-up draws its random numbers before the
+scenario's own serum course, so the arms of a trial (one patient, tissue and seed, other
+protocols) can share one spun-up tissue (`spinups`, keyed by `spinup_key`).
 
 One `step()` = one tissue step of scenario.simulation.dt days:
   1. serum: the step's levels (receptor-exposure equivalents for E2, P4, MPA, T; means for the
@@ -126,8 +126,8 @@ def spinup_length(scenario: Scenario) -> float:
     """Days of spin-up [day]: tissue.spinup.days to a steady state, plus, for a woman whose
     menopausal transition has begun, the days since it began (at most
     tissue.spinup.history_max), so that her tissue has lived through her own transition and the
-    years since (the bone lost, the overload the mechanostat senses, the turnover) instead of meeting her
-    postmenopausal hormones with the tissue of her reproductive years."""
+    years since (the bone lost, the overload the mechanostat senses, the turnover) instead of
+    meeting her postmenopausal hormones with the tissue of her reproductive years."""
     history = min(transition_history_days(scenario.patient), value("tissue.spinup.history_max"))
     return value("tissue.spinup.days") + history
 
