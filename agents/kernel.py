@@ -49,6 +49,11 @@ from bonesim.agents.world import (
 )
 
 
+# the most rules a cell runs in one step: an osteoblast precursor that commits, is buried in
+# the cell it fills and acts on as an osteocyte (lifecycle.become)
+MAX_TYPES_PER_STEP = 3
+
+
 @njit(cache=True)
 def targets(w):
     """Marrow cells where precursors can work (empty, or held by a precursor of that
@@ -170,10 +175,10 @@ def recruit(kind, rate, w):
     vessel's.
 
     A recruit lives from its recruitment time on, not from a step boundary: it acts in the step
-    it is recruited in (it is not stamped as born in it), and its age and lifespan clock start
-    at its recruitment time measured from the step's end (the expected recruits past the
-    threshold, over the step's mean, is the fraction of the step since then), minus the step
-    the kernel adds. A life [a, a + T) is then the steps whose end lies in it: T/dt of them in
+    it is recruited in (it is not stamped as born in it), and its age starts at its recruitment
+    time measured from the step's end (the expected recruits past the threshold, over the
+    step's mean, is the fraction of the step since then), minus the step the kernel adds; its
+    lifespan clock runs from then (lifecycle.outlived). A life [a, a + T) is then the steps whose end lies in it: T/dt of them in
     expectation, whatever dt (Little's law: precursors present = recruitment rate x lifespan;
     docs/design.md, Numerics and resolution)."""
     lineage = 0 if kind == OC_PRECURSOR else 1
@@ -207,7 +212,6 @@ def recruit(kind, rate, w):
             if slot >= 0:
                 since = dt * clocks[v, lineage, 0] / mean     # days from recruitment to step end
                 flts[X_AGE, slot] = since - dt
-                flts[X_CLOCK, slot] = since - dt
                 ints[I_STAMP, slot] = -1
 
 
@@ -252,23 +256,29 @@ def prepare_step(w):
 @inline_rule
 def step_cell(s, w):
     """The rules of one cell (slot s) for one step: its age advances by dt and the rule of its
-    kind runs. Free slots and cells placed in this step are skipped."""
+    kind runs. A cell that changes type in its rule runs the rule of its new type in the same
+    step (lifecycle.become), up to MAX_TYPES_PER_STEP rules. Free slots and cells placed in this
+    step are skipped."""
     kind = w.ints[I_KIND, s]
-    if kind < 0 or w.ints[I_STAMP, s] == w.counters[C_STEP]:
-        return
-    w.flts[X_AGE, s] += w.sysv[S_DT]
-    if kind == OC_PRECURSOR:
-        osteoclasts.precursor_step(s, w)
-    elif kind == OSTEOCLAST:
-        osteoclasts.osteoclast_step(s, w)
-    elif kind == OB_PRECURSOR:
-        osteoblasts.precursor_step(s, w)
-    elif kind == OSTEOBLAST:
-        osteoblasts.osteoblast_step(s, w)
-    elif kind == OSTEOCYTE:
-        osteocytes.osteocyte_step(s, w)
-    elif kind == LINING:
-        lining.lining_step(s, w)
+    for _ in range(MAX_TYPES_PER_STEP):
+        if kind < 0 or w.ints[I_STAMP, s] == w.counters[C_STEP]:
+            return
+        w.flts[X_AGE, s] += w.sysv[S_DT]
+        if kind == OC_PRECURSOR:
+            osteoclasts.precursor_step(s, w)
+        elif kind == OSTEOCLAST:
+            osteoclasts.osteoclast_step(s, w)
+        elif kind == OB_PRECURSOR:
+            osteoblasts.precursor_step(s, w)
+        elif kind == OSTEOBLAST:
+            osteoblasts.osteoblast_step(s, w)
+        elif kind == OSTEOCYTE:
+            osteocytes.osteocyte_step(s, w)
+        elif kind == LINING:
+            lining.lining_step(s, w)
+        if w.ints[I_KIND, s] == kind:
+            return
+        kind = w.ints[I_KIND, s]
 
 
 @rule

@@ -43,7 +43,7 @@ from bonesim.agents.population import (
     B_FIRST_FORM, B_FORMED, B_LAST_FORM, B_TEAM, B_TEAM_SIZE, DEATH_APOPTOSIS, I_BMU, I_COL, I_EMBED_DRAWN, I_GEN,
     I_NLIFE, I_ROW, LINING, OB_PRECURSOR, OSTEOBLAST, OSTEOCYTE, T_FORMED, T_OB_APOPTOSIS,
     T_OB_ENDS, T_OB_LIFE_SUM, T_OB_TO_LINING, T_OB_TO_OSTEOCYTE, T_OBP_COMMITTED, X_AGE, X_AUX,
-    X_AUX_THR, X_TRANS, X_TRANS_THR, BoneCell,
+    X_AUX_THR, X_CLOCK, X_CLOCK_END, X_TRANS, X_TRANS_THR, BoneCell,
 )
 from bonesim.agents.streams import decision, direction, uniform
 from bonesim.agents.world import (
@@ -205,14 +205,14 @@ def leave_team(s, w):
 
 
 @rule
-def end_of_work(s, r, c, w):
-    """End of an osteoblast's working life: lining cell (if on a surface, with
-    lining_fraction) or apoptosis."""
+def end_of_work(s, r, c, since, w):
+    """End of an osteoblast's working life, `since` days before the step's end: lining cell
+    (if on a surface, with lining_fraction) or apoptosis."""
     ints, tally = w.ints, w.tally
     leave_team(s, w)
     if touches_bone(w.osteoid, w.matrix, r, c) and not is_bone(w.osteoid, w.matrix, r, c) and \
             uniform(decision(ints, s, I_NLIFE), 0) < w.prm[R.OB_LINING]:
-        become(s, LINING, ints, w.flts, w.prm, w.counters, w.events)
+        become(s, LINING, since, w)
         tally[T_OB_TO_LINING] += 1.0
     else:
         kill(s, DEATH_APOPTOSIS, ints, w.occ, w.free, w.counters, w.events)
@@ -257,15 +257,17 @@ def precursor_step(s, w):
         r, c = ints[I_ROW, s], ints[I_COL, s]
     if not on_site:
         return
-    flts[X_TRANS, s] += dt * prm[R.OBP_COMMIT] * brake(infl, scl, prm)
+    commitment = prm[R.OBP_COMMIT] * brake(infl, scl, prm)      # hazard [1/day]
+    flts[X_TRANS, s] += dt * commitment
     if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
+        since = (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / commitment
         b = w.site_bmu[r, c]
         ints[I_BMU, s] = b
         if b >= 0:
             w.bmu_stats[b, B_TEAM] += 1.0
             w.bmu_stats[b, B_TEAM_SIZE] += 1.0
         w.tally[T_OBP_COMMITTED] += 1.0
-        become(s, OSTEOBLAST, ints, flts, prm, w.counters, w.events)
+        become(s, OSTEOBLAST, since, w)
 
 
 @inline_rule
@@ -286,8 +288,9 @@ def osteoblast_step(s, w):
     igf = sig.occupancy(w, F_IGF1, R.IGF1R_EC50, r, c)
     scl = sig.occupancy(w, F_SCLEROSTIN, R.SCL_EC50, r, c)
     sig.secrete_rankl_opg(w, r, c, prm[R.OB_RANKL], prm[R.OB_OPG], er, infl, w.sysv[S_PATCH])
-    if outlived(s, w, clock_rate(er, igf, infl, scl, w.sysv[S_PTH_PULSE], prm)):
-        end_of_work(s, r, c, w)
+    ageing = clock_rate(er, igf, infl, scl, w.sysv[S_PTH_PULSE], prm)
+    if outlived(s, w, ageing):
+        end_of_work(s, r, c, (flts[X_CLOCK, s] - flts[X_CLOCK_END, s]) / ageing, w)
         return
     ar = sig.occupancy(w, F_T, R.AR_EC50, r, c)
     rate = prm[R.OB_MAR] * vigor(pr_signal(sig.pr(w, r, c), er, prm), ar, igf, infl, scl,
@@ -295,7 +298,7 @@ def osteoblast_step(s, w):
     if not eroded_work(r, c, osteoid, matrix, site_bmu):
         flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
         if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
-            end_of_work(s, r, c, w)
+            end_of_work(s, r, c, (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / prm[R.OB_RETIRE], w)
             return
     left = dt                 # days of work left in this step (carried to the next site)
     for _ in range(4):
@@ -313,7 +316,7 @@ def osteoblast_step(s, w):
                 uniform(decision(ints, s, I_NLIFE), 0) < w.sysv[S_EMBED]:    # once per site
             leave_team(s, w)
             w.tally[T_OB_TO_OSTEOCYTE] += 1.0
-            become(s, OSTEOCYTE, ints, flts, prm, w.counters, w.events)
+            become(s, OSTEOCYTE, left, w)
             return
         ints[I_EMBED_DRAWN, s] = 1
         k = -1

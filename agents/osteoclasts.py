@@ -393,6 +393,7 @@ def precursor_step(s, w):
     flts[X_TRANS, s] += dt * hazard
     if flts[X_TRANS, s] < flts[X_TRANS_THR, s]:
         return
+    since = (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / hazard    # days since the threshold
     if partner >= 0:
         ints[I_NUCLEI, partner] += 1
         kill(s, DEATH_FUSED, ints, w.occ, w.free, w.counters, w.events)
@@ -404,7 +405,7 @@ def precursor_step(s, w):
     flts[X_HEADING, s] = surface_tangent(r, c, w.osteoid, w.matrix, decision(ints, s, I_NLIFE))
     if b >= 0:
         w.bmu_stats[b, B_OSTEOCLASTS] += 1.0
-    become(s, OSTEOCLAST, ints, flts, prm, w.counters, w.events)
+    become(s, OSTEOCLAST, since, w)
 
 
 @inline_rule
