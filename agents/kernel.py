@@ -178,9 +178,9 @@ def recruit(kind, rate, w):
     it is recruited in (it is not stamped as born in it), and its age starts at its recruitment
     time measured from the step's end (the expected recruits past the threshold, over the
     step's mean, is the fraction of the step since then), minus the step the kernel adds; its
-    lifespan clock runs from then (lifecycle.outlived). A life [a, a + T) is then the steps whose end lies in it: T/dt of them in
-    expectation, whatever dt (Little's law: precursors present = recruitment rate x lifespan;
-    docs/design.md, Numerics and resolution)."""
+    lifespan clock runs from then (lifecycle.outlived). A life [a, a + T) is then the steps
+    whose end lies in it: T/dt of them in expectation, whatever dt (Little's law: precursors
+    present = recruitment rate x lifespan; docs/design.md, Numerics and resolution)."""
     lineage = 0 if kind == OC_PRECURSOR else 1
     streams, clocks = w.vessel_streams, w.vessel_clocks
     prm, ints, flts, occ = w.prm, w.ints, w.flts, w.occ

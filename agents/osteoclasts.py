@@ -393,12 +393,12 @@ def precursor_step(s, w):
     flts[X_TRANS, s] += dt * hazard
     if flts[X_TRANS, s] < flts[X_TRANS_THR, s]:
         return
-    since = (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / hazard    # days since the threshold
     if partner >= 0:
         ints[I_NUCLEI, partner] += 1
         kill(s, DEATH_FUSED, ints, w.occ, w.free, w.counters, w.events)
         w.tally[T_FUSED] += 1.0
         return
+    since = (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / hazard    # days since the threshold
     b = bmu_of_new_osteoclast(r, c, w)
     ints[I_BMU, s] = b
     ints[I_NUCLEI, s] = 1
