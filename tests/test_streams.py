@@ -178,8 +178,8 @@ def osteoclast_days(dt, n=120):
     for _ in range(round(60 / dt)):
         n_events = len(world.events)
         world.step()
-        lifespans += sum(world.pop.flts[X_CLOCK_END, e[1]] / rate
-                         for e in world.events[n_events:] if e[:3] == (EV_BECOME, e[1], OSTEOCLAST))
+        formed = [e[1] for e in world.events[n_events:] if e[0] == EV_BECOME and e[2] == OSTEOCLAST]
+        lifespans += sum(world.pop.flts[X_CLOCK_END, slot] / rate for slot in formed)
     assert world.count(OSTEOCLAST) == 0 and world.count(OC_PRECURSOR) == 0 and lifespans > 200
     per_day = resorption_capacity(1, fr, 0.0, world.prm, 1.0, world.sysv[W.S_DX])
     return world.tally[T_OC_CAPACITY] / per_day, lifespans
