@@ -109,8 +109,8 @@ def distance_map(seeds, n_seeds, radius, osteoid, matrix, dist, queue):
 @rule
 def hops(speed, age, dt, dx):
     """Grid steps in this tissue step for a migration speed [um/day] of a cell `age` days in
-    its type (age counted to the end of the step; a recruit may have entered within the step):
-    the whole grid steps that its path speed x age crosses in the step. Their sum over any span
-    is the same whatever dt."""
+    its type (age counted to the end of the step; a recruit or a cell that changed type may have
+    begun within the step): the whole grid steps that its path speed x age crosses in the step.
+    Their sum over any span is the same whatever dt."""
     before = max(age - dt, 0.0)
     return int(np.floor(speed * age / dx + 1e-9) - np.floor(speed * before / dx + 1e-9))
