@@ -84,6 +84,13 @@ def kill(slot, cause, ints, occ, free, counters, events):
 
 
 @rule
+def since_threshold(s, flts, hazard):
+    """Days since cell s's transition hazard, accumulated at `hazard` [1/day] over the step,
+    passed its Exp(1) threshold (call once it has: the time to pass to `become`)."""
+    return (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / hazard
+
+
+@rule
 def become(slot, kind, since, w):
     """The cell in `slot` changes type (keeps its grid cell, BMU and lineage counters); the
     change happened `since` days before the step's end (at most dt). Its life in the new type

@@ -33,7 +33,7 @@ RANKL and OPG (estrogen raises OPG, lowers RANKL; PTH the reverse).
 from bonesim.agents import rates as R
 from bonesim.agents import signals as sig
 from bonesim.agents.jit import inline_rule, rule
-from bonesim.agents.lifecycle import become, kill, outlived, renew
+from bonesim.agents.lifecycle import become, kill, outlived, renew, since_threshold
 from bonesim.agents.movement import free_neighbour, hops, migrate, move
 from bonesim.agents.neighborhood import (
     DC, DR, EMPTY, bone_components, bone_neighbours, cuts_trabecula, inside, is_bone,
@@ -260,7 +260,7 @@ def precursor_step(s, w):
     commitment = prm[R.OBP_COMMIT] * brake(infl, scl, prm)      # hazard [1/day]
     flts[X_TRANS, s] += dt * commitment
     if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
-        since = (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / commitment
+        since = since_threshold(s, flts, commitment)
         b = w.site_bmu[r, c]
         ints[I_BMU, s] = b
         if b >= 0:
@@ -298,7 +298,7 @@ def osteoblast_step(s, w):
     if not eroded_work(r, c, osteoid, matrix, site_bmu):
         flts[X_TRANS, s] += dt * prm[R.OB_RETIRE]
         if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
-            end_of_work(s, r, c, (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / prm[R.OB_RETIRE], w)
+            end_of_work(s, r, c, since_threshold(s, flts, prm[R.OB_RETIRE]), w)
             return
     left = dt                 # days of work left in this step (carried to the next site)
     for _ in range(4):

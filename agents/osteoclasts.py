@@ -26,7 +26,7 @@ import numpy as np
 from bonesim.agents import rates as R
 from bonesim.agents import signals as sig
 from bonesim.agents.jit import inline_rule, rule
-from bonesim.agents.lifecycle import become, kill, outlived
+from bonesim.agents.lifecycle import become, kill, outlived, since_threshold
 from bonesim.agents.movement import hops, migrate, move
 from bonesim.agents.neighborhood import (
     ACTIVATED, DC, DR, EMPTY, QUIESCENT, bone_components, bone_neighbours, cuts_trabecula, exposed,
@@ -398,7 +398,7 @@ def precursor_step(s, w):
         kill(s, DEATH_FUSED, ints, w.occ, w.free, w.counters, w.events)
         w.tally[T_FUSED] += 1.0
         return
-    since = (flts[X_TRANS, s] - flts[X_TRANS_THR, s]) / hazard    # days since the threshold
+    since = since_threshold(s, flts, hazard)
     b = bmu_of_new_osteoclast(r, c, w)
     ints[I_BMU, s] = b
     ints[I_NUCLEI, s] = 1
