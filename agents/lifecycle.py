@@ -14,7 +14,7 @@ from bonesim.agents.population import (
     C_NEV, C_NFREE, C_NHI, C_STEP, EV_BECOME, EV_DIE, EV_SPAWN, FREE, I_BMU, I_COL,
     I_EMBED_DRAWN, I_GEN, I_KEY, I_KIND, I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, I_STAMP, OB_PRECURSOR,
     OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, X_AGE, X_AUX, X_AUX_THR, X_CLOCK, X_CLOCK_END,
-    X_HEADING, X_TRANS, X_TRANS_THR,
+    X_HEADING, X_TRANS, X_TRANS_THR, X_TRAVEL,
 )
 from bonesim.agents.streams import decision, exponential, gamma, hash2
 from bonesim.agents.world import S_DT
@@ -68,6 +68,7 @@ def enter(slot, kind, start, ints, flts, prm):
     flts[X_TRANS_THR, slot] = exponential(h, 1)
     flts[X_AUX, slot] = 0.0
     flts[X_AUX_THR, slot] = exponential(h, 2)
+    flts[X_TRAVEL, slot] = 0.0
 
 
 @rule

@@ -10,10 +10,11 @@ is a competitive decoy. Next to an osteoclast the precursor fuses into it (one m
 Osteoclast (multinucleated): resorbs the resorbable bone on its faces (diagonals if none) at
 resorption_rate [um^2/day per nucleus of the 2D section] x (floor + (1 - floor) occ(RANKL)) x
 (1 - bisphosphonate_inhibition x bisphosphonate effect), releasing the matrix's TGF-beta and IGF-1 into its grid cell; moves
-along the surface when no bone is in reach, keeping its sense of travel but turning its
-heading along the surface after each step (`along_surface`: trench mode, it does not tunnel
+along the surface at `speed` when no bone is in reach, keeping its sense of travel but turning
+its heading along the surface after each step (`along_surface`: trench mode, it does not tunnel
 into the bone), with a preference for concave sites;
-lifts the lining cells around it (the canopy), so new osteoclasts can join its BMU there.
+lifts the lining cells around each grid cell it reaches (the canopy), so new osteoclasts can
+join its BMU there.
 A bone cell it resorbs to marrow that cuts a trabecula (neighborhood.cuts_trabecula) is a
 perforation: that cell is never refilled (`perforate`), while the rest of the cavity, on the
 stumps' surfaces, is left to the BMU's team.
@@ -38,7 +39,7 @@ from bonesim.agents.population import (
     I_COL, I_KIND, I_NLIFE, I_NMOVE, I_NUCLEI, I_ROW, LINING, OC_PRECURSOR, OSTEOCLAST, OSTEOCYTE,
     T_FOUNDED, T_FUSED, T_NEW_ERODED, T_OC_CAPACITY, T_OC_DEATHS, T_OC_LIFE_SUM, T_PERFORATIONS,
     T_RELEASED, T_RESORBED, T_RESORBED_MINERAL,
-    X_AGE, X_HEADING, X_TRANS, X_TRANS_THR, BoneCell,
+    X_AGE, X_HEADING, X_TRANS, X_TRANS_THR, X_TRAVEL, BoneCell,
 )
 from bonesim.agents.receptors import hill
 from bonesim.agents.streams import decision, normal, uniform
@@ -410,10 +411,14 @@ def precursor_step(s, w):
 
 @inline_rule
 def osteoclast_step(s, w):
-    """One step of an osteoclast: it ages at `clock_rate` and dies at the end of its life; it
-    lifts the lining around it (`lift_canopy`), resorbs its `resorption_capacity` (tallied, so
-    that the share it used can be read) and moves along the surface (`choose_move`) as far as
-    its speed allows while capacity is left."""
+    """One step of an osteoclast: it ages at `clock_rate` and dies at the end of its life; over
+    the step it resorbs the bone in reach at its `resorption_capacity` per step (tallied, so
+    that the share it used can be read), and where none is left in reach it travels along the
+    surface (`choose_move`) at its speed, one grid step per dx / speed days, lifting the lining
+    around each grid cell it reaches (`lift_canopy`). Its time is followed within the step:
+    digging spends capacity in proportion to time, travel goes on while it digs (the
+    progress toward its next grid cell, `X_TRAVEL`, is banked up to one grid step) and waiting
+    for it idles the capacity, so where it goes and how deep it digs do not depend on dt."""
     ints, flts, prm = w.ints, w.flts, w.prm
     dt, dx = w.sysv[S_DT], w.sysv[S_DX]
     bp = w.sysv[S_BP]
@@ -427,16 +432,29 @@ def osteoclast_step(s, w):
     lift_canopy(r, c, w)
     capacity = resorption_capacity(ints[I_NUCLEI, s], fr, bp, prm, dt, dx)
     w.tally[T_OC_CAPACITY] += capacity
-    moves = hops(prm[R.OC_SPEED], flts[X_AGE, s], dt, dx)
+    pace = prm[R.OC_SPEED] / dx                  # grid steps per day
+    left = dt                                    # days of the step not yet spent
     for _ in range(64):
-        capacity = resorb(r, c, capacity, ints[I_BMU, s], w)
-        if capacity <= 1e-12 or moves == 0:
+        if left <= 0.0 or capacity <= 0.0:
+            break
+        volume = capacity * left / dt
+        rest = resorb(r, c, volume, ints[I_BMU, s], w)
+        if rest < volume:        # it dug; bone it laid bare may now be in reach
+            spent = left * (1.0 - rest / volume)
+            flts[X_TRAVEL, s] = min(1.0, flts[X_TRAVEL, s] + spent * pace)
+            left -= spent
+            continue
+        wait = (1.0 - flts[X_TRAVEL, s]) / pace if pace > 0.0 else np.inf
+        if wait > left:
             break
         k = choose_move(r, c, flts[X_HEADING, s], w.osteoid, w.matrix, w.occ, w.vessel, prm,
                         w.sysv[S_OSTEOID_BLOCK], decision(ints, s, I_NMOVE))
         if k < 0:
             break
+        left -= wait
+        flts[X_TRAVEL, s] = 0.0
         move(s, r, c, r + DR[k], c + DC[k], w.occ, ints, w.moved)
         r, c = r + DR[k], c + DC[k]
         flts[X_HEADING, s] = along_surface(r, c, np.arctan2(DR[k], DC[k]), w.osteoid, w.matrix)
-        moves -= 1
+        lift_canopy(r, c, w)
+    flts[X_TRAVEL, s] = min(1.0, flts[X_TRAVEL, s] + left * pace)

@@ -32,6 +32,7 @@ State (row of `ints` / `flts`, per slot):
   aux, aux_thr       the same for a second, repeating transition (division, lining
            spreading): after each, the hazard past the threshold counts toward the next
   heading  [rad] osteoclast direction of travel
+  travel   [grid steps, 0-1] osteoclast: how far it has come toward its next grid cell
   embed_drawn  osteoblast: 1 once its burial as an osteocyte was drawn at its present grid cell
 """
 
@@ -51,9 +52,10 @@ INT_ROWS = ("kind", "row", "col", "nuclei", "gen", "bmu", "stamp", "key", "nlife
             "embed_drawn")
 (I_KIND, I_ROW, I_COL, I_NUCLEI, I_GEN, I_BMU, I_STAMP, I_KEY, I_NLIFE, I_NMOVE,
  I_EMBED_DRAWN) = range(len(INT_ROWS))
-FLOAT_ROWS = ("age", "clock", "clock_end", "trans", "trans_thr", "aux", "aux_thr", "heading")
-(X_AGE, X_CLOCK, X_CLOCK_END, X_TRANS, X_TRANS_THR, X_AUX, X_AUX_THR,
- X_HEADING) = range(len(FLOAT_ROWS))
+FLOAT_ROWS = ("age", "clock", "clock_end", "trans", "trans_thr", "aux", "aux_thr", "heading",
+              "travel")
+(X_AGE, X_CLOCK, X_CLOCK_END, X_TRANS, X_TRANS_THR, X_AUX, X_AUX_THR, X_HEADING,
+ X_TRAVEL) = range(len(FLOAT_ROWS))
 N_INT, N_FLT = len(INT_ROWS), len(FLOAT_ROWS)
 
 # counters: free-stack size, high-water slot, events written, BMUs founded, step id

@@ -17,7 +17,7 @@ from bonesim.agents.osteoblasts import clock_rate as ob_clock_rate
 from bonesim.agents.osteoclasts import clock_rate as oc_clock_rate
 from bonesim.agents.osteocytes import disuse_factor
 from bonesim.agents.population import (
-    B_ERODED, B_FORMED, B_FOUNDED, B_PERFORATIONS, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NEV, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
+    B_ERODED, B_FORMED, B_FOUNDED, B_PERFORATIONS, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NEV, DEATH_RETRACTED, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
     OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ARRESTED, T_FORMED,
     T_NEW_ERODED, T_OBP_COMMITTED, T_OC_CAPACITY, T_PERFORATIONS, T_RELEASED, T_RESORBED, X_CLOCK,
     X_CLOCK_END, X_HEADING, Population,
@@ -305,6 +305,39 @@ def test_an_osteoclast_travels_along_the_surface_and_does_not_tunnel_into_the_bo
     rows, cols = np.nonzero(world.bone < bone0 - 1e-12)
     depth, width = 20 - rows.min(), cols.max() - cols.min() + 1
     assert depth <= 4 and width > 2 * depth, (depth, width)
+
+
+def trench(dt, lining=False, days=20):
+    """(volume resorbed, cells eroded, lining cells retracted) by a 12-nucleus osteoclast at
+    high RANKL started on a flat surface (bone rows < 20) heading along it, after `days` at
+    steps of dt; with `lining`, the rest of the surface is covered by lining cells."""
+    world = World(rows=40, cols=100, surface=20, **{"lining.activation_rate": 0.0})
+    world.sysv[W.S_DT] = dt
+    world.rankl_free[:] = 10 * value("cells.receptors.rank_ec50")
+    oc = world.add(OSTEOCLAST, 20, 20)
+    world.pop.ints[I_NUCLEI, oc] = 12
+    world.pop.ints[I_BMU, oc] = 0
+    world.pop.flts[X_CLOCK_END, oc] = 1e9
+    world.pop.flts[X_HEADING, oc] = 0.0
+    if lining:
+        for c in range(22, 100):
+            world.add(LINING, 20, c)
+    world.step(round(days / dt))
+    retracted = sum(1 for e in world.events if e[0] == EV_DIE and e[2] == DEATH_RETRACTED)
+    return world.tally[T_RESORBED], np.count_nonzero(world.site_bmu >= 0), retracted
+
+
+def test_an_osteoclast_erodes_the_same_trench_whatever_dt():
+    """An osteoclast digs the bone it lays bare before it moves on, travels at its speed (one
+    grid step per dx / speed days, its progress carried from step to step) and lifts the lining
+    at every grid cell it reaches: the trench and the canopy are those of its time course, not
+    of the steps. Moving on with capacity left when its first layer was gone, it dug a shallower,
+    longer trench at dt = 1 day; lifting the lining only where it began a step, it left lining in
+    its way; moving only in the steps its age crossed a grid step, it idled more at small dt."""
+    volumes, eroded, retracted = zip(*(trench(dt, lining=True) for dt in (1.0, 0.5, 0.25, 0.125)))
+    assert volumes[0] > 40 and max(volumes) - min(volumes) < 1e-9 * volumes[0], volumes
+    assert max(eroded) - min(eroded) <= 2 and min(eroded) > 30, eroded
+    assert max(retracted) - min(retracted) <= 1 and min(retracted) > 5, retracted
 
 
 def test_an_osteoclast_does_not_enter_a_channel_narrower_than_its_body():
