@@ -19,7 +19,8 @@ def test_bench_counts_site_days_with_the_spinup_and_ends_with_json(capsys):
     assert (first["size"], second["size"]) == (32, 24)
     assert summary["site_days_per_s"] == first["site_days_per_s"]
     assert first["steps"] == 10 + math.ceil(0.02 * 365.25)       # spin-up and record, dt 1 d
-    assert first["site_days_per_s"] * first["wall_s"] == pytest.approx(32 * 32 * first["steps"], rel=1e-12)
+    assert first["site_days_per_s"] * first["wall_s"] == pytest.approx(32 * 32 * first["steps"],
+                                                                       rel=1e-12)
     assert set(first["ms_per_step"]) == {"fields", "cells", "events", "matrix", "readouts", "set-up"}
     assert all(v >= 0 for v in first["ms_per_step"].values())
     # the split sums to the CPU time, on which it is measured; the model clock is wall time again
