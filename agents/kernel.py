@@ -232,7 +232,9 @@ def prepare_step(w):
     """The tissue-level part of a step, before the cells act: count the step, forget stale
     eroded surface, marrow cytokine sources, precursor recruitment at vessels (streams and
     clocks from `open_vessel_streams`), and the distance maps to the precursors' targets
-    (dist[0] fusion sites, dist[1] bare activated surface, dist[2] eroded surface)."""
+    (dist[0] fusion sites, dist[1] bare activated surface, dist[2] eroded surface). The
+    osteoclasts add the fusion sites and activated surface they open within the step to their
+    maps as they open them (osteoclasts.open_to_precursors)."""
     prm, sysv, ints, counters = w.prm, w.sysv, w.ints, w.counters
     osteoid, matrix = w.osteoid, w.matrix
     counters[C_STEP] += 1

@@ -2,9 +2,10 @@
 guide them (numba).
 
 A precursor walks through empty marrow: down the distance map to its nearest target when one
-is within its search radius (chemotaxis), an unbiased random walk otherwise. `hops` turns a
-migration speed into the grid steps of one tissue step so that their sum over any span is the
-same whatever dt.
+is within its search radius (chemotaxis), an unbiased random walk otherwise. The maps are
+built at the step's start (`distance_map`); a target that appears within the step joins them
+when it appears (`add_target`). `hops` turns a migration speed into the grid steps of one
+tissue step so that their sum over any span is the same whatever dt.
 """
 
 import numpy as np
@@ -101,6 +102,34 @@ def distance_map(seeds, n_seeds, radius, osteoid, matrix, dist, queue):
         for k in range(8):
             rr, cc = r + DR[k], c + DC[k]
             if inside(rr, cc, rows, cols) and dist[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc):
+                dist[rr, cc] = d + 1
+                queue[tail] = rr * cols + cc
+                tail += 1
+
+
+@rule
+def add_target(dist, r, c, radius, osteoid, matrix, queue):
+    """Make marrow cell (r, c) a target of the distance map `dist` (built by `distance_map`,
+    up to `radius` steps) within the step, as a target that appeared since the map was built:
+    the breadth-first distances from (r, c) lower the map wherever they are shorter, so the map
+    is the one `distance_map` would build with (r, c) among its seeds."""
+    if dist[r, c] == 0:
+        return
+    rows, cols = matrix.shape
+    dist[r, c] = 0
+    queue[0] = r * cols + c
+    head, tail = 0, 1
+    while head < tail:
+        v = queue[head]
+        head += 1
+        r, c = v // cols, v % cols
+        d = dist[r, c]
+        if d >= radius:
+            continue
+        for k in range(8):
+            rr, cc = r + DR[k], c + DC[k]
+            if inside(rr, cc, rows, cols) and not is_bone(osteoid, matrix, rr, cc) and \
+                    (dist[rr, cc] < 0 or dist[rr, cc] > d + 1):
                 dist[rr, cc] = d + 1
                 queue[tail] = rr * cols + cc
                 tail += 1

@@ -28,7 +28,7 @@ from bonesim.agents import rates as R
 from bonesim.agents import signals as sig
 from bonesim.agents.jit import inline_rule, rule
 from bonesim.agents.lifecycle import become, kill, outlived, since_threshold
-from bonesim.agents.movement import hops, migrate, move
+from bonesim.agents.movement import add_target, hops, migrate, move
 from bonesim.agents.neighborhood import (
     ACTIVATED, DC, DR, EMPTY, QUIESCENT, bone_components, bone_neighbours, cuts_trabecula, exposed,
     inside, is_bone, resorbable, touches_resorbable,
@@ -166,6 +166,9 @@ def resorb_cell(r, c, rr, cc, volume, bmu, w):
                 bmu_stats[bmu, B_ERODED] += faces
         site_bmu[rr, cc] = bmu
         w.eroded_day[rr, cc] = day
+    if b >= 0.5 and not is_bone(osteoid, matrix, rr, cc) and \
+            fusion_partner(rr, cc, w.occ, w.ints, prm[R.OC_MAX_NUC]) >= 0:
+        open_to_precursors(0, rr, cc, w)       # marrow now, next to an osteoclast
     if bridge and b >= 0.5 and not is_bone(osteoid, matrix, rr, cc) and \
             cuts_trabecula(osteoid, matrix, rr, cc, int(prm[R.OC_CUT_REACH] / w.sysv[S_DX]),
                            w.queue, w.mark):
@@ -358,6 +361,36 @@ def lift_canopy(r, c, w):
             kill(o, DEATH_RETRACTED, w.ints, w.occ, w.free, w.counters, w.events)
         site_bmu[rr, cc] = ACTIVATED
         w.eroded_day[rr, cc] = w.sysv[S_DAY]
+        open_to_precursors(1, rr, cc, w)
+
+
+@rule
+def open_to_precursors(i, r, c, w):
+    """Marrow cell (r, c) has become a target of the osteoclast precursors' distance map i
+    (`kernel.targets`: 0 next to an osteoclast that can take a nucleus, 1 activated bare
+    surface) within the step: the map takes it in at once (`movement.add_target`), so that
+    precursors find it when it appears, not from the next step on, whatever dt."""
+    if not w.vessel[r, c]:
+        add_target(w.dist[i], r, c, w.prm[R.OCP_RADIUS] / w.sysv[S_DX], w.osteoid, w.matrix,
+                   w.queue)
+
+
+@rule
+def offer_fusion(s, w):
+    """Osteoclast s has come to its grid cell (formed or moved there): if it can take a
+    nucleus, the marrow cells around it, free or held by a precursor, are fusion targets from
+    now on."""
+    if w.ints[I_NUCLEI, s] >= w.prm[R.OC_MAX_NUC]:
+        return
+    r, c = w.ints[I_ROW, s], w.ints[I_COL, s]
+    rows, cols = w.occ.shape
+    for k in range(8):
+        rr, cc = r + DR[k], c + DC[k]
+        if not inside(rr, cc, rows, cols) or is_bone(w.osteoid, w.matrix, rr, cc):
+            continue
+        o = w.occ[rr, cc]
+        if o == EMPTY or w.ints[I_KIND, o] == OC_PRECURSOR:
+            open_to_precursors(0, rr, cc, w)
 
 
 @inline_rule
@@ -407,6 +440,7 @@ def precursor_step(s, w):
     if b >= 0:
         w.bmu_stats[b, B_OSTEOCLASTS] += 1.0
     become(s, OSTEOCLAST, since, w)
+    offer_fusion(s, w)
 
 
 @inline_rule
@@ -415,7 +449,9 @@ def osteoclast_step(s, w):
     the step it resorbs the bone in reach at its `resorption_capacity` per step (tallied, so
     that the share it used can be read), and where none is left in reach it travels along the
     surface (`choose_move`) at its speed, one grid step per dx / speed days, lifting the lining
-    around each grid cell it reaches (`lift_canopy`). Its time is followed within the step:
+    around each grid cell it reaches (`lift_canopy`); the precursors' maps take in the
+    activated surface and the free cells around it as they open (`open_to_precursors`,
+    `offer_fusion`). Its time is followed within the step:
     digging spends capacity in proportion to time, travel goes on while it digs (the
     progress toward its next grid cell, `X_TRAVEL`, is banked up to one grid step) and waiting
     for it idles the capacity, so where it goes and how deep it digs do not depend on dt."""
@@ -457,4 +493,5 @@ def osteoclast_step(s, w):
         r, c = r + DR[k], c + DC[k]
         flts[X_HEADING, s] = along_surface(r, c, np.arctan2(DR[k], DC[k]), w.osteoid, w.matrix)
         lift_canopy(r, c, w)
+        offer_fusion(s, w)
     flts[X_TRAVEL, s] = min(1.0, flts[X_TRAVEL, s] + left * pace)

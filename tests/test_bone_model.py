@@ -427,8 +427,11 @@ def pre_and_post():
     [um] and the balance of the completed BMUs, their number, and the bone lost for good
     (bone volume plus remodeling space) [% of day 0]. Both tissues have the steady-state spin-up
     (tissue.spinup.days), not the postmenopausal woman's history since her transition, so that
-    they differ in their hormones alone."""
-    years, size, seeds = (1.0, 128, (1, 2)) if CI else (2.0, 192, (1, 2, 3))
+    they differ in their hormones alone. Under CI, six seeds: a year of 128^2 completes only
+    8-19 BMUs, so one seed's erosion depth spreads 20-33 um (seeds 1-6) and two seeds cannot tell
+    the 5% of `test_menopause_deepens_cavities` (they gave +2% and +14% on two realizations,
+    six gave +7.7% and +5.9%)."""
+    years, size, seeds = (1.0, 128, (1, 2, 3, 4, 5, 6)) if CI else (2.0, 192, (1, 2, 3))
     spinup = value("tissue.spinup.days")
     out = {}
     for label, patient in (("pre", {"age": 35}), ("post", {"age": 58, "fmp_age": "50 years"})):
@@ -557,7 +560,7 @@ def test_histomorphometry_of_a_hand_built_bmu_history():
 # "same results" (refactors) keep it; a commit that changes the model's results on purpose
 # updates it, saying so. Rounded to 9 significant digits so that a CPU with other vector
 # instructions (last-bit differences in the field solver's sums) still matches.
-PINNED_STATE = "a6106db913ca"
+PINNED_STATE = "7c2fcce10c8c"
 
 
 def state_digest(model) -> str:

@@ -177,6 +177,27 @@ def test_precursor_in_range_walks_down_to_its_target_within_the_step(kind):
     assert world.pop.moved[s]
 
 
+@pytest.mark.parametrize("radius", [3.0, 25.0])
+def test_a_target_added_within_the_step_gives_the_map_a_rebuild_would(radius):
+    """movement.add_target on a distance map lowers it to the map that distance_map builds
+    with the new cell among its seeds: the same breadth-first distances through marrow, cut at
+    the same radius, whatever the order the targets came in."""
+    from bonesim.agents.movement import add_target, distance_map
+    rng = np.random.default_rng(3)
+    world = World(rows=60, cols=60, surface=0)
+    world.matrix[:] = (rng.random(world.shape) < 0.3).astype(float)
+    marrow = np.argwhere(world.matrix == 0.0)
+    picks = marrow[rng.choice(len(marrow), 12, replace=False)]
+    first, later = picks[:4], picks[4:]
+    dist = np.zeros(world.shape, dtype=np.int64)
+    distance_map(first, len(first), radius, world.osteoid, world.matrix, dist, world.queue)
+    for r, c in later:
+        add_target(dist, r, c, radius, world.osteoid, world.matrix, world.queue)
+    rebuilt = np.zeros_like(dist)
+    distance_map(picks, len(picks), radius, world.osteoid, world.matrix, rebuilt, world.queue)
+    assert (dist > 0).sum() > 100 and np.array_equal(dist, rebuilt)
+
+
 # ------------------------------------------------------------------------ osteoclast lineage
 def test_no_rankl_no_new_osteoclasts():
     world = World()
@@ -338,6 +359,40 @@ def test_an_osteoclast_erodes_the_same_trench_whatever_dt():
     assert volumes[0] > 40 and max(volumes) - min(volumes) < 1e-9 * volumes[0], volumes
     assert max(eroded) - min(eroded) <= 2 and min(eroded) > 30, eroded
     assert max(retracted) - min(retracted) <= 1 and min(retracted) > 5, retracted
+
+
+def test_precursors_find_the_targets_an_osteoclast_opens_within_the_step():
+    """An osteoclast travelling along a lining-covered surface lifts the lining ahead and has
+    new neighbours after each move. Every target of the osteoclast precursors at a step's end
+    (activated bare surface, free cells next to the osteoclast: kernel.targets) is a target of
+    the maps they walked by in that step: a target opened within the step is found from the
+    time it opens (movement.add_target), not from the next step on, whatever dt."""
+    from bonesim.agents.movement import distance_map
+    world = World(rows=40, cols=100, surface=20, **{"lining.activation_rate": 0.0,
+                                                     "oc_precursor.speed": 0.0,
+                                                     "oc_precursor.lifespan": 1e3})
+    world.rankl_free[:] = 10 * value("cells.receptors.rank_ec50")
+    oc = world.add(OSTEOCLAST, 20, 20)
+    world.pop.ints[I_NUCLEI, oc] = 4
+    world.pop.ints[I_BMU, oc] = 0
+    world.pop.flts[X_CLOCK_END, oc] = 1e9
+    world.pop.flts[X_HEADING, oc] = 0.0
+    for c in range(22, 100):
+        world.add(LINING, 20, c)
+    world.add(OC_PRECURSOR, 38, 2)      # far away, still: so that the maps are built
+    radius = value("cells.oc_precursor.search_radius") / 10.0
+    opened = 0
+    for _ in range(20):
+        world.step()
+        n = K.targets(world.world())
+        for i in (0, 1):
+            fresh = np.zeros_like(world.dist[i])
+            distance_map(world.seeds[i], n[i], radius, world.osteoid, world.matrix, fresh,
+                         world.queue)
+            assert np.all(world.dist[i][fresh == 0] == 0), (i, np.argwhere(
+                (fresh == 0) & (world.dist[i] != 0)))
+        opened += n[1]
+    assert opened >= 3 and world.pop.ints[I_COL, oc] >= 23     # it lifted lining and moved
 
 
 def test_an_osteoclast_does_not_enter_a_channel_narrower_than_its_body():
