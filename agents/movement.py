@@ -83,28 +83,16 @@ def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
 def distance_map(seeds, n_seeds, radius, osteoid, matrix, dist, queue):
     """Breadth-first grid distance (8-neighbour steps through marrow) from the seed cells,
     up to `radius` steps; dist (rows, cols) int64 is overwritten, -1 beyond the radius."""
-    rows, cols = matrix.shape
+    cols = matrix.shape[1]
     dist[:] = -1
-    head, tail = 0, 0
+    tail = 0
     for i in range(n_seeds):
         r, c = seeds[i, 0], seeds[i, 1]
         if dist[r, c] < 0:
             dist[r, c] = 0
             queue[tail] = r * cols + c
             tail += 1
-    while head < tail:
-        v = queue[head]
-        head += 1
-        r, c = v // cols, v % cols
-        d = dist[r, c]
-        if d >= radius:
-            continue
-        for k in range(8):
-            rr, cc = r + DR[k], c + DC[k]
-            if inside(rr, cc, rows, cols) and dist[rr, cc] < 0 and not is_bone(osteoid, matrix, rr, cc):
-                dist[rr, cc] = d + 1
-                queue[tail] = rr * cols + cc
-                tail += 1
+    spread(tail, radius, osteoid, matrix, dist, queue)
 
 
 @rule
@@ -115,10 +103,18 @@ def add_target(dist, r, c, radius, osteoid, matrix, queue):
     is the one `distance_map` would build with (r, c) among its seeds."""
     if dist[r, c] == 0:
         return
-    rows, cols = matrix.shape
     dist[r, c] = 0
-    queue[0] = r * cols + c
-    head, tail = 0, 1
+    queue[0] = r * matrix.shape[1] + c
+    spread(1, radius, osteoid, matrix, dist, queue)
+
+
+@rule
+def spread(tail, radius, osteoid, matrix, dist, queue):
+    """Breadth-first through marrow from the `tail` cells queued in `queue` (flat indices,
+    all at distance 0 in `dist`), up to `radius` steps: every cell reached in fewer steps than
+    `dist` holds (or not reached before, -1) takes the shorter distance."""
+    rows, cols = matrix.shape
+    head = 0
     while head < tail:
         v = queue[head]
         head += 1

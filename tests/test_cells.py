@@ -328,20 +328,27 @@ def test_an_osteoclast_travels_along_the_surface_and_does_not_tunnel_into_the_bo
     assert depth <= 4 and width > 2 * depth, (depth, width)
 
 
-def trench(dt, days=20):
-    """(volume resorbed, cells eroded, lining cells retracted) by a 12-nucleus osteoclast at
-    high RANKL started on a flat surface (bone rows < 20) heading along it, the surface ahead
-    covered by lining cells, after `days` at steps of dt."""
-    world = World(rows=40, cols=100, surface=20, **{"lining.activation_rate": 0.0})
-    world.sysv[W.S_DT] = dt
+def lined_surface(nuclei, **overrides):
+    """(world, slot) of an osteoclast with `nuclei` nuclei, immortal, at high RANKL, started on
+    a flat surface (bone rows < 20) heading along it, the surface ahead covered by lining cells
+    that do not retract on their own."""
+    world = World(rows=40, cols=100, surface=20, **{"lining.activation_rate": 0.0, **overrides})
     world.rankl_free[:] = 10 * value("cells.receptors.rank_ec50")
     oc = world.add(OSTEOCLAST, 20, 20)
-    world.pop.ints[I_NUCLEI, oc] = 12
+    world.pop.ints[I_NUCLEI, oc] = nuclei
     world.pop.ints[I_BMU, oc] = 0
     world.pop.flts[X_CLOCK_END, oc] = 1e9
     world.pop.flts[X_HEADING, oc] = 0.0
     for c in range(22, 100):
         world.add(LINING, 20, c)
+    return world, oc
+
+
+def trench(dt, days=20):
+    """(volume resorbed, cells eroded, lining cells retracted) by a 12-nucleus osteoclast on a
+    `lined_surface` after `days` at steps of dt."""
+    world, _ = lined_surface(12)
+    world.sysv[W.S_DT] = dt
     world.step(round(days / dt))
     retracted = sum(1 for e in world.events if e[0] == EV_DIE and e[2] == DEATH_RETRACTED)
     return world.tally[T_RESORBED], np.count_nonzero(world.site_bmu >= 0), retracted
@@ -368,17 +375,7 @@ def test_precursors_find_the_targets_an_osteoclast_opens_within_the_step():
     the maps they walked by in that step: a target opened within the step is found from the
     time it opens (movement.add_target), not from the next step on, whatever dt."""
     from bonesim.agents.movement import distance_map
-    world = World(rows=40, cols=100, surface=20, **{"lining.activation_rate": 0.0,
-                                                     "oc_precursor.speed": 0.0,
-                                                     "oc_precursor.lifespan": 1e3})
-    world.rankl_free[:] = 10 * value("cells.receptors.rank_ec50")
-    oc = world.add(OSTEOCLAST, 20, 20)
-    world.pop.ints[I_NUCLEI, oc] = 4
-    world.pop.ints[I_BMU, oc] = 0
-    world.pop.flts[X_CLOCK_END, oc] = 1e9
-    world.pop.flts[X_HEADING, oc] = 0.0
-    for c in range(22, 100):
-        world.add(LINING, 20, c)
+    world, oc = lined_surface(4, **{"oc_precursor.speed": 0.0, "oc_precursor.lifespan": 1e3})
     world.add(OC_PRECURSOR, 38, 2)      # far away, still: so that the maps are built
     radius = value("cells.oc_precursor.search_radius") / 10.0
     opened = 0
