@@ -117,7 +117,8 @@ def cmd_validate(args) -> int:
     try:
         table = validate(Path(args.out), quick=args.quick, seeds=args.seeds, workers=args.workers,
                          only=args.only, size=args.size, dt=args.dt,
-                         source=None if args.source is None else Path(args.source))
+                         source=None if args.source is None else Path(args.source),
+                         precision=args.precision, max_seeds=args.max_seeds)
     except BadRequest as err:
         print(f"bonesim: error: {err}", file=sys.stderr)
         return 2
@@ -259,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--only", nargs="+", metavar="ID", help="only these targets or rows, e.g. V1 V3f")
     check.add_argument("--size", type=int, metavar="N", help="N x N grid cells of tissue for every arm")
     check.add_argument("--dt", type=float, metavar="DAYS", help="tissue time step for every arm, days")
+    check.add_argument("--precision", type=float, metavar="H",
+                       help="add seeds until every target's 95%% CI half-width is <= H, in its "
+                            "units (points, %%/yr, days, um)")
+    check.add_argument("--max-seeds", type=int, default=128, metavar="N",
+                       help="with --precision: at most N seeds per arm (default 128)")
     check.add_argument("--from", dest="source", metavar="DIR",
                        help="simulate nothing: evaluate the runs of the finished validation in DIR "
                             "(same --seeds, --size, --dt, --quick as that run)")

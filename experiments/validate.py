@@ -8,11 +8,19 @@ spun up once, `runner.run_jobs`), in parallel over local processes. Each target'
 over seeds with the t-based 95% confidence interval of that mean, and a target passes when the
 mean lies inside its band.
 
+`--precision H` asks every target's 95% interval for a half-width of at most H (in the target's
+units: points of BMD, %/yr, days, um): after the `--seeds` runs, each target still wider gets
+the seed count its spread predicts, n = (t x SD / H)^2, up to `--max-seeds`, on every arm it
+reads (so its arms stay paired on common seeds), and the loop runs until no target asks for
+more. A target's statistics use the seeds that all its arms have; the report gives that count.
+Each pass that leaves a target asking for more writes the files below as an interim table (its
+header names the arms still waiting and their counts), so a long run shows where it stands.
+
 Written atomically into OUT (default runs/validation):
 
 | file | contents |
 |---|---|
-| validation.md | the table (id, target, published, measure, band, simulated mean [95% CI], result, calibrated on / validated), a table of arms, and a diagnosis of every failing target |
+| validation.md | the table (id, target, published, measure, band, simulated mean [95% CI], seeds, result, calibrated on / validated), a table of arms, and a diagnosis of every failing target |
 | validation.parquet | one row per (target or arm quantity, seed): `value`, and the statistics over seeds (`mean`, `ci95_lo`, `ci95_hi`), band, `passed`, `basis` |
 | validation_series.parquet | every arm's time series per seed (`arm`, `seed`, then `BoneModel.timeseries()` columns) |
 | validation.png | BMD trajectories per arm (mean and range over seeds; spine DXA-like or trabecular vBMD, as the trial measured) with the published end points and bands |
@@ -34,6 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import version
+from math import ceil
 from pathlib import Path
 
 import numpy as np
@@ -99,29 +108,35 @@ def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool, size: int | None
     return Settings(scenarios, seeds, quick)
 
 
-def arm_jobs(settings: Settings) -> list[Job]:
+def arm_jobs(settings: Settings, counts: dict[str, int] | None = None) -> list[Job]:
     """One runner job per (arm, seed), named "<arm>-<seed index>": the longest arms first (it
-    balances the workers), then seed by seed, so that an interrupted run leaves whole seeds."""
+    balances the workers), then seed by seed, so that an interrupted run leaves whole seeds.
+    `counts`: seeds per arm where they differ from `settings.seeds`; a larger count adds seeds
+    after the first ones (`replicate_seeds` keeps its prefix), so those are reused."""
+    counts = counts or {}
     jobs = [(arm, index, scenario, seed) for arm, scenario in settings.scenarios.items()
-            for index, seed in enumerate(replicate_seeds(scenario.simulation.seed, settings.seeds))]
+            for index, seed in enumerate(replicate_seeds(scenario.simulation.seed,
+                                                         counts.get(arm, settings.seeds)))]
     jobs.sort(key=lambda job: (-job[2].days, job[1]))
     return [Job(f"{arm}-{index:03d}", scenario, seed) for arm, index, scenario, seed in jobs]
 
 
-def run_arms(settings: Settings, out: Path, workers: int,
-             show_progress: bool | None = None) -> dict[tuple[str, int], pd.DataFrame]:
+def run_arms(settings: Settings, out: Path, workers: int, show_progress: bool | None = None,
+             counts: dict[str, int] | None = None) -> dict[tuple[str, int], pd.DataFrame]:
     """Simulate every (arm, seed) not already finished in OUT/.partial (`runner.run_jobs`);
-    return all their time series, keyed (arm, seed index)."""
-    frames = run_jobs(arm_jobs(settings), Path(out) / ".partial", workers,
-                      show_progress=show_progress, label="validate")
-    return {(arm, index): frames[f"{arm}-{index:03d}"] for arm in settings.scenarios
-            for index in range(settings.seeds)}
+    return all their time series, keyed (arm, seed index). `counts` as in `arm_jobs`."""
+    jobs = arm_jobs(settings, counts)
+    frames = run_jobs(jobs, Path(out) / ".partial", workers, show_progress=show_progress,
+                      label="validate")
+    return {(arm, int(index)): frames[job.name] for job in jobs
+            for arm, index in [job.name.rsplit("-", 1)]}
 
 
 def load_runs(settings: Settings, source: Path) -> dict[tuple[str, int], pd.DataFrame]:
     """The time series of a finished validation in `source`, keyed (arm, seed), each with its
     remodeling summary in attrs["remodeling"] (read back from the arm rows of
-    validation.parquet). BadRequest if a file, an (arm, seed) or its output days are missing."""
+    validation.parquet): every seed it holds, at least `settings.seeds` per arm. BadRequest if a
+    file, an (arm, seed) or its output days are missing."""
     if not Path(source).is_dir():
         raise BadRequest(f"{source}: not a directory (--from needs a finished validation's "
                          "directory)")
@@ -140,7 +155,8 @@ def load_runs(settings: Settings, source: Path) -> dict[tuple[str, int], pd.Data
     results = {}
     for arm, scenario in settings.scenarios.items():
         step = max(scenario.simulation.dt, scenario.simulation.output_every)
-        for index in range(settings.seeds):
+        held = sum(1 for a, _ in blocks if a == arm)
+        for index in range(max(settings.seeds, held)):
             block = blocks.get((arm, index))
             if block is None or abs(block["day"].iloc[-1] - scenario.days) > step:
                 raise BadRequest(f"{files[0]}: arm {arm} seed {index} is missing or does not "
@@ -177,12 +193,14 @@ def _arm_value(arm: tg.Arm, name: str, how: str) -> float:
 
 def evaluate(targets: tuple[tg.Target, ...], settings: Settings,
              results: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
-    """The validation table: one row per (target or arm quantity, seed), with statistics."""
+    """The validation table: one row per (target or arm quantity, seed), with statistics. An
+    arm has the seeds `results` holds for it; a target, the seeds all its arms hold."""
     calibrated = tg.calibrated_ids()
     records = []
-    for index in range(settings.seeds):
-        arms = {arm: tg.Arm(results[arm, index], s) for arm, s in settings.scenarios.items()}
-        for t in targets:
+    for index in sorted({index for _, index in results}):
+        arms = {arm: tg.Arm(results[arm, index], s) for arm, s in settings.scenarios.items()
+                if (arm, index) in results}
+        for t in (t for t in targets if all(arm in arms for arm in t.arms)):
             try:
                 value, note = float(t.compute(arms)), ""
             except tg.NotMeasurable as err:
@@ -217,8 +235,32 @@ def evaluate(targets: tuple[tg.Target, ...], settings: Settings,
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per target or arm quantity (the per-seed columns dropped)."""
-    return table.drop(columns=["seed", "value"]).drop_duplicates(["level", "id", "quantity"])
+    """One row per target or arm quantity (the per-seed columns dropped), with `n`, its seeds."""
+    keys = ["level", "id", "quantity"]
+    n = table.groupby(keys, sort=False)["seed"].size().rename("n")
+    return table.drop(columns=["seed", "value"]).drop_duplicates(keys).join(n, on=keys)
+
+
+def more_seeds(table: pd.DataFrame, targets: tuple[tg.Target, ...], counts: dict[str, int],
+               precision: float, max_seeds: int) -> dict[str, int]:
+    """Seeds per arm for every target's 95% half-width to reach `precision` (its units): a
+    target wider than that, with n seeds and SD s between them, asks n' = (t(n - 1) s /
+    precision)^2 seeds (at least n + 1, at most `max_seeds`) of each of its arms. Returns the
+    arms whose count rises, with their new counts; empty when no target asks for more (a target
+    without a finite interval asks for nothing: more seeds would not give it one)."""
+    rows = summary(table).query("level == 'target'").set_index("id")
+    wanted = dict(counts)
+    for t in targets:
+        r = rows.loc[t.id]
+        half = (r["ci95_hi"] - r["ci95_lo"]) / 2
+        if not np.isfinite(half) or half <= precision or r["n"] >= max_seeds:
+            continue
+        quantile = stats.t.ppf(0.5 + CONFIDENCE / 2, r["n"] - 1)
+        spread = half * np.sqrt(r["n"]) / quantile
+        need = min(max_seeds, max(int(r["n"]) + 1, ceil((quantile * spread / precision) ** 2)))
+        for arm in t.arms:
+            wanted[arm] = max(wanted[arm], need)
+    return {arm: n for arm, n in wanted.items() if n > counts[arm]}
 
 
 def exit_code(table: pd.DataFrame, strict: bool) -> int:
@@ -230,7 +272,7 @@ def exit_code(table: pd.DataFrame, strict: bool) -> int:
 def series_table(settings: Settings, results: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
     """Every arm's time series, one block per (arm, seed)."""
     frames = [results[arm, i].assign(arm=arm, seed=i) for arm in settings.scenarios
-              for i in range(settings.seeds)]
+              for i in sorted(i for a, i in results if a == arm)]
     series = pd.concat(frames, ignore_index=True)
     series = series[["arm", "seed", *[c for c in series.columns if c not in ("arm", "seed")]]]
     series.attrs = {}  # the per-run summaries are arm quantities of validation.parquet
@@ -275,6 +317,15 @@ def _settings_text(settings: Settings) -> str:
     return f"--quick: {text}" + (f", shortened arms: {shortened}" if shortened else "")
 
 
+def seeds_text(rows: pd.DataFrame) -> str:
+    """How many replicate seeds the arms of `rows` (a `summary`) had."""
+    per_arm = rows[rows["level"] == "arm"].groupby("id")["n"].max()
+    if per_arm.min() == per_arm.max():
+        return f"{per_arm.min()} replicate seeds per arm"
+    return (f"{per_arm.min()} to {per_arm.max()} replicate seeds per arm (" +
+            ", ".join(f"{arm} {n}" for arm, n in per_arm.sort_values().items()) + ")")
+
+
 def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settings,
            header: dict) -> str:
     """validation.md: the target table, the arm table and a diagnosis of each failure."""
@@ -284,7 +335,8 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
     passed = int(by_target["passed"].sum())
     lines = ["# bonesim clinical validation", "",
              f"{header['when']}; bonesim {header['version']}, git {header['git']}; "
-             f"{settings.seeds} replicate seeds per arm (common random numbers within a trial); "
+             f"{seeds_text(rows)} (common random numbers within a trial"
+             + (f"; {header['precision']}" if "precision" in header else "") + "); "
              f"{_settings_text(settings)}; "
              f"{header['workers']} worker(s), wall time {header['wall_s']:.0f} s.", "",
              f"**{passed} of {len(by_target)} targets pass.** Mean over seeds with the 95% "
@@ -293,15 +345,15 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
              "(areal, whole vertebra) or trabecular vBMD (QCT-like), as the trial measured. "
              "*calibrated on*: a parameter in model/parameters was fitted to this row (its source "
              "says so); *validated*: none was.", "",
-             "| id | target | published | measure | band | simulated mean [95% CI] | result | "
-             "basis |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| id | target | published | measure | band | simulated mean [95% CI] | seeds | "
+             "result | basis |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for t in targets:
         r = by_target.loc[t.id]
         value = f"{_fmt(r['mean'])} [{_fmt(r['ci95_lo'])}, {_fmt(r['ci95_hi'])}] {t.units}"
         measure = tg.MEASURES.get(t.measure, "")
         lines.append(f"| {t.id} | {t.description} | {t.published} | {measure} | {t.band_text} | "
-                     f"{value} | {'pass' if r['passed'] else 'FAIL'} | {r['basis']} |")
+                     f"{value} | {r['n']} | {'pass' if r['passed'] else 'FAIL'} | {r['basis']} |")
     lines += ["", "## Arms", "",
               "Mean over seeds; *end* = at the end of the arm, *mean* = averaged over the arm.", "",
               "| arm | years | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES) + " |",
@@ -320,7 +372,8 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
 
 def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: int | None = None,
              only: list[str] | None = None, size: int | None = None, dt: float | None = None,
-             show_progress: bool | None = None, source: Path | None = None) -> pd.DataFrame:
+             show_progress: bool | None = None, source: Path | None = None,
+             precision: float | None = None, max_seeds: int = 128) -> pd.DataFrame:
     """Run the validation into `out`; return the table written to validation.parquet.
 
     `seeds` defaults to 8 (3 with `quick`), `workers` to os.cpu_count(); `only` restricts it to
@@ -328,8 +381,10 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
     cells a side (default: the scenario files', 96 with `quick`) and `dt` the tissue step in days
     (default: the scenario files'); with both, the whole table can be checked for convergence.
     `source`: evaluate the runs of a finished validation in that directory instead of simulating
-    (`load_runs`). BadRequest for unknown ids, counts < 1, a size or dt the scenario schema
-    refuses, or a source that lacks a run.
+    (`load_runs`). `precision`: add seeds, up to `max_seeds` per arm, until every target's 95%
+    half-width is at most this, in its units (`more_seeds`). BadRequest for unknown ids, counts
+    < 1, a precision <= 0 or with fewer than 2 seeds, a source together with a precision, a size
+    or dt the scenario schema refuses, or a source that lacks a run.
     """
     out = Path(out)
     try:
@@ -340,26 +395,53 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
     workers = (os.cpu_count() or 1) if workers is None else workers
     if seeds < 1 or workers < 1:
         raise BadRequest(f"--seeds and --workers must be >= 1 (got {seeds} and {workers})")
+    if precision is not None and not (precision > 0 and max_seeds >= seeds >= 2):
+        raise BadRequest(f"--precision must be > 0, with 2 <= --seeds <= --max-seeds (got "
+                         f"{precision}, {seeds} and {max_seeds}): the spread of the first seeds "
+                         "sets how many more a target needs")
+    if precision is not None and source is not None:
+        raise BadRequest("--precision adds seeds by simulating them; --from simulates nothing")
     try:
         settings = arm_scenarios(tg.arms_of(targets), seeds, quick, size, dt)
     except ScenarioError as err:
         raise BadRequest(str(err)) from None
     started = time.perf_counter()
-    results = (run_arms(settings, out, workers, show_progress) if source is None
-               else load_runs(settings, source))
-    table = evaluate(targets, settings, results)
-    header = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "version": version("bonesim"), "git": git_revision(), "workers": workers,
-              "wall_s": time.perf_counter() - started}
+
+    def write(table: pd.DataFrame, results: dict, note: str | None = None) -> None:
+        header = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  "version": version("bonesim"), "git": git_revision(), "workers": workers,
+                  "wall_s": time.perf_counter() - started}
+        if source is not None:
+            header["git"] = f"{header['git']} (targets; runs read from {source})"
+        if precision is not None:
+            header["precision"] = (f"seeds added where a 95% half-width exceeded {precision:g} "
+                                   f"(in the target's units), up to {max_seeds} per arm")
+        if note:
+            header["precision"] += f"; {note}"
+        series = series_table(settings, results)
+        write_parquet(out / "validation.parquet", table)
+        write_parquet(out / "validation_series.parquet", series)
+        with atomic_path(out / "validation.md") as tmp:
+            tmp.write_text(report(table, targets, settings, header))
+        with atomic_path(out / "validation.png") as tmp:
+            figure(series, settings.scenarios).savefig(tmp, format="png", dpi=110)
+
     if source is not None:
-        header["git"] = f"{header['git']} (targets; runs read from {source})"
-    series = series_table(settings, results)
-    write_parquet(out / "validation.parquet", table)
-    write_parquet(out / "validation_series.parquet", series)
-    with atomic_path(out / "validation.md") as tmp:
-        tmp.write_text(report(table, targets, settings, header))
-    with atomic_path(out / "validation.png") as tmp:
-        figure(series, settings.scenarios).savefig(tmp, format="png", dpi=110)
+        results = load_runs(settings, source)
+        table = evaluate(targets, settings, results)
+    else:
+        counts = dict.fromkeys(settings.scenarios, seeds)
+        while True:
+            results = run_arms(settings, out, workers, show_progress, counts)
+            table = evaluate(targets, settings, results)
+            more = {} if precision is None else more_seeds(table, targets, counts, precision,
+                                                           max_seeds)
+            if not more:
+                break
+            write(table, results, "**an interim table**: still to run, seeds per arm: "
+                  + ", ".join(f"{arm} {n}" for arm, n in more.items()))
+            counts.update(more)
+    write(table, results)
     partial = out / ".partial"
     if partial.exists():
         for f in partial.glob("*"):

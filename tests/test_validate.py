@@ -231,6 +231,60 @@ def test_every_statistic_on_synthetic_arms():
     assert v.exit_code(passing, strict=True) == 0
 
 
+def change_arms(arms: list[str], changes: dict[str, list[float]]):
+    """Settings of `arms` and synthetic results whose spine and trabecular BMD end at the given
+    per-seed changes (points); each arm has as many seeds as it has changes."""
+    settings = v.arm_scenarios(arms, seeds=1, quick=False)
+    results = {}
+    for arm, values in changes.items():
+        scenario = settings.scenarios[arm]
+        years = synthetic(scenario, 0.0)["day"].iloc[-1] / DAYS_PER_YEAR
+        for seed, value in enumerate(values):
+            results[arm, seed] = synthetic(scenario, value / years)
+    return settings, results
+
+
+def test_a_target_uses_the_seeds_all_its_arms_have():
+    """V4B has 4 seeds, V4C 2: V4b reads 4, V4c and the paired V4c.vs_placebo the first 2."""
+    settings, results = change_arms([tg.V4B, tg.V4C], {tg.V4B: [-1.0, -2.0, -3.0, -4.0],
+                                                       tg.V4C: [1.0, 3.0]})
+    targets = tg.select(["V4b", "V4c"])
+    table = v.evaluate(targets, settings, results)
+    rows = v.summary(table).set_index(["level", "id"])
+    assert rows.loc[("target", "V4b"), "n"] == 4
+    assert rows.loc[("target", "V4c"), "n"] == rows.loc[("target", "V4c.vs_placebo"), "n"] == 2
+    assert rows.loc[("target", "V4c.vs_placebo"), "mean"] == pytest.approx(
+        TRABECULAR * np.mean([1.0 + 1.0, 3.0 + 2.0]))
+    header = {"when": "now", "version": "0", "git": "x", "workers": 1, "wall_s": 0.0}
+    text = v.report(table, targets, settings, header)
+    assert f"2 to 4 replicate seeds per arm ({tg.V4C} 2, {tg.V4B} 4)" in text
+    assert next(l for l in text.splitlines() if l.startswith("| V4c.vs_placebo |")).split(
+        " | ")[6] == "2"
+
+
+def test_more_seeds_asks_the_count_the_spread_predicts():
+    """Four seeds at 0, 2, 4, 6 points: SD sqrt(20/3) = 2.582, t(0.975, 3) = 3.182, 95%
+    half-width 4.11; one point needs (3.182 x 2.582)^2 = 67.5, so 68 seeds."""
+    settings, results = change_arms([tg.V7], {tg.V7: [0.0, 2.0, 4.0, 6.0]})
+    targets = tg.select(["V7"])
+    table = v.evaluate(targets, settings, results)
+    counts = {tg.V7: 4}
+    assert v.more_seeds(table, targets, counts, 1.0, 128) == {tg.V7: 68}
+    assert v.more_seeds(table, targets, counts, 1.0, 50) == {tg.V7: 50}
+    assert v.more_seeds(table, targets, counts, 4.0, 128) == {tg.V7: 5}   # 4.2, at least n + 1
+    assert v.more_seeds(table, targets, counts, 4.2, 128) == {}
+    assert v.more_seeds(table, targets, counts, 1.0, 4) == {}
+
+
+def test_more_seeds_raises_every_arm_of_a_paired_target():
+    settings, results = change_arms([tg.V4B, tg.V4C], {tg.V4B: [0.0, 0.0, 0.0],
+                                                       tg.V4C: [0.0, 1.0, 2.0]})
+    targets = tg.select(["V4c.vs_placebo"])
+    table = v.evaluate(targets, settings, results)
+    more = v.more_seeds(table, targets, {tg.V4B: 3, tg.V4C: 3}, 1.0, 128)
+    assert set(more) == {tg.V4B, tg.V4C} and more[tg.V4B] == more[tg.V4C] > 3
+
+
 QCT_TARGETS = {"V4a", "V4b", "V4c", "V4c.vs_placebo", "V6"}  # Prior 1990, 1994; TTrials
 DXA_TARGETS = {"V1.drift", "V2.yr0-2", "V2.yr2-7", "V3a", "V3b", "V3c", "V3c.above_V3b", "V3d",
                "V3e", "V3f", "V5.oral", "V5.cream", "V7"}
@@ -298,6 +352,11 @@ def test_bad_requests_exit_2(tmp_path, capsys):
     assert "tissue.size" in capsys.readouterr().err
     assert main(["validate", "--dt", "30", "--out", str(tmp_path)]) == 2
     assert "simulation.dt" in capsys.readouterr().err
+    assert main(["validate", "--precision", "0", "--out", str(tmp_path)]) == 2
+    assert "--precision must be > 0" in capsys.readouterr().err
+    assert main(["validate", "--precision", "1", "--from", str(tmp_path), "--out",
+                 str(tmp_path)]) == 2
+    assert "--from simulates nothing" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # refused before anything ran or was written
 
 
@@ -408,6 +467,25 @@ def test_resume_reuses_finished_runs(quick_run, tmp_path):
     assert new[0] == pytest.approx(old[0] + 100.0)  # the planted run was used, not recomputed
     assert new[1] == pytest.approx(old[1], rel=1e-9, abs=1e-9)  # simulated again: same result
     assert not (tmp_path / ".partial").exists()
+
+
+@pytest.mark.slow
+def test_precision_adds_seeds_after_the_planted_ones(quick_run, tmp_path):
+    """Two planted V7 runs 10 points apart are too wide for a half-width of 1 point: the run
+    adds seeds up to --max-seeds 3, reusing the planted two and simulating only the third."""
+    frames = v7_frames(quick_run)
+    plant(tmp_path, {s: frames[s].assign(**{tg.BMD: frames[s][tg.BMD] + 10.0 * s})
+                     for s in range(2)})
+    args = ["validate", *quick(2), "--only", "V7", "--precision", "1", "--max-seeds", "3"]
+    assert main(args + ["--out", str(tmp_path)]) == 0
+    after = pd.read_parquet(tmp_path / "validation.parquet").query("id == 'V7'")
+    values = after.set_index("seed")["value"]
+    assert sorted(values.index) == [0, 1, 2]
+    end = {s: frames[s][tg.BMD].iloc[-1] for s in range(2)}
+    assert values[1] - values[0] == pytest.approx(end[1] + 10.0 - end[0])   # planted, reused
+    text = (tmp_path / "validation.md").read_text()
+    assert "exceeded 1 (in the target's units), up to 3 per arm" in text
+    assert "| 3 | pass |" in text or "| 3 | FAIL |" in text
 
 
 @pytest.mark.slow
