@@ -263,11 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--precision", type=float, metavar="H",
                        help="add seeds until every target's 95%% CI half-width is <= H, in its "
                             "units (points, %%/yr, days, um)")
-    check.add_argument("--max-seeds", type=int, default=128, metavar="N",
+    check.add_argument("--max-seeds", type=int, metavar="N",
                        help="with --precision: at most N seeds per arm (default 128)")
     check.add_argument("--from", dest="source", metavar="DIR",
-                       help="simulate nothing: evaluate the runs of the finished validation in DIR "
-                            "(same --seeds, --size, --dt, --quick as that run)")
+                       help="simulate nothing: evaluate the runs of a finished validation in DIR, "
+                            "every seed they hold (same --size, --dt, --quick as that run)")
     check.set_defaults(handler=cmd_validate)
 
     conv = sub.add_parser("converge", help="does halving dt or dx change the 3-year BMD by < 0.3 "

@@ -50,11 +50,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bonesim.experiments.files import atomic_path, code_digest, git_revision, write_parquet
 from bonesim.experiments.validate import (CONFIDENCE, SCENARIO_DIR, BadRequest, Settings,
-                                          interval, run_arms)
+                                          interval, run_arms, seeds_for)
 from bonesim.model.scenario import ScenarioError, load_scenario
 
 ARM_FILE = "v1_premenopausal"
@@ -110,20 +109,12 @@ def verdict(low: float, high: float, margin: float = MARGIN) -> str:
 
 def seeds_to_decide(differences, margin: float = MARGIN) -> float:
     """Seeds an interval of the present spread would need to decide, if the mean difference
-    stays where it is: the smallest n with t(n-1) sd / sqrt(n) < | |mean| - margin |. NaN with
-    fewer than two differences; inf when the mean sits on the margin (more than 1e9 seeds)."""
+    stays where it is: `validate.seeds_for` a half-width of | |mean| - margin |. NaN with fewer
+    than two differences; inf when the mean sits on the margin (more than 1e9 seeds)."""
     d = np.asarray(differences, dtype=float)
     if d.size < 2 or not np.all(np.isfinite(d)):
         return float("nan")
-    gap = abs(abs(d.mean()) - margin)
-    sd = d.std(ddof=1)
-    bound = (stats.norm.ppf(0.5 + CONFIDENCE / 2) * sd) ** 2
-    if bound > 1e9 * gap**2:
-        return float("inf")
-    n = max(2, int(np.ceil(bound / gap**2)))
-    while stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / np.sqrt(n) >= gap:
-        n += 1    # from the normal-quantile bound up: t > z, so a few steps at most
-    return float(n)
+    return seeds_for(d.std(ddof=1), abs(abs(d.mean()) - margin))
 
 
 def end_values(settings: Settings, results: dict) -> pd.DataFrame:

@@ -10,11 +10,11 @@ mean lies inside its band.
 
 `--precision H` asks every target's 95% interval for a half-width of at most H (in the target's
 units: points of BMD, %/yr, days, um): after the `--seeds` runs, each target still wider gets
-the seed count its spread predicts, n = (t x SD / H)^2, up to `--max-seeds`, on every arm it
-reads (so its arms stay paired on common seeds), and the loop runs until no target asks for
-more. A target's statistics use the seeds that all its arms have; the report gives that count.
-Each pass that leaves a target asking for more writes the files below as an interim table (its
-header names the arms still waiting and their counts), so a long run shows where it stands.
+the seed count its spread predicts (`seeds_for`), up to `--max-seeds`, on every arm it reads
+(so its arms stay paired on common seeds), and the loop runs until no target asks for more. A
+target's statistics use the seeds that all its arms have; the report gives that count and names
+the targets left wider than H. Each pass that leaves a target asking for more writes the files
+below as an interim table (its header names the arms still waiting and their counts).
 
 Written atomically into OUT (default runs/validation):
 
@@ -32,8 +32,8 @@ validation reuses them. `--quick` (for CI) uses 3 seeds, a
 and `--dt D` set an N x N tissue and a D-day step for every arm (a convergence check of the
 table, or an even cheaper CI run). `--from DIR` simulates nothing: it evaluates the targets as
 they are now on the runs of a finished validation in DIR (its validation_series.parquet and the
-per-run remodeling summaries in its validation.parquet), given the same --seeds, --size, --dt
-and --quick as that run.
+per-run remodeling summaries in its validation.parquet), every seed they hold, given the same
+--size, --dt and --quick as that run and at most its --seeds.
 """
 
 import os
@@ -57,6 +57,7 @@ from bonesim.model.scenario import Scenario, ScenarioError, load_scenario
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_SEEDS = 8
 QUICK_SEEDS = 3
+MAX_SEEDS = 128          # per arm, with --precision
 QUICK_SIZE = (96, 96)
 CONFIDENCE = 0.95
 
@@ -108,35 +109,40 @@ def arm_scenarios(arms: Iterable[str], seeds: int, quick: bool, size: int | None
     return Settings(scenarios, seeds, quick)
 
 
+def job_name(arm: str, index: int) -> str:
+    """The runner job of seed `index` of `arm`."""
+    return f"{arm}-{index:03d}"
+
+
 def arm_jobs(settings: Settings, counts: dict[str, int] | None = None) -> list[Job]:
-    """One runner job per (arm, seed), named "<arm>-<seed index>": the longest arms first (it
-    balances the workers), then seed by seed, so that an interrupted run leaves whole seeds.
-    `counts`: seeds per arm where they differ from `settings.seeds`; a larger count adds seeds
-    after the first ones (`replicate_seeds` keeps its prefix), so those are reused."""
+    """One runner job per (arm, seed), named by `job_name`: the longest arms first (it balances
+    the workers), then seed by seed, so that an interrupted run leaves whole seeds. `counts`:
+    seeds per arm where they differ from `settings.seeds`; a larger count adds seeds after the
+    first ones (`replicate_seeds` keeps its prefix), so those are reused."""
     counts = counts or {}
     jobs = [(arm, index, scenario, seed) for arm, scenario in settings.scenarios.items()
             for index, seed in enumerate(replicate_seeds(scenario.simulation.seed,
                                                          counts.get(arm, settings.seeds)))]
     jobs.sort(key=lambda job: (-job[2].days, job[1]))
-    return [Job(f"{arm}-{index:03d}", scenario, seed) for arm, index, scenario, seed in jobs]
+    return [Job(job_name(arm, index), scenario, seed) for arm, index, scenario, seed in jobs]
 
 
 def run_arms(settings: Settings, out: Path, workers: int, show_progress: bool | None = None,
              counts: dict[str, int] | None = None) -> dict[tuple[str, int], pd.DataFrame]:
     """Simulate every (arm, seed) not already finished in OUT/.partial (`runner.run_jobs`);
     return all their time series, keyed (arm, seed index). `counts` as in `arm_jobs`."""
-    jobs = arm_jobs(settings, counts)
-    frames = run_jobs(jobs, Path(out) / ".partial", workers, show_progress=show_progress,
-                      label="validate")
-    return {(arm, int(index)): frames[job.name] for job in jobs
-            for arm, index in [job.name.rsplit("-", 1)]}
+    counts = counts or {}
+    frames = run_jobs(arm_jobs(settings, counts), Path(out) / ".partial", workers,
+                      show_progress=show_progress, label="validate")
+    return {(arm, index): frames[job_name(arm, index)] for arm in settings.scenarios
+            for index in range(counts.get(arm, settings.seeds))}
 
 
 def load_runs(settings: Settings, source: Path) -> dict[tuple[str, int], pd.DataFrame]:
     """The time series of a finished validation in `source`, keyed (arm, seed), each with its
     remodeling summary in attrs["remodeling"] (read back from the arm rows of
-    validation.parquet): every seed it holds, at least `settings.seeds` per arm. BadRequest if a
-    file, an (arm, seed) or its output days are missing."""
+    validation.parquet): every seed it holds for each arm, at least `settings.seeds`. BadRequest
+    if a file, an (arm, seed) or its output days are missing."""
     if not Path(source).is_dir():
         raise BadRequest(f"{source}: not a directory (--from needs a finished validation's "
                          "directory)")
@@ -241,23 +247,34 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["seed", "value"]).drop_duplicates(keys).join(n, on=keys)
 
 
+def seeds_for(sd: float, half: float) -> float:
+    """The fewest seeds n >= 2 whose t-based `CONFIDENCE` interval of a mean, with SD `sd`
+    between seeds, has a half-width t(n - 1) sd / sqrt(n) of at most `half` (the units of sd);
+    inf beyond 1e9 seeds."""
+    bound = (stats.norm.ppf(0.5 + CONFIDENCE / 2) * sd) ** 2
+    if bound > 1e9 * half**2:
+        return float("inf")
+    n = max(2, ceil(bound / half**2))
+    while stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / np.sqrt(n) > half:
+        n += 1    # from the normal-quantile bound up: t > z, so a few steps at most
+    return float(n)
+
+
 def more_seeds(table: pd.DataFrame, targets: tuple[tg.Target, ...], counts: dict[str, int],
                precision: float, max_seeds: int) -> dict[str, int]:
     """Seeds per arm for every target's 95% half-width to reach `precision` (its units): a
-    target wider than that, with n seeds and SD s between them, asks n' = (t(n - 1) s /
-    precision)^2 seeds (at least n + 1, at most `max_seeds`) of each of its arms. Returns the
-    arms whose count rises, with their new counts; empty when no target asks for more (a target
-    without a finite interval asks for nothing: more seeds would not give it one)."""
-    rows = summary(table).query("level == 'target'").set_index("id")
+    target wider than that asks `seeds_for` its SD between seeds (at least one more than it
+    has, at most `max_seeds`) of each of its arms. Returns the arms whose count rises, with
+    their new counts; empty when no target asks for more (a target without a finite interval
+    asks for nothing: more seeds would not give it one)."""
+    values = table[table["level"] == "target"].groupby("id")["value"]
     wanted = dict(counts)
     for t in targets:
-        r = rows.loc[t.id]
-        half = (r["ci95_hi"] - r["ci95_lo"]) / 2
-        if not np.isfinite(half) or half <= precision or r["n"] >= max_seeds:
+        x = values.get_group(t.id).to_numpy()
+        _, low, high = interval(x)
+        if not np.isfinite(low) or (high - low) / 2 <= precision or x.size >= max_seeds:
             continue
-        quantile = stats.t.ppf(0.5 + CONFIDENCE / 2, r["n"] - 1)
-        spread = half * np.sqrt(r["n"]) / quantile
-        need = min(max_seeds, max(int(r["n"]) + 1, ceil((quantile * spread / precision) ** 2)))
+        need = int(min(max_seeds, max(x.size + 1, seeds_for(x.std(ddof=1), precision))))
         for arm in t.arms:
             wanted[arm] = max(wanted[arm], need)
     return {arm: n for arm, n in wanted.items() if n > counts[arm]}
@@ -298,12 +315,18 @@ def _diagnosis(t: tg.Target, row: pd.Series, arms: pd.DataFrame) -> str:
              f"band {t.band_text}; {where}. Statistic: {t.statistic}.", ""]
     if t.note:
         lines += [f"Band: {t.note}.", ""]
-    lines += ["| arm | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES) + " |",
-              "|---|" + "---|" * len(ARM_QUANTITIES)]
-    for arm in t.arms:
-        cells = [_fmt(arms.loc[(arm, f"{n} ({h})"), "mean"]) for n, _, h in ARM_QUANTITIES]
-        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    lines += [f"| arm | {ARM_COLUMNS} |", "|---|" + "---|" * (len(ARM_QUANTITIES) + 1)]
+    lines += [f"| {arm} | {_arm_cells(arms, arm)} |" for arm in t.arms]
     return "\n".join(lines + [""])
+
+
+ARM_COLUMNS = "seeds | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES)
+
+
+def _arm_cells(arms: pd.DataFrame, arm: str) -> str:
+    """An arm's seed count and its `ARM_QUANTITIES` means, as table cells."""
+    return " | ".join([str(arms.loc[arm, "n"].max())] + [
+        _fmt(arms.loc[(arm, f"{q} ({h})"), "mean"]) for q, _, h in ARM_QUANTITIES])
 
 
 def _settings_text(settings: Settings) -> str:
@@ -326,6 +349,30 @@ def seeds_text(rows: pd.DataFrame) -> str:
             ", ".join(f"{arm} {n}" for arm, n in per_arm.sort_values().items()) + ")")
 
 
+def _precision_text(header: dict) -> str:
+    """The header's account of `--precision`: the rule, and in an interim table the seeds
+    still to run."""
+    if "precision" not in header:
+        return ""
+    text = (f"; seeds added where a target's 95% half-width exceeded {header['precision']:g}, "
+            f"in its units, up to {header['max_seeds']} per arm")
+    if header.get("waiting"):
+        text += "; **an interim table**: still to run, seeds per arm: " + ", ".join(
+            f"{arm} {n}" for arm, n in header["waiting"].items())
+    return text
+
+
+def _wider_text(by_target: pd.DataFrame, precision: float) -> str:
+    """Which targets' 95% half-widths are still wider than `precision`, with their seeds."""
+    half = (by_target["ci95_hi"] - by_target["ci95_lo"]) / 2
+    wider = [f"{i} ({_fmt(h)}, {by_target.loc[i, 'n']} seeds)" for i, h in half.items()
+             if not h <= precision]
+    if not wider:
+        return f"Every target's 95% half-width is at most {precision:g}."
+    return (f"Targets whose 95% half-width is still wider than {precision:g} (half-width, seeds; "
+            "at the seed limit, or without a finite interval): " + ", ".join(wider) + ".")
+
+
 def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settings,
            header: dict) -> str:
     """validation.md: the target table, the arm table and a diagnosis of each failure."""
@@ -335,19 +382,21 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
     passed = int(by_target["passed"].sum())
     lines = ["# bonesim clinical validation", "",
              f"{header['when']}; bonesim {header['version']}, git {header['git']}; "
-             f"{seeds_text(rows)} (common random numbers within a trial"
-             + (f"; {header['precision']}" if "precision" in header else "") + "); "
+             f"{seeds_text(rows)} (common random numbers within a trial{_precision_text(header)}); "
              f"{_settings_text(settings)}; "
              f"{header['workers']} worker(s), wall time {header['wall_s']:.0f} s.", "",
              f"**{passed} of {len(by_target)} targets pass.** Mean over seeds with the 95% "
              "confidence interval of that mean (t distribution); a target passes when the mean "
              "lies inside the band. *measure*: the BMD the statistic reads, spine DXA-like "
              "(areal, whole vertebra) or trabecular vBMD (QCT-like), as the trial measured. "
-             "*calibrated on*: a parameter in model/parameters was fitted to this row (its source "
-             "says so); *validated*: none was.", "",
-             "| id | target | published | measure | band | simulated mean [95% CI] | seeds | "
-             "result | basis |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "*seeds*: those all the target's arms have. *calibrated on*: a parameter in "
+             "model/parameters was fitted to this row (its source says so); *validated*: none "
+             "was.", ""]
+    if "precision" in header:
+        lines += [_wider_text(by_target, header["precision"]), ""]
+    lines += ["| id | target | published | measure | band | simulated mean [95% CI] | seeds | "
+              "result | basis |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for t in targets:
         r = by_target.loc[t.id]
         value = f"{_fmt(r['mean'])} [{_fmt(r['ci95_lo'])}, {_fmt(r['ci95_hi'])}] {t.units}"
@@ -355,12 +404,11 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
         lines.append(f"| {t.id} | {t.description} | {t.published} | {measure} | {t.band_text} | "
                      f"{value} | {r['n']} | {'pass' if r['passed'] else 'FAIL'} | {r['basis']} |")
     lines += ["", "## Arms", "",
-              "Mean over seeds; *end* = at the end of the arm, *mean* = averaged over the arm.", "",
-              "| arm | years | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES) + " |",
-              "|---|---|" + "---|" * len(ARM_QUANTITIES)]
-    for arm, scenario in settings.scenarios.items():
-        cells = [_fmt(arms.loc[(arm, f"{n} ({h})"), "mean"]) for n, _, h in ARM_QUANTITIES]
-        lines.append(f"| {arm} | {scenario.simulation.duration:g} | " + " | ".join(cells) + " |")
+              "Mean over the arm's seeds; *end* = at the end of the arm, *mean* = averaged over "
+              "the arm.", "",
+              f"| arm | years | {ARM_COLUMNS} |", "|---|---|" + "---|" * (len(ARM_QUANTITIES) + 1)]
+    lines += [f"| {arm} | {scenario.simulation.duration:g} | {_arm_cells(arms, arm)} |"
+              for arm, scenario in settings.scenarios.items()]
     failing = [t for t in targets if not by_target.loc[t.id, "passed"]]
     lines += ["", "## Failing targets", ""]
     lines += [_diagnosis(t, by_target.loc[t.id], arms) for t in failing] or ["None.", ""]
@@ -373,7 +421,7 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
 def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: int | None = None,
              only: list[str] | None = None, size: int | None = None, dt: float | None = None,
              show_progress: bool | None = None, source: Path | None = None,
-             precision: float | None = None, max_seeds: int = 128) -> pd.DataFrame:
+             precision: float | None = None, max_seeds: int | None = None) -> pd.DataFrame:
     """Run the validation into `out`; return the table written to validation.parquet.
 
     `seeds` defaults to 8 (3 with `quick`), `workers` to os.cpu_count(); `only` restricts it to
@@ -381,10 +429,11 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
     cells a side (default: the scenario files', 96 with `quick`) and `dt` the tissue step in days
     (default: the scenario files'); with both, the whole table can be checked for convergence.
     `source`: evaluate the runs of a finished validation in that directory instead of simulating
-    (`load_runs`). `precision`: add seeds, up to `max_seeds` per arm, until every target's 95%
-    half-width is at most this, in its units (`more_seeds`). BadRequest for unknown ids, counts
-    < 1, a precision <= 0 or with fewer than 2 seeds, a source together with a precision, a size
-    or dt the scenario schema refuses, or a source that lacks a run.
+    (`load_runs`). `precision`: add seeds, up to `max_seeds` per arm (default `MAX_SEEDS`),
+    until every target's 95% half-width is at most this, in its units (`more_seeds`).
+    BadRequest for unknown ids, counts < 1, a precision <= 0 or with fewer than 2 seeds or more
+    than `max_seeds`, a `max_seeds` without a precision, a source together with a precision, a
+    size or dt the scenario schema refuses, or a source that lacks a run.
     """
     out = Path(out)
     try:
@@ -395,6 +444,9 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
     workers = (os.cpu_count() or 1) if workers is None else workers
     if seeds < 1 or workers < 1:
         raise BadRequest(f"--seeds and --workers must be >= 1 (got {seeds} and {workers})")
+    if max_seeds is not None and precision is None:
+        raise BadRequest("--max-seeds bounds the seeds --precision adds; it needs --precision")
+    max_seeds = MAX_SEEDS if max_seeds is None else max_seeds
     if precision is not None and not (precision > 0 and max_seeds >= seeds >= 2):
         raise BadRequest(f"--precision must be > 0, with 2 <= --seeds <= --max-seeds (got "
                          f"{precision}, {seeds} and {max_seeds}): the spread of the first seeds "
@@ -406,30 +458,14 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
     except ScenarioError as err:
         raise BadRequest(str(err)) from None
     started = time.perf_counter()
-
-    def write(table: pd.DataFrame, results: dict, note: str | None = None) -> None:
-        header = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  "version": version("bonesim"), "git": git_revision(), "workers": workers,
-                  "wall_s": time.perf_counter() - started}
-        if source is not None:
-            header["git"] = f"{header['git']} (targets; runs read from {source})"
-        if precision is not None:
-            header["precision"] = (f"seeds added where a 95% half-width exceeded {precision:g} "
-                                   f"(in the target's units), up to {max_seeds} per arm")
-        if note:
-            header["precision"] += f"; {note}"
-        series = series_table(settings, results)
-        write_parquet(out / "validation.parquet", table)
-        write_parquet(out / "validation_series.parquet", series)
-        with atomic_path(out / "validation.md") as tmp:
-            tmp.write_text(report(table, targets, settings, header))
-        with atomic_path(out / "validation.png") as tmp:
-            figure(series, settings.scenarios).savefig(tmp, format="png", dpi=110)
-
+    header = {"version": version("bonesim"), "git": git_revision(), "workers": workers}
     if source is not None:
+        header["git"] = f"{header['git']} (targets; runs read from {source})"
         results = load_runs(settings, source)
         table = evaluate(targets, settings, results)
     else:
+        if precision is not None:
+            header |= {"precision": precision, "max_seeds": max_seeds}
         counts = dict.fromkeys(settings.scenarios, seeds)
         while True:
             results = run_arms(settings, out, workers, show_progress, counts)
@@ -438,16 +474,32 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
                                                            max_seeds)
             if not more:
                 break
-            write(table, results, "**an interim table**: still to run, seeds per arm: "
-                  + ", ".join(f"{arm} {n}" for arm, n in more.items()))
+            write_files(out, table, targets, settings, results,
+                        header | {"waiting": more, "wall_s": time.perf_counter() - started})
             counts.update(more)
-    write(table, results)
+    write_files(out, table, targets, settings, results,
+                header | {"wall_s": time.perf_counter() - started})
     partial = out / ".partial"
     if partial.exists():
         for f in partial.glob("*"):
             f.unlink()
         partial.rmdir()
     return table
+
+
+def write_files(out: Path, table: pd.DataFrame, targets: tuple[tg.Target, ...],
+                settings: Settings, results: dict[tuple[str, int], pd.DataFrame],
+                header: dict) -> None:
+    """validation.parquet, validation_series.parquet, validation.md and validation.png, each
+    written atomically; `header` as `report` reads it, less the time of day."""
+    header = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), **header}
+    series = series_table(settings, results)
+    write_parquet(out / "validation.parquet", table)
+    write_parquet(out / "validation_series.parquet", series)
+    with atomic_path(out / "validation.md") as tmp:
+        tmp.write_text(report(table, targets, settings, header))
+    with atomic_path(out / "validation.png") as tmp:
+        figure(series, settings.scenarios).savefig(tmp, format="png", dpi=110)
 
 
 def _mark_years(mark: tg.Mark, scenario: Scenario) -> tuple[float, float | None]:
@@ -477,7 +529,8 @@ def figure(series: pd.DataFrame, scenarios: dict[str, Scenario]):
             frame = series[series["arm"] == arm].assign(years=lambda f: f["day"] / 365.25)
             by_time = frame.groupby("years")[measure]
             mean = by_time.mean()
-            line, = ax.plot(mean.index, mean.values, lw=1.5, label=arm)
+            line, = ax.plot(mean.index, mean.values, lw=1.5,
+                            label=f"{arm} ({frame['seed'].nunique()} seeds)")
             ax.fill_between(mean.index, by_time.min().values, by_time.max().values,
                             color=line.get_color(), alpha=0.2, lw=0)
             scenario = scenarios[arm]

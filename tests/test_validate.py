@@ -262,27 +262,52 @@ def test_a_target_uses_the_seeds_all_its_arms_have():
         " | ")[6] == "2"
 
 
+def test_seeds_for_is_the_fewest_seeds_that_reach_the_half_width():
+    """SD sqrt(20/3) = 2.582 and a half-width of 1: t(0.975, 27) x 2.582 / sqrt(28) = 1.001,
+    t(0.975, 28) x 2.582 / sqrt(29) = 0.982, so 29 seeds."""
+    assert v.seeds_for(np.sqrt(20 / 3), 1.0) == 29
+    for sd, half in [(1.0, 1.0), (4.9, 1.0), (0.3, 2.0)]:
+        n = int(v.seeds_for(sd, half))
+        assert n == 2 or t_half(sd, n - 1) > half
+        assert t_half(sd, n) <= half
+    assert v.seeds_for(1.0, 0.0) == np.inf
+
+
+def t_half(sd: float, n: int) -> float:
+    return stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+
+
 def test_more_seeds_asks_the_count_the_spread_predicts():
-    """Four seeds at 0, 2, 4, 6 points: SD sqrt(20/3) = 2.582, t(0.975, 3) = 3.182, 95%
-    half-width 4.11; one point needs (3.182 x 2.582)^2 = 67.5, so 68 seeds."""
+    """Four seeds at 0, 2, 4, 6 points (SD 2.582, 95% half-width 4.11): one point takes 29
+    seeds (`seeds_for`), 4 points one more seed, 4.2 points none."""
     settings, results = change_arms([tg.V7], {tg.V7: [0.0, 2.0, 4.0, 6.0]})
     targets = tg.select(["V7"])
     table = v.evaluate(targets, settings, results)
     counts = {tg.V7: 4}
-    assert v.more_seeds(table, targets, counts, 1.0, 128) == {tg.V7: 68}
-    assert v.more_seeds(table, targets, counts, 1.0, 50) == {tg.V7: 50}
-    assert v.more_seeds(table, targets, counts, 4.0, 128) == {tg.V7: 5}   # 4.2, at least n + 1
+    assert v.more_seeds(table, targets, counts, 1.0, 128) == {tg.V7: 29}
+    assert v.more_seeds(table, targets, counts, 1.0, 20) == {tg.V7: 20}
+    assert v.more_seeds(table, targets, counts, 4.0, 128) == {tg.V7: 5}
     assert v.more_seeds(table, targets, counts, 4.2, 128) == {}
     assert v.more_seeds(table, targets, counts, 1.0, 4) == {}
-
-
-def test_more_seeds_raises_every_arm_of_a_paired_target():
-    settings, results = change_arms([tg.V4B, tg.V4C], {tg.V4B: [0.0, 0.0, 0.0],
-                                                       tg.V4C: [0.0, 1.0, 2.0]})
-    targets = tg.select(["V4c.vs_placebo"])
+    results[tg.V7, 3] = results[tg.V7, 3].assign(**{tg.BMD: np.nan})
     table = v.evaluate(targets, settings, results)
-    more = v.more_seeds(table, targets, {tg.V4B: 3, tg.V4C: 3}, 1.0, 128)
-    assert set(more) == {tg.V4B, tg.V4C} and more[tg.V4B] == more[tg.V4C] > 3
+    assert v.more_seeds(table, targets, counts, 1.0, 128) == {}   # no interval to narrow
+
+
+def test_more_seeds_raises_every_arm_of_a_target_to_the_most_any_target_asks():
+    """V4b (arm V4B) is wide, V4c.vs_placebo (V4C - V4B, paired) is narrower: V4B gets what
+    V4b asks, V4C what the paired target asks, and both at least one more seed."""
+    v4b = [0.0, 4.0, 8.0]
+    v4c = [x + d for x, d in zip(v4b, (0.0, 0.4, 0.8))]
+    settings, results = change_arms([tg.V4B, tg.V4C], {tg.V4B: v4b, tg.V4C: v4c})
+    counts = {tg.V4B: 3, tg.V4C: 3}
+    table = v.evaluate(tg.select(["V4b", "V4c.vs_placebo"]), settings, results)
+    more = v.more_seeds(table, tg.select(["V4b", "V4c.vs_placebo"]), counts, 1.0, 128)
+    alone = {t: v.more_seeds(table, tg.select([t]), counts, 1.0, 128)
+             for t in ("V4b", "V4c.vs_placebo")}
+    assert alone["V4c.vs_placebo"][tg.V4B] == alone["V4c.vs_placebo"][tg.V4C] > 3
+    assert more == {tg.V4B: alone["V4b"][tg.V4B], tg.V4C: alone["V4c.vs_placebo"][tg.V4C]}
+    assert more[tg.V4B] > more[tg.V4C]
 
 
 QCT_TARGETS = {"V4a", "V4b", "V4c", "V4c.vs_placebo", "V6"}  # Prior 1990, 1994; TTrials
@@ -352,8 +377,12 @@ def test_bad_requests_exit_2(tmp_path, capsys):
     assert "tissue.size" in capsys.readouterr().err
     assert main(["validate", "--dt", "30", "--out", str(tmp_path)]) == 2
     assert "simulation.dt" in capsys.readouterr().err
-    assert main(["validate", "--precision", "0", "--out", str(tmp_path)]) == 2
-    assert "--precision must be > 0" in capsys.readouterr().err
+    for args in (["--precision", "0"], ["--precision", "1", "--seeds", "1"],
+                 ["--precision", "1", "--seeds", "8", "--max-seeds", "4"]):
+        assert main(["validate", *args, "--out", str(tmp_path)]) == 2
+        assert "--precision must be > 0" in capsys.readouterr().err
+    assert main(["validate", "--max-seeds", "40", "--out", str(tmp_path)]) == 2
+    assert "it needs --precision" in capsys.readouterr().err
     assert main(["validate", "--precision", "1", "--from", str(tmp_path), "--out",
                  str(tmp_path)]) == 2
     assert "--from simulates nothing" in capsys.readouterr().err
@@ -484,8 +513,16 @@ def test_precision_adds_seeds_after_the_planted_ones(quick_run, tmp_path):
     end = {s: frames[s][tg.BMD].iloc[-1] for s in range(2)}
     assert values[1] - values[0] == pytest.approx(end[1] + 10.0 - end[0])   # planted, reused
     text = (tmp_path / "validation.md").read_text()
-    assert "exceeded 1 (in the target's units), up to 3 per arm" in text
+    assert "exceeded 1, in its units, up to 3 per arm" in text
     assert "| 3 | pass |" in text or "| 3 | FAIL |" in text
+    assert re.search(r"still wider than 1 \(.*\): V7 \(\d+\.\d+, 3 seeds\)", text)
+    series = pd.read_parquet(tmp_path / "validation_series.parquet")
+    assert sorted(series["seed"].unique()) == [0, 1, 2]
+    again = tmp_path / "again"
+    assert main(["validate", *quick(2), "--only", "V7", "--from", str(tmp_path), "--out",
+                 str(again)]) == 0       # --from reads every seed the run holds
+    reread = pd.read_parquet(again / "validation.parquet").query("id == 'V7'")
+    pd.testing.assert_series_equal(reread.set_index("seed")["value"], values)
 
 
 @pytest.mark.slow
