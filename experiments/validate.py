@@ -75,6 +75,8 @@ ARM_QUANTITIES: tuple[tuple[str, str, str], ...] = (
     ("serum_p4_ng_ml", "ng/mL", "mean"),
     ("serum_t_ng_dl", "ng/dL", "mean"),
 )
+# The arm tables' columns after the arm (and its years): its seeds, then ARM_QUANTITIES.
+ARM_COLUMNS = "seeds | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES)
 
 
 class BadRequest(ValueError):
@@ -320,9 +322,6 @@ def _diagnosis(t: tg.Target, row: pd.Series, arms: pd.DataFrame) -> str:
     return "\n".join(lines + [""])
 
 
-ARM_COLUMNS = "seeds | " + " | ".join(f"{n} ({h}, {u})" for n, u, h in ARM_QUANTITIES)
-
-
 def _arm_cells(arms: pd.DataFrame, arm: str) -> str:
     """An arm's seed count and its `ARM_QUANTITIES` means, as table cells."""
     return " | ".join([str(arms.loc[arm, "n"].max())] + [
@@ -340,7 +339,7 @@ def _settings_text(settings: Settings) -> str:
     return f"--quick: {text}" + (f", shortened arms: {shortened}" if shortened else "")
 
 
-def seeds_text(rows: pd.DataFrame) -> str:
+def _seeds_text(rows: pd.DataFrame) -> str:
     """How many replicate seeds the arms of `rows` (a `summary`) had."""
     per_arm = rows[rows["level"] == "arm"].groupby("id")["n"].max()
     if per_arm.min() == per_arm.max():
@@ -382,7 +381,8 @@ def report(table: pd.DataFrame, targets: tuple[tg.Target, ...], settings: Settin
     passed = int(by_target["passed"].sum())
     lines = ["# bonesim clinical validation", "",
              f"{header['when']}; bonesim {header['version']}, git {header['git']}; "
-             f"{seeds_text(rows)} (common random numbers within a trial{_precision_text(header)}); "
+             f"{_seeds_text(rows)} (common random numbers within a trial"
+             f"{_precision_text(header)}); "
              f"{_settings_text(settings)}; "
              f"{header['workers']} worker(s), wall time {header['wall_s']:.0f} s.", "",
              f"**{passed} of {len(by_target)} targets pass.** Mean over seeds with the 95% "
