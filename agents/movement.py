@@ -45,15 +45,16 @@ def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
     (grid steps to the nearest target, -1 out of range): chemotaxis toward the nearest target
     within the communication range, a random walk if none is in range. One move decision of
     the cell's stream per step: its hash gives the first direction looked at of 21 hops, 3
-    bits each (and is rehashed for every further 21). Returns True when the cell ends on a
-    target (dist 0)."""
+    bits each (and is rehashed for every further 21). Returns the grid steps it walked
+    (`time_left` turns them into the time it has left on its target)."""
     rows, cols = matrix.shape
     r0, c0 = ints[I_ROW, s], ints[I_COL, s]
     if hops <= 0 or dist[r0, c0] == 0:
-        return dist[r0, c0] == 0
+        return 0
     h = decision(ints, s, I_NMOVE)
     r, c = r0, c0
     occ[r, c] = EMPTY         # left during the walk (never its own neighbour), moved on arrival
+    walked = 0
     for j in range(hops):
         here = dist[r, c]
         if here == 0:
@@ -73,10 +74,11 @@ def migrate(s, dist, hops, osteoid, matrix, occ, ints, moved):
         if best_k < 0:
             break
         r, c = r + DR[best_k], c + DC[best_k]
+        walked += 1
     occ[r0, c0] = s
     if r != r0 or c != c0:
         move(s, r0, c0, r, c, occ, ints, moved)
-    return dist[r, c] == 0
+    return walked
 
 
 @rule
@@ -139,3 +141,17 @@ def hops(speed, age, dt, dx):
     Their sum over any span is the same whatever dt."""
     before = max(age - dt, 0.0)
     return int(np.floor(speed * age / dx + 1e-9) - np.floor(speed * before / dx + 1e-9))
+
+
+@rule
+def time_left(speed, age, dt, dx, walked):
+    """Days of this tissue step left to a cell `age` days in its type (counted to the step's
+    end, as in `hops`) after the first `walked` of its grid steps in the step: the time it
+    stands where its walk ended, so that what it does there (differentiate, fuse, commit) runs
+    from its arrival, not from the step's start, whatever dt. With no grid step walked, its
+    time in the step, min(age, dt)."""
+    if walked <= 0:
+        return min(age, dt)
+    before = max(age - dt, 0.0)
+    arrived = (np.floor(speed * before / dx + 1e-9) + walked) * dx / speed
+    return max(0.0, age - arrived)

@@ -34,7 +34,7 @@ from bonesim.agents import rates as R
 from bonesim.agents import signals as sig
 from bonesim.agents.jit import inline_rule, rule
 from bonesim.agents.lifecycle import become, kill, outlived, renew, since_threshold
-from bonesim.agents.movement import free_neighbour, hops, migrate, move
+from bonesim.agents.movement import free_neighbour, hops, migrate, move, time_left
 from bonesim.agents.neighborhood import (
     DC, DR, EMPTY, bone_components, bone_neighbours, cuts_trabecula, inside, is_bone,
     touches_bone,
@@ -224,9 +224,9 @@ def precursor_step(s, w):
     """One step of an osteoblast precursor: it dies at the end of its life; it secretes RANKL
     and OPG; in the canopy over eroded surface (within 2 grid steps) it divides up to
     max_divisions times at division_rate x `drive`; it walks toward free eroded surface in
-    range (a random walk otherwise) and commits there to an osteoblast of that surface's BMU
-    at commitment_rate x `brake`. The mitogens thus set how many divisions a recruit makes
-    before it commits: the size of the BMU's team."""
+    range (a random walk otherwise) and, from its arrival (`movement.time_left`), commits there
+    to an osteoblast of that surface's BMU at commitment_rate x `brake`. The mitogens thus set
+    how many divisions a recruit makes before it commits: the size of the BMU's team."""
     ints, flts, prm, dist = w.ints, w.flts, w.prm, w.dist
     dt, dx = w.sysv[S_DT], w.sysv[S_DX]
     if outlived(s, w, 1.0):
@@ -250,15 +250,13 @@ def precursor_step(s, w):
                 ints[I_GEN, s] += 1
                 rr, cc = r + DR[k], c + DC[k]
             renew(s, OB_PRECURSOR, rr, cc, ints[I_GEN, s], h, w)
-    on_site = dist[2, r, c] == 0
-    if not on_site:
-        on_site = migrate(s, dist[2], hops(prm[R.OBP_SPEED], flts[X_AGE, s], dt, dx), w.osteoid,
-                          w.matrix, w.occ, ints, w.moved)
-        r, c = ints[I_ROW, s], ints[I_COL, s]
-    if not on_site:
+    walked = migrate(s, dist[2], hops(prm[R.OBP_SPEED], flts[X_AGE, s], dt, dx), w.osteoid,
+                     w.matrix, w.occ, ints, w.moved)
+    r, c = ints[I_ROW, s], ints[I_COL, s]
+    if dist[2, r, c] != 0:
         return
     commitment = prm[R.OBP_COMMIT] * brake(infl, scl, prm)      # hazard [1/day]
-    flts[X_TRANS, s] += dt * commitment
+    flts[X_TRANS, s] += time_left(prm[R.OBP_SPEED], flts[X_AGE, s], dt, dx, walked) * commitment
     if flts[X_TRANS, s] >= flts[X_TRANS_THR, s]:
         since = since_threshold(s, flts, commitment)
         b = w.site_bmu[r, c]

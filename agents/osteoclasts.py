@@ -28,7 +28,7 @@ from bonesim.agents import rates as R
 from bonesim.agents import signals as sig
 from bonesim.agents.jit import inline_rule, rule
 from bonesim.agents.lifecycle import become, kill, outlived, since_threshold
-from bonesim.agents.movement import add_target, hops, migrate, move
+from bonesim.agents.movement import add_target, hops, migrate, move, time_left
 from bonesim.agents.neighborhood import (
     ACTIVATED, DC, DR, EMPTY, QUIESCENT, bone_components, bone_neighbours, cuts_trabecula, exposed,
     inside, is_bone, resorbable, touches_resorbable,
@@ -397,8 +397,9 @@ def offer_fusion(s, w):
 def precursor_step(s, w):
     """One step of an osteoclast precursor: it dies at the end of its life; it walks toward an
     osteoclast that can take a nucleus or toward activated bare bone in range (a random walk
-    otherwise); there it fuses into the osteoclast, or on activated surface or at a cutting
-    front it differentiates into a new osteoclast, at `differentiation_hazard`."""
+    otherwise); there, from its arrival (`movement.time_left`), it fuses into the osteoclast, or
+    on activated surface or at a cutting front it differentiates into a new osteoclast, at
+    `differentiation_hazard`."""
     ints, flts, prm, dist = w.ints, w.flts, w.prm, w.dist
     dt, dx = w.sysv[S_DT], w.sysv[S_DX]
     block = w.sysv[S_OSTEOID_BLOCK]
@@ -407,10 +408,9 @@ def precursor_step(s, w):
         return
     r, c = ints[I_ROW, s], ints[I_COL, s]
     target = 0 if dist[0, r, c] >= 0 else 1      # an osteoclast in range first
-    if dist[target, r, c] != 0:
-        migrate(s, dist[target], hops(prm[R.OCP_SPEED], flts[X_AGE, s], dt, dx), w.osteoid,
-                w.matrix, w.occ, ints, w.moved)
-        r, c = ints[I_ROW, s], ints[I_COL, s]
+    walked = migrate(s, dist[target], hops(prm[R.OCP_SPEED], flts[X_AGE, s], dt, dx), w.osteoid,
+                     w.matrix, w.occ, ints, w.moved)
+    r, c = ints[I_ROW, s], ints[I_COL, s]
     partner = fusion_partner(r, c, w.occ, ints, prm[R.OC_MAX_NUC])
     # a new osteoclast forms on bare bone that is either surface activated by lining-cell
     # retraction or the cutting front next to an osteoclast; eroded surface behind the
@@ -424,7 +424,7 @@ def precursor_step(s, w):
                                     sig.inflammation_at(w, r, c), sig.pr(w, r, c), prm)
     if partner >= 0:
         hazard *= prm[R.OCP_FUSION] / prm[R.OCP_DIFF]
-    flts[X_TRANS, s] += dt * hazard
+    flts[X_TRANS, s] += time_left(prm[R.OCP_SPEED], flts[X_AGE, s], dt, dx, walked) * hazard
     if flts[X_TRANS, s] < flts[X_TRANS_THR, s]:
         return
     if partner >= 0:

@@ -20,7 +20,7 @@ from bonesim.agents.population import (
     B_ERODED, B_FORMED, B_FOUNDED, B_PERFORATIONS, B_RESORBED, B_TEAM, B_TEAM_SIZE, C_NEV, DEATH_RETRACTED, EV_BECOME, EV_DIE, I_BMU, I_COL, I_KIND, I_NUCLEI, I_ROW, LINING, N_BMU_COLS,
     OB_PRECURSOR, OC_PRECURSOR, OSTEOBLAST, OSTEOCLAST, OSTEOCYTE, T_ARRESTED, T_FORMED,
     T_NEW_ERODED, T_OBP_COMMITTED, T_OC_CAPACITY, T_PERFORATIONS, T_RELEASED, T_RESORBED, X_CLOCK,
-    X_CLOCK_END, X_HEADING, Population,
+    X_AGE, X_CLOCK_END, X_HEADING, Population,
 )
 from bonesim.agents.receptors import competitive, hill
 from bonesim.model.fields import FIELD_INDEX, free_rankl, new_conc
@@ -565,6 +565,44 @@ def day_of_commitment(world, days=60):
         if world.count(OSTEOBLAST):
             return world.sysv[W.S_DAY]
     return None
+
+
+def day_of_change(kind, dt, days=12):
+    """Day [day] on which a precursor of `kind` that walks at 30 um/day (3 grid cells a day)
+    from 5 grid cells away to its target becomes a cell of the next type, stepping at dt: the
+    step's end less the new cell's age. The target: an `eroded_pit` just at rest for an
+    osteoblast precursor, bare surface just activated at high RANKL for an osteoclast
+    precursor."""
+    world = World(**{"ob_precursor.speed": 30.0, "ob_precursor.lifespan": 1e6,
+                     "ob_precursor.max_divisions": 0.0, "ob_precursor.commitment_rate": 2.0,
+                     "oc_precursor.speed": 30.0, "oc_precursor.lifespan": 1e6,
+                     "oc_precursor.differentiation_rate": 4.0})
+    world.sysv[W.S_DT] = dt
+    if kind == OB_PRECURSOR:
+        eroded_pit(world, eroded_day=-value("cells.ob_precursor.reversal_delay"))
+        cell = world.add(OB_PRECURSOR, 12, 7)
+    else:
+        world.rankl_free[:] = value("cells.receptors.rank_ec50")
+        world.site_bmu[8, 4:11] = ACTIVATED
+        cell = world.add(OC_PRECURSOR, 13, 7)
+    for _ in range(round(days / dt)):
+        world.step()
+        if world.pop.ints[I_KIND, cell] != kind:
+            return world.sysv[W.S_DAY] - world.pop.flts[X_AGE, cell]
+    return None
+
+
+@pytest.mark.parametrize("kind", [OB_PRECURSOR, OC_PRECURSOR])
+def test_a_precursor_changes_type_from_its_arrival_whatever_dt(kind):
+    """A precursor's clock toward commitment (osteoblast) or differentiation (osteoclast) runs
+    from the time its walk reaches its target (`movement.time_left`), not from the start of
+    the step it arrives in: it changes type at the same time at any dt (its threshold and path
+    are its own stream's). Running the whole step instead, the osteoblast precursor committed
+    at day 1.96, 2.46, 2.46 and 2.59 at dt = 1, 0.5, 0.25 and 0.125 day, against 2.63 for all
+    now, 0.96 day after its arrival at 5/3."""
+    days = [day_of_change(kind, dt) for dt in (1.0, 0.5, 0.25, 0.125)]
+    assert None not in days and min(days) > 5 / 3, days          # it walked, then waited
+    assert max(days) - min(days) < 1e-9, days
 
 
 @pytest.mark.parametrize("bone_resorbed_on", [None, 10.0])
