@@ -565,7 +565,7 @@ def test_histomorphometry_of_a_hand_built_bmu_history():
 # "same results" (refactors) keep it; a commit that changes the model's results on purpose
 # updates it, saying so. Rounded to 9 significant digits so that a CPU with other vector
 # instructions (last-bit differences in the field solver's sums) still matches.
-PINNED_STATE = "73eddf1adce1"
+PINNED_STATE = "5c95d516198a"
 
 
 def state_digest(model) -> str:
