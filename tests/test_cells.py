@@ -571,7 +571,7 @@ def day_of_change(kind, dt, days=12):
     """Day [day] on which a precursor of `kind` that walks at 30 um/day (3 grid cells a day)
     from 5 grid cells away to its target becomes a cell of the next type, stepping at dt: the
     step's end less the new cell's age. The target: an `eroded_pit` just at rest for an
-    osteoblast precursor, bare surface just activated at high RANKL for an osteoclast
+    osteoblast precursor, bare surface just activated (free RANKL at its EC50) for an osteoclast
     precursor."""
     world = World(**{"ob_precursor.speed": 30.0, "ob_precursor.lifespan": 1e6,
                      "ob_precursor.max_divisions": 0.0, "ob_precursor.commitment_rate": 2.0,
