@@ -25,10 +25,12 @@ Written atomically into OUT (default runs/validation):
 | validation_series.parquet | every arm's time series per seed (`arm`, `seed`, then `BoneModel.timeseries()` columns) |
 | validation.png | BMD trajectories per arm (mean and range over seeds; spine DXA-like or trabecular vBMD, as the trial measured) with the published end points and bands |
 
-Finished (arm, seed) runs wait in OUT/.partial (the runner's store, `runner.run_jobs`: named by
-a digest of the resolved scenario, the seed and the model's code); restarting the same
-validation reuses them. `--quick` (for CI) uses 3 seeds, a
-96x96 tissue and shorter arms where a target allows it (`targets.QUICK_YEARS`); `--size N`
+Finished (arm, seed) runs are kept in OUT/.partial (the runner's store, `runner.run_jobs`:
+named by a digest of the resolved scenario, the seed and the model's code), also once the
+validation is done: restarting an interrupted validation, or running a finished one again with
+more --seeds or a --precision, simulates only the runs it does not hold (delete the folder to
+free its space; runs of other code or settings are never read). `--quick` (for CI) uses 3
+seeds, a 96x96 tissue and shorter arms where a target allows it (`targets.QUICK_YEARS`); `--size N`
 and `--dt D` set an N x N tissue and a D-day step for every arm (a convergence check of the
 table, or an even cheaper CI run). `--from DIR` simulates nothing: it evaluates the targets as
 they are now on the runs of a finished validation in DIR (its validation_series.parquet and the
@@ -479,11 +481,6 @@ def validate(out: Path, quick: bool = False, seeds: int | None = None, workers: 
             counts.update(more)
     write_files(out, table, targets, settings, results,
                 header | {"wall_s": time.perf_counter() - started})
-    partial = out / ".partial"
-    if partial.exists():
-        for f in partial.glob("*"):
-            f.unlink()
-        partial.rmdir()
     return table
 
 

@@ -7,6 +7,7 @@ The fast tests use synthetic time series; the `slow` ones run `bonesim validate 
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from scipy import stats
 from bonesim.experiments import targets as tg
 from bonesim.experiments import validate as v
 from bonesim.experiments.cli import main
+from bonesim.experiments.files import write_parquet
 from bonesim.experiments.runner import Store
 from bonesim.model.parameters import Parameter
 from bonesim.model.units import DAYS_PER_YEAR
@@ -406,7 +408,8 @@ def test_quick_run_writes_every_file(quick_run):
     for name in ("validation.md", "validation.parquet", "validation_series.parquet", "validation.png"):
         assert (out / name).stat().st_size > 0
     assert (out / "validation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not (out / ".partial").exists()
+    runs = pd.read_parquet(out / "validation_series.parquet").groupby(["arm", "seed"]).ngroups
+    assert len(list((out / ".partial").glob("*.parquet"))) == runs      # kept for a rerun
     assert not list(out.glob(".*.tmp"))
 
 
@@ -495,7 +498,28 @@ def test_resume_reuses_finished_runs(quick_run, tmp_path):
     old, new = before.set_index("seed")["value"], after.set_index("seed")["value"]
     assert new[0] == pytest.approx(old[0] + 100.0)  # the planted run was used, not recomputed
     assert new[1] == pytest.approx(old[1], rel=1e-9, abs=1e-9)  # simulated again: same result
-    assert not (tmp_path / ".partial").exists()
+
+
+@pytest.mark.slow
+def test_a_finished_validation_run_again_with_more_seeds_simulates_only_those(quick_run, tmp_path):
+    """A finished validation keeps its runs: run again into the same directory with one seed
+    more, it reads the runs it has (a stored run altered after the finish is read as altered)
+    and simulates only the new seed."""
+    shutil.copytree(quick_run[0], tmp_path, dirs_exist_ok=True)
+    settings = v.arm_scenarios([tg.V7], QUICK_SEEDS, quick=True, size=SIZE, dt=DT)
+    jobs = {job.name: job for job in v.arm_jobs(settings)}
+    index = 0
+    stored = Store(tmp_path / ".partial").result(jobs[f"{tg.V7}-{index:03d}"])
+    frame = pd.read_parquet(stored)
+    write_parquet(stored, frame.assign(**{tg.BMD: frame[tg.BMD] + 100.0}))
+    more = QUICK_SEEDS + 1
+    assert main(["validate", *quick(more), "--only", "V7", "--out", str(tmp_path)]) == 0
+    before = pd.read_parquet(quick_run[0] / "validation.parquet").query("id == 'V7'")
+    after = pd.read_parquet(tmp_path / "validation.parquet").query("id == 'V7'")
+    old, new = before.set_index("seed")["value"], after.set_index("seed")["value"]
+    assert new[index] == pytest.approx(old[index] + 100.0)
+    assert sorted(new.index) == list(range(more))
+    assert len(list((tmp_path / ".partial").glob(f"{tg.V7}-*.parquet"))) == more
 
 
 @pytest.mark.slow
