@@ -18,7 +18,6 @@ from scipy import stats
 from bonesim.experiments import targets as tg
 from bonesim.experiments import validate as v
 from bonesim.experiments.cli import main
-from bonesim.experiments.files import write_parquet
 from bonesim.experiments.runner import Store
 from bonesim.model.parameters import Parameter
 from bonesim.model.units import DAYS_PER_YEAR
@@ -506,12 +505,9 @@ def test_a_finished_validation_run_again_with_more_seeds_simulates_only_those(qu
     more, it reads the runs it has (a stored run altered after the finish is read as altered)
     and simulates only the new seed."""
     shutil.copytree(quick_run[0], tmp_path, dirs_exist_ok=True)
-    settings = v.arm_scenarios([tg.V7], QUICK_SEEDS, quick=True, size=SIZE, dt=DT)
-    jobs = {job.name: job for job in v.arm_jobs(settings)}
     index = 0
-    stored = Store(tmp_path / ".partial").result(jobs[f"{tg.V7}-{index:03d}"])
-    frame = pd.read_parquet(stored)
-    write_parquet(stored, frame.assign(**{tg.BMD: frame[tg.BMD] + 100.0}))
+    frame = v7_frames(quick_run)[index]
+    plant(tmp_path, {index: frame.assign(**{tg.BMD: frame[tg.BMD] + 100.0})})
     more = QUICK_SEEDS + 1
     assert main(["validate", *quick(more), "--only", "V7", "--out", str(tmp_path)]) == 0
     before = pd.read_parquet(quick_run[0] / "validation.parquet").query("id == 'V7'")
