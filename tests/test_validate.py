@@ -481,6 +481,12 @@ def plant(out: Path, frames: dict[int, pd.DataFrame]) -> None:
         Store(out / ".partial").save(jobs[f"{tg.V7}-{index:03d}"], frame)
 
 
+def v7_values(out: Path) -> pd.Series:
+    """V7's statistic per seed in the validation.parquet of OUT."""
+    table = pd.read_parquet(out / "validation.parquet")
+    return table.query("id == 'V7'").set_index("seed")["value"]
+
+
 def v7_frames(quick_run) -> dict[int, pd.DataFrame]:
     series = pd.read_parquet(quick_run[0] / "validation_series.parquet")
     return {s: g.drop(columns=["arm", "seed"]).reset_index(drop=True)
@@ -492,9 +498,7 @@ def test_resume_reuses_finished_runs(quick_run, tmp_path):
     frames = v7_frames(quick_run)
     plant(tmp_path, {0: frames[0].assign(**{tg.BMD: frames[0][tg.BMD] + 100.0})})
     assert main(["validate", *quick(2), "--only", "V7", "--out", str(tmp_path)]) == 0
-    before = pd.read_parquet(quick_run[0] / "validation.parquet").query("id == 'V7'")
-    after = pd.read_parquet(tmp_path / "validation.parquet").query("id == 'V7'")
-    old, new = before.set_index("seed")["value"], after.set_index("seed")["value"]
+    old, new = v7_values(quick_run[0]), v7_values(tmp_path)
     assert new[0] == pytest.approx(old[0] + 100.0)  # the planted run was used, not recomputed
     assert new[1] == pytest.approx(old[1], rel=1e-9, abs=1e-9)  # simulated again: same result
 
@@ -510,9 +514,7 @@ def test_a_finished_validation_run_again_with_more_seeds_simulates_only_those(qu
     plant(tmp_path, {index: frame.assign(**{tg.BMD: frame[tg.BMD] + 100.0})})
     more = QUICK_SEEDS + 1
     assert main(["validate", *quick(more), "--only", "V7", "--out", str(tmp_path)]) == 0
-    before = pd.read_parquet(quick_run[0] / "validation.parquet").query("id == 'V7'")
-    after = pd.read_parquet(tmp_path / "validation.parquet").query("id == 'V7'")
-    old, new = before.set_index("seed")["value"], after.set_index("seed")["value"]
+    old, new = v7_values(quick_run[0]), v7_values(tmp_path)
     assert new[index] == pytest.approx(old[index] + 100.0)
     assert sorted(new.index) == list(range(more))
     assert len(list((tmp_path / ".partial").glob(f"{tg.V7}-*.parquet"))) == more
@@ -527,8 +529,7 @@ def test_precision_adds_seeds_after_the_planted_ones(quick_run, tmp_path):
                      for s in range(2)})
     args = ["validate", *quick(2), "--only", "V7", "--precision", "1", "--max-seeds", "3"]
     assert main(args + ["--out", str(tmp_path)]) == 0
-    after = pd.read_parquet(tmp_path / "validation.parquet").query("id == 'V7'")
-    values = after.set_index("seed")["value"]
+    values = v7_values(tmp_path)
     assert sorted(values.index) == [0, 1, 2]
     end = {s: frames[s][tg.BMD].iloc[-1] for s in range(2)}
     assert values[1] - values[0] == pytest.approx(end[1] + 10.0 - end[0])   # planted, reused
@@ -541,8 +542,7 @@ def test_precision_adds_seeds_after_the_planted_ones(quick_run, tmp_path):
     again = tmp_path / "again"
     assert main(["validate", *quick(2), "--only", "V7", "--from", str(tmp_path), "--out",
                  str(again)]) == 0       # --from reads every seed the run holds
-    reread = pd.read_parquet(again / "validation.parquet").query("id == 'V7'")
-    pd.testing.assert_series_equal(reread.set_index("seed")["value"], values)
+    pd.testing.assert_series_equal(v7_values(again), values)
 
 
 @pytest.mark.slow
